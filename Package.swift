@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "nxc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nxc", targets: ["nxc"]),
+        .executable(name: "nxc-agent", targets: ["nxc-agent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries from Debian, wrapped once.
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CJansson", path: "Sources/CJansson", pkgConfig: "jansson",
+                       providers: [.apt(["libjansson-dev"])]),
+
+        // parse: composition YAML -> validated model with source positions.
+        .target(name: "NXCComposition", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // store: content-addressed, atomic entries keyed by input hashes.
+        .target(name: "NXCStore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // archive: libarchive writers/readers (cpio newc, tar) with zstd/gzip.
+        .target(name: "NXCArchive", dependencies: ["CArchive"]),
+        // build: root filesystems (mmdebstrap), process running, host facts.
+        .target(name: "NXCBuild", dependencies: ["NXCComposition", "NXCStore", "NXCArchive"]),
+        // flavours: flavour files and artefact kinds.
+        .target(name: "NXCFlavours", dependencies: ["NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
+                                                    .product(name: "Yams", package: "Yams")]),
+        // deploy: role binding, deployment document, start methods, remote execution.
+        .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild"]),
+        .executableTarget(name: "nxc", dependencies: [
+            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The in-image agent: no Foundation, static Swift runtime, JSON via libjansson.
+        .executableTarget(name: "nxc-agent", dependencies: ["CJansson"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+
+        .testTarget(name: "NXCCompositionTests", dependencies: ["NXCComposition"],
+                    resources: [.copy("BadCompositions")]),
+        .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
+        .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
+        .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,306 @@
+import Foundation
+import Yams
+
+extension Composition {
+    /// Reads and validates a composition file. Every error names the file, line, column and key.
+    public static func load(path: String) throws -> Composition {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw CompositionError(file: path, "cannot read the composition file (does it exist?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CompositionError(file: path, "the file is not UTF-8 text")
+        }
+        let folder = url.deletingLastPathComponent()
+        return try parse(text, file: path, directory: folder.path,
+                         defaultName: folder.lastPathComponent)
+    }
+
+    /// Parses composition text; `directory` resolves `source:` files, `defaultName` is used when `name:` is absent.
+    public static func parse(_ text: String, file: String, directory: String, defaultName: String) throws -> Composition {
+        var parser = CompositionParser(file: file, directory: directory)
+        return try parser.parse(text, defaultName: defaultName)
+    }
+}
+
+/// Walks the YAML node tree, keeping positions, and builds a `Composition`.
+struct CompositionParser {
+    let file: String
+    let directory: String
+
+    init(file: String, directory: String) {
+        self.file = file
+        self.directory = directory
+    }
+
+    func loc(_ node: Node) -> SourceLocation {
+        SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
+    func fail(_ node: Node?, _ key: String?, _ message: String) -> CompositionError {
+        CompositionError(file: file, location: node.map(loc), key: key, message)
+    }
+
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): return s.style == .plain ? "'\(s.string)'" : "the string '\(s.string)'"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        @unknown default: return "a value"
+        }
+    }
+
+    func mapping(_ node: Node, _ key: String, allowed: [String]) throws -> [(key: String, keyNode: Node, value: Node)] {
+        guard case .mapping(let m) = node else {
+            throw fail(node, key.isEmpty ? nil : key, "expected a mapping, got \(describe(node))")
+        }
+        var seen: [String: Node] = [:]
+        var out: [(String, Node, Node)] = []
+        for (k, v) in m {
+            guard case .scalar(let ks) = k else { throw fail(k, key, "keys must be plain words") }
+            let name = ks.string
+            let path = key.isEmpty ? name : "\(key).\(name)"
+            if !allowed.isEmpty && !allowed.contains(name) {
+                throw fail(k, path, "unknown key '\(name)'; expected one of: \(allowed.joined(separator: ", "))")
+            }
+            if let first = seen[name] {
+                throw fail(k, path, "duplicate key '\(name)' (first at line \(first.mark?.line ?? 0))")
+            }
+            seen[name] = k
+            out.append((name, k, v))
+        }
+        return out
+    }
+
+    func string(_ node: Node, _ key: String) throws -> String {
+        guard case .scalar(let s) = node else { throw fail(node, key, "expected a string, got \(describe(node))") }
+        if s.style == .plain && (s.string == "~" || s.string == "null" || s.string.isEmpty) {
+            throw fail(node, key, "expected a string, got nothing")
+        }
+        return s.string
+    }
+
+    func int(_ node: Node, _ key: String) throws -> Int {
+        guard case .scalar(let s) = node, s.style == .plain, let v = Int(s.string) else {
+            throw fail(node, key, "expected an integer, got \(describe(node))")
+        }
+        return v
+    }
+
+    func stringList(_ node: Node, _ key: String) throws -> [Located<String>] {
+        guard case .sequence(let seq) = node else {
+            throw fail(node, key, "expected a list of strings, got \(describe(node))")
+        }
+        var out: [Located<String>] = []
+        for (i, item) in seq.enumerated() {
+            let k = "\(key)[\(i)]"
+            out.append(Located(try string(item, k), at: loc(item), key: k))
+        }
+        return out
+    }
+
+    mutating func parse(_ text: String, defaultName: String) throws -> Composition {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw CompositionError(file: file, "the composition is empty; expected a mapping with 'roles:'")
+            }
+            root = n
+        } catch let e as YamlError {
+            throw yamlError(e)
+        }
+        var name = defaultName
+        var nameNode: Node?
+        var distribution = Distribution()
+        var packages: [Located<String>] = []
+        var roles: [Role] = []
+        var rolesSeen = false
+        var test: String?
+        for (k, keyNode, v) in try mapping(root, "", allowed: ["name", "description", "distribution", "packages", "roles", "test"]) {
+            switch k {
+            case "name": name = try string(v, k); nameNode = v
+            case "description": _ = try string(v, k)
+            case "distribution": distribution = try parseDistribution(v)
+            case "packages": packages = try parsePackages(v, k)
+            case "roles": roles = try parseRoles(v, keyNode); rolesSeen = true
+            case "test": test = try string(v, k)
+            default: break
+            }
+        }
+        guard rolesSeen else { throw fail(root, "roles", "missing key 'roles': a composition needs at least one role") }
+        if !isHostname(name) {
+            throw fail(nameNode ?? root, "name", "'\(name)' is not a valid composition name (lowercase letters, digits and '-', starting with a letter or digit)")
+        }
+        // Host names of all roles must be distinct (`client` count 2 and a role `client1` collide).
+        var hosts: [String: String] = [:]
+        for role in roles {
+            for h in role.hostNames() {
+                if let other = hosts[h] {
+                    throw CompositionError(file: file, location: role.location, key: "roles.\(role.name)",
+                                           "host name '\(h)' of role '\(role.name)' collides with a host of role '\(other)'; rename a role or change its count")
+                }
+                hosts[h] = role.name
+            }
+        }
+        return Composition(name: name, file: file, distribution: distribution, packages: packages, roles: roles, test: test)
+    }
+
+    func yamlError(_ e: YamlError) -> CompositionError {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return CompositionError(file: file, location: SourceLocation(file: file, line: mark.line, column: mark.column),
+                                    "invalid YAML: \(problem)")
+        case .reader(let problem, _, _, _):
+            return CompositionError(file: file, "invalid YAML: \(problem)")
+        default:
+            return CompositionError(file: file, "invalid YAML: \(e)")
+        }
+    }
+
+    func parseDistribution(_ node: Node) throws -> Distribution {
+        var d = Distribution()
+        for (k, _, v) in try mapping(node, "distribution", allowed: ["suite", "mirror", "components", "architecture"]) {
+            let key = "distribution.\(k)"
+            switch k {
+            case "suite":
+                d.suite = try string(v, key)
+                if d.suite.contains(where: { !($0.isLetter || $0.isNumber || $0 == "-") }) {
+                    throw fail(v, key, "'\(d.suite)' is not a Debian suite name (e.g. bookworm)")
+                }
+            case "mirror":
+                let m = try string(v, key)
+                guard m.hasPrefix("http://") || m.hasPrefix("https://") || m.hasPrefix("file://") else {
+                    throw fail(v, key, "expected an http://, https:// or file:// URL, got '\(m)'")
+                }
+                d.mirror = m
+            case "components": d.components = try stringList(v, key).map(\.value)
+            case "architecture":
+                d.architecture = try string(v, key)
+                guard d.architecture == "amd64" else {
+                    throw fail(v, key, "only amd64 is supported, got '\(d.architecture)'")
+                }
+            default: break
+            }
+        }
+        return d
+    }
+
+    func parsePackages(_ node: Node, _ key: String) throws -> [Located<String>] {
+        let list = try stringList(node, key)
+        for p in list where !isPackageName(p.value) {
+            throw CompositionError(file: file, location: p.location, key: p.key,
+                                   "'\(p.value)' is not a Debian package name (lowercase letters, digits, '+', '-', '.')")
+        }
+        return list
+    }
+
+    func parseRoles(_ node: Node, _ keyNode: Node) throws -> [Role] {
+        let entries = try mapping(node, "roles", allowed: [])
+        if entries.isEmpty { throw fail(keyNode, "roles", "no roles: define at least one role") }
+        var roles: [Role] = []
+        for (name, nameNode, v) in entries {
+            let key = "roles.\(name)"
+            guard isHostname(name) else {
+                throw fail(nameNode, key, "role name '\(name)' is not a valid host name (lowercase letters, digits and '-', at most 63 characters, not starting or ending with '-')")
+            }
+            var role = Role(name: name, location: loc(nameNode))
+            // A role with nothing in it (`hello:` with no value) is allowed.
+            if case .scalar(let s) = v, s.style == .plain, s.string.isEmpty || s.string == "~" || s.string == "null" {
+                roles.append(role)
+                continue
+            }
+            for (k, _, rv) in try mapping(v, key, allowed: ["count", "packages", "services", "files", "memory"]) {
+                let rk = "\(key).\(k)"
+                switch k {
+                case "count":
+                    let c = try int(rv, rk)
+                    guard c >= 1 else { throw fail(rv, rk, "count must be a positive integer, got \(c)") }
+                    guard c <= 999 else { throw fail(rv, rk, "count \(c) is too large (at most 999)") }
+                    role.count = c
+                case "packages": role.packages = try parsePackages(rv, rk)
+                case "services":
+                    role.services = try stringList(rv, rk)
+                    for s in role.services where s.value.contains("/") || s.value.hasPrefix(".") {
+                        throw CompositionError(file: file, location: s.location, key: s.key, "'\(s.value)' is not a systemd unit name")
+                    }
+                case "files": role.files = try parseFiles(rv, rk)
+                case "memory": role.memoryMiB = try parseMemory(rv, rk)
+                default: break
+                }
+            }
+            roles.append(role)
+        }
+        return roles
+    }
+
+    func parseMemory(_ node: Node, _ key: String) throws -> Int {
+        guard case .scalar(let s) = node else { throw fail(node, key, "expected a size such as 1024 (MiB), 512M or 2G") }
+        let t = s.string.uppercased()
+        var mib: Int?
+        if let v = Int(t) { mib = v }
+        else if t.hasSuffix("M"), let v = Int(t.dropLast()) { mib = v }
+        else if t.hasSuffix("G"), let v = Int(t.dropLast()) { mib = v * 1024 }
+        guard let m = mib, m >= 128, m <= 65536 else {
+            throw fail(node, key, "expected a size between 128M and 64G such as 1024 (MiB), 512M or 2G, got '\(s.string)'")
+        }
+        return m
+    }
+
+    func parseFiles(_ node: Node, _ key: String) throws -> [FileSpec] {
+        var files: [FileSpec] = []
+        for (path, pathNode, v) in try mapping(node, key, allowed: []) {
+            let fk = "\(key).\(path)"
+            guard path.hasPrefix("/") else {
+                throw fail(pathNode, fk, "file path '\(path)' must be absolute (start with '/')")
+            }
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            if parts.contains("..") || parts.contains(".") {
+                throw fail(pathNode, fk, "file path '\(path)' must not contain '.' or '..' components")
+            }
+            if path.hasSuffix("/") || parts.contains("") {
+                throw fail(pathNode, fk, "file path '\(path)' must name a file (no empty components, no trailing '/')")
+            }
+            var content: [UInt8]?
+            var mode: UInt32 = 0o644
+            for (k, _, fv) in try mapping(v, fk, allowed: ["content", "source", "mode"]) {
+                let kk = "\(fk).\(k)"
+                switch k {
+                case "content":
+                    guard content == nil else { throw fail(fv, kk, "give either 'content' or 'source', not both") }
+                    guard case .scalar(let s) = fv else { throw fail(fv, kk, "expected a string, got \(describe(fv))") }
+                    content = Array(s.string.utf8)
+                case "source":
+                    guard content == nil else { throw fail(fv, kk, "give either 'content' or 'source', not both") }
+                    let src = try string(fv, kk)
+                    let full = src.hasPrefix("/") ? src : directory + "/" + src
+                    guard let data = FileManager.default.contents(atPath: full) else {
+                        throw fail(fv, kk, "cannot read source file '\(full)'")
+                    }
+                    content = Array(data)
+                case "mode":
+                    guard case .scalar(let s) = fv, (3...4).contains(s.string.count),
+                          s.string.allSatisfy({ ("0"..."7").contains($0) }), let m = UInt32(s.string, radix: 8) else {
+                        throw fail(fv, kk, "expected an octal mode such as \"0644\", got \(describe(fv))")
+                    }
+                    mode = m
+                default: break
+                }
+            }
+            guard let c = content else { throw fail(pathNode, fk, "a file needs 'content' or 'source'") }
+            files.append(FileSpec(path: path, content: c, mode: mode, location: loc(pathNode)))
+        }
+        return files
+    }
+}
+
+/// RFC 1123 host name label, lowercase.
+public func isHostname(_ s: String) -> Bool {
+    guard (1...63).contains(s.utf8.count), !s.hasPrefix("-"), !s.hasSuffix("-") else { return false }
+    return s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+}
+
+/// Debian policy 5.6.7: lowercase letters, digits, '+', '-', '.', at least two characters, starting alphanumeric.
+public func isPackageName(_ s: String) -> Bool {
+    guard s.utf8.count >= 2, let f = s.utf8.first, (f >= 97 && f <= 122) || (f >= 48 && f <= 57) else { return false }
+    return s.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import NXCBuild
+import NXCComposition
+import NXCFlavours
+
+/// A running (or stopped) deployment as found on disk: document, runtime state, start method.
+public struct ActiveDeployment: Sendable {
+    public var deployment: Deployment
+    public var state: RuntimeState?
+    public var method: any StartMethod
+    public var runDirectory: String
+    public var file: String
+
+    /// The deployment named by `-f`/composition, else the last one started in this project.
+    public static func find(project: Project, flavour: String?, composition: String?) throws -> ActiveDeployment {
+        var comp = composition, flav = flavour
+        if comp == nil || flav == nil, let cur = project.currentDeployment() {
+            comp = comp ?? cur.composition
+            flav = flav ?? cur.flavour
+        }
+        guard let c = comp, let f = flav else {
+            throw DeployError.invalid("no deployment in \(project.directory); run `nxc start` first")
+        }
+        let file = project.deploymentFile(composition: c, flavour: f)
+        let doc = try Deployment.load(path: file)
+        let flavourDef = try Flavour.named(f, project: project.directory)
+        let run = project.runDirectory(composition: c, flavour: f)
+        return ActiveDeployment(deployment: doc, state: RuntimeState.load(from: run),
+                                method: flavourDef.start.implementation, runDirectory: run, file: file)
+    }
+
+    func requireState() throws -> RuntimeState {
+        guard let s = state else {
+            throw DeployError.invalid("\(deployment.composition) (\(deployment.flavour)) is not running; run `nxc start`")
+        }
+        return s
+    }
+}
+
+/// `nxc start`, `exec`, `status`, `stop` as library calls; the commands only parse options.
+public enum Operations {
+    public static func start(project: Project, composition path: String?, flavour name: String, roles: [String],
+                             identityFile: String?, timeout: Double?, progress: @escaping @Sendable (String) -> Void) async throws -> Deployment {
+        let composition = try Composition.load(path: project.compositionFile(path))
+        let flavour = try Flavour.named(name, project: project.directory)
+        let nodes = try RoleDistribution.resolve(composition, overrides: roles)
+        let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)
+        let build = project.buildDirectory(composition: composition.name, flavour: flavour.name)
+        let ctx = StartContext(project: project, composition: composition, flavour: flavour, buildDirectory: build,
+                               nodes: nodes, identity: identity, timeout: timeout ?? Double(flavour.bootTimeout),
+                               progress: progress)
+        try project.setCurrent(composition: composition.name, flavour: flavour.name)
+        let (doc, state) = try await flavour.start.implementation.start(ctx)
+        try state.save(in: ctx.runDirectory)
+        return doc
+    }
+
+    /// Runs `command` on every node of `target` (a node or a role); returns the worst exit status.
+    public static func exec(_ active: ActiveDeployment, target: String, command: [String]) async throws -> Int32 {
+        let state = try active.requireState()
+        let nodes = try active.deployment.resolve(target)
+        if nodes.count == 1 {
+            let argv = active.method.remoteCommand(node: nodes[0], deployment: active.deployment, state: state,
+                                                   command: command, interactive: false)
+            return try runInherited(argv)
+        }
+        let printer = LinePrinter()
+        return await withTaskGroup(of: Int32.self) { group in
+            for node in nodes {
+                let argv = active.method.remoteCommand(node: node, deployment: active.deployment, state: state,
+                                                       command: command, interactive: false)
+                group.addTask { (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255 }
+            }
+            var worst: Int32 = 0
+            for await s in group { worst = max(worst, s) }
+            return worst
+        }
+    }
+
+    /// Runs argv with this process's stdin/stdout/stderr; returns its exit status.
+    public static func runInherited(_ argv: [String]) throws -> Int32 {
+        guard let exe = Command.which(argv[0]) else { throw DeployError.toolMissing(argv[0], package: argv[0]) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = Array(argv.dropFirst())
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
+    }
+
+    static func runPrefixed(_ argv: [String], prefix: String, printer: LinePrinter) throws -> Int32 {
+        guard let exe = Command.which(argv[0]) else { throw DeployError.toolMissing(argv[0], package: argv[0]) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = Array(argv.dropFirst())
+        p.standardInput = FileHandle.nullDevice
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        let buffer = LineBuffer(prefix: prefix, printer: printer)
+        out.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            if d.isEmpty { h.readabilityHandler = nil } else { buffer.feed(d) }
+        }
+        try p.run()
+        p.waitUntilExit()
+        out.fileHandleForReading.readabilityHandler = nil
+        drain(out.fileHandleForReading.fileDescriptor, into: buffer)
+        buffer.flush()
+        return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
+    }
+
+    static func drain(_ fd: Int32, into buffer: LineBuffer) {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, 100) > 0 else { return }
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { return }
+            buffer.feed(Data(buf[0..<n]))
+        }
+    }
+
+    public struct NodeStatus: Codable, Sendable {
+        public var node: String
+        public var role: String
+        public var address: String
+        public var ssh: String?
+        public var state: String
+    }
+
+    public struct Status: Codable, Sendable {
+        public var composition: String
+        public var flavour: String
+        public var deployment: String
+        public var startedAt: Date?
+        public var uptimeSeconds: Int?
+        public var nodes: [NodeStatus]
+    }
+
+    public static func status(_ active: ActiveDeployment) -> Status {
+        let d = active.deployment
+        let nodes = d.order.compactMap { name -> NodeStatus? in
+            guard let n = d.nodes[name] else { return nil }
+            let st = active.state.map { active.method.nodeState(node: name, deployment: d, state: $0) } ?? "stopped"
+            return NodeStatus(node: name, role: n.role, address: n.address,
+                              ssh: n.ssh.map { "\($0.user)@\($0.host):\($0.port)" }, state: st)
+        }
+        let up = active.state.flatMap { s in nodes.contains { $0.state != "stopped" } ? Int(Date().timeIntervalSince(s.startedAt)) : nil }
+        return Status(composition: d.composition, flavour: d.flavour, deployment: active.file,
+                      startedAt: active.state?.startedAt, uptimeSeconds: up, nodes: nodes)
+    }
+
+    /// Stops everything `start` started; returns what could not be stopped.
+    public static func stop(_ active: ActiveDeployment) -> [String] {
+        guard let state = active.state else { return [] }
+        let failed = active.method.stop(state, runDirectory: active.runDirectory)
+        if failed.isEmpty { try? FileManager.default.removeItem(atPath: RuntimeState.path(in: active.runDirectory)) }
+        return failed
+    }
+}
+
+/// Serialises output lines of parallel commands, each prefixed with its node.
+final class LinePrinter: @unchecked Sendable {
+    private let lock = NSLock()
+    func print(_ line: String) {
+        lock.lock()
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        lock.unlock()
+    }
+}
+
+final class LineBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = Data()
+    let prefix: String
+    let printer: LinePrinter
+
+    init(prefix: String, printer: LinePrinter) {
+        self.prefix = prefix
+        self.printer = printer
+    }
+
+    func feed(_ d: Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        pending.append(d)
+        while let nl = pending.firstIndex(of: 10) {
+            let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
+            pending.removeSubrange(pending.startIndex...nl)
+            printer.print("\(prefix): \(line)")
+        }
+    }
+
+    func flush() {
+        lock.lock()
+        defer { lock.unlock() }
+        if !pending.isEmpty { printer.print("\(prefix): \(String(decoding: pending, as: UTF8.self))") }
+        pending = Data()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import NXCBuild
+import NXCComposition
+import NXCStore
+
+/// One file a build produced, as reported to the user and written to the manifest.
+public struct Artefact: Sendable, Codable, Equatable {
+    public var name: String
+    public var path: String
+    public var size: Int64
+    public var sha256: String
+
+    public init(path: String) throws {
+        self.path = path
+        name = URL(fileURLWithPath: path).lastPathComponent
+        let attrs = try FileManager.default.attributesOfItem(atPath: path)
+        size = (attrs[.size] as? NSNumber)?.int64Value ?? 0
+        sha256 = try NXCStore.sha256(file: path)
+    }
+}
+
+/// Everything an artefact kind needs to emit its files.
+public struct ArtefactContext: Sendable {
+    public var composition: Composition
+    public var flavour: Flavour
+    public var rootfs: BuiltRootfs
+    public var payload: ImagePayload
+    public var store: Store
+    /// A fresh, empty folder; the caller moves it into `build/<composition>/<flavour>/` when all went well.
+    public var outputDirectory: String
+    public var progress: @Sendable (String) -> Void
+
+    public init(composition: Composition, flavour: Flavour, rootfs: BuiltRootfs, payload: ImagePayload,
+                store: Store, outputDirectory: String, progress: @escaping @Sendable (String) -> Void) {
+        self.composition = composition
+        self.flavour = flavour
+        self.rootfs = rootfs
+        self.payload = payload
+        self.store = store
+        self.outputDirectory = outputDirectory
+        self.progress = progress
+    }
+}
+
+/// Turns a root filesystem and the image payload into a flavour's files.
+public protocol ArtefactKind: Sendable {
+    func emit(_ context: ArtefactContext) async throws -> [Artefact]
+}
+
+extension ArtefactKindName {
+    /// The one place that maps a kind's name to its implementation.
+    public var implementation: any ArtefactKind {
+        switch self {
+        case .ramdisk: return RamdiskKind()
+        }
+    }
+}

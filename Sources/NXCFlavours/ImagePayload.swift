@@ -1,0 +1,106 @@
+import Foundation
+import NXCComposition
+
+/// One entry that nxc adds to an image on top of the packages.
+public enum ImageEntry: Sendable, Equatable {
+    case directory(path: String, mode: UInt32)
+    case file(path: String, content: [UInt8], mode: UInt32)
+    case fileFromDisk(path: String, source: String, mode: UInt32)
+    case symlink(path: String, target: String)
+
+    public var path: String {
+        switch self {
+        case .directory(let p, _), .file(let p, _, _), .fileFromDisk(let p, _, _), .symlink(let p, _): return p
+        }
+    }
+}
+
+/// What every image of a composition carries besides packages: the agent, its systemd unit and
+/// generator, the composition's role data, and each role's files (installed by the agent on the
+/// nodes of that role only).
+public struct ImagePayload: Sendable {
+    public var entries: [ImageEntry]
+
+    public static let agentPath = "/usr/sbin/nxc-agent"
+    public static let rolesDir = "/usr/share/nxc/roles"
+
+    public static let agentUnit = """
+        [Unit]
+        Description=nxc agent: make this machine its deployment's node
+        Documentation=https://github.com/nxc/nxc
+        After=systemd-udev-trigger.service local-fs.target
+        Wants=systemd-udev-trigger.service
+        Before=ssh.service network-online.target multi-user.target
+
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        ExecStart=/usr/sbin/nxc-agent boot
+        StandardOutput=journal+console
+        TimeoutStartSec=120
+
+        [Install]
+        WantedBy=multi-user.target
+
+        """
+
+    /// The composition's role data as the agent reads it from /etc/nxc/composition.json.
+    public static func compositionJSON(_ c: Composition) -> [UInt8] {
+        struct Doc: Encodable {
+            struct R: Encodable { var services: [String]; var files: [String] }
+            var version = 1
+            var name: String
+            var roles: [String: R]
+        }
+        let doc = Doc(name: c.name, roles: Dictionary(uniqueKeysWithValues: c.roles.map {
+            ($0.name, Doc.R(services: $0.services.map(\.value), files: $0.files.map(\.path)))
+        }))
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array((try? enc.encode(doc)) ?? Data()) + [10]
+    }
+
+    public init(composition c: Composition, agentBinary: String) {
+        var e: [ImageEntry] = [
+            .directory(path: "/etc/nxc", mode: 0o755),
+            .file(path: "/etc/nxc/composition.json", content: Self.compositionJSON(c), mode: 0o644),
+            .fileFromDisk(path: Self.agentPath, source: agentBinary, mode: 0o755),
+            .file(path: "/usr/lib/systemd/system/nxc-agent.service", content: Array(Self.agentUnit.utf8), mode: 0o644),
+            .symlink(path: "/etc/systemd/system/multi-user.target.wants/nxc-agent.service",
+                     target: "/usr/lib/systemd/system/nxc-agent.service"),
+            .symlink(path: "/usr/lib/systemd/system-generators/nxc-generator", target: Self.agentPath),
+            .directory(path: "/usr/share/nxc", mode: 0o755),
+            .directory(path: Self.rolesDir, mode: 0o755),
+        ]
+        for role in c.roles where !role.files.isEmpty {
+            let base = "\(Self.rolesDir)/\(role.name)"
+            var dirs = Set<String>()
+            for f in role.files.sorted(by: { $0.path < $1.path }) {
+                var parent = ""
+                for comp in (base + f.path).split(separator: "/").dropLast() {
+                    parent += "/" + comp
+                    if parent.count > Self.rolesDir.count, dirs.insert(parent).inserted {
+                        e.append(.directory(path: parent, mode: 0o755))
+                    }
+                }
+                e.append(.file(path: base + f.path, content: f.content, mode: f.mode))
+            }
+        }
+        entries = e
+    }
+
+    /// Parent directories of `entries` that are not themselves entries, for formats that need them.
+    public func missingParents(existsInBase: (String) -> Bool) -> [String] {
+        let have = Set(entries.map(\.path))
+        var out: [String] = []
+        var seen = Set<String>()
+        for entry in entries {
+            var parent = ""
+            for comp in entry.path.split(separator: "/").dropLast() {
+                parent += "/" + comp
+                if !have.contains(parent), !existsInBase(parent), seen.insert(parent).inserted { out.append(parent) }
+            }
+        }
+        return out
+    }
+}

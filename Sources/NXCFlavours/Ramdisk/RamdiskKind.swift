@@ -1,0 +1,107 @@
+import Foundation
+import NXCArchive
+import NXCBuild
+import NXCStore
+
+/// Kernel + initrd holding the whole system. The initrd is two concatenated cpio archives: the
+/// system (packages, pruned kernel modules; cached in the store) and a small segment with the
+/// agent and the composition's files, so editing a file does not repack the system.
+struct RamdiskKind: ArtefactKind {
+    static let recipeVersion = "4"
+
+    /// Paths (absolute, inside the image) that a ramdisk does not carry.
+    static func excluded(_ path: String, modulesPrefix: String, kept: Set<String>) -> Bool {
+        if path.hasPrefix(modulesPrefix + "/") {
+            let rel = String(path.dropFirst(modulesPrefix.count + 1))
+            if rel.hasPrefix("modules.") { return true } // regenerated for the kept set
+            if rel.hasPrefix("kernel/") && (rel.hasSuffix(".ko") || rel.hasSuffix(".ko.xz") || rel.hasSuffix(".ko.zst")) {
+                return !kept.contains(rel)
+            }
+            return false
+        }
+        for prefix in ["/boot/initrd.img", "/boot/vmlinuz", "/boot/System.map", "/usr/share/doc/", "/usr/share/man/",
+                       "/usr/share/info/", "/var/lib/apt/lists/", "/var/cache/apt/", "/var/log/"] where path.hasPrefix(prefix) {
+            return true
+        }
+        return false
+    }
+
+    func systemSegment(_ ctx: ArtefactContext, kernel: KernelModules) async throws -> String {
+        var h = InputHash("ramdisk-system")
+        h.add("recipe", Self.recipeVersion)
+        h.add("rootfs", ctx.rootfs.hash)
+        h.add("modules", ctx.flavour.modules)
+        let hash = h.finalize()
+        if let p = ctx.store.lookup(name: "initrd-system", hash: hash) {
+            ctx.progress("initrd system segment: reused")
+            return p + "/system.cpio.zst"
+        }
+        ctx.progress("initrd system segment: packing \(ctx.rootfs.root) (cpio newc, zstd)")
+        let started = Date()
+        let root = ctx.rootfs.root
+        let modules = ctx.flavour.modules
+        let entry = try await ctx.store.realise(name: "initrd-system", hash: hash) { tmp in
+            let kept = try kernel.select(modules)
+            let meta = try kernel.regenerateMetadata(kept: kept, in: tmp + "/modules")
+            let prefix = "/usr/lib/modules/\(kernel.version)"
+            let keptSet = Set(kept)
+            let w = try ArchiveWriter(path: tmp + "/system.cpio.zst", format: .cpioNewc, filter: .zstd(level: 6))
+            try w.addTree(root) { !Self.excluded($0, modulesPrefix: prefix, kept: keptSet) }
+            let names = try FileManager.default.contentsOfDirectory(atPath: meta).filter { $0.hasPrefix("modules.") }.sorted()
+            for n in names { try w.addFile(prefix + "/" + n, contentsOf: meta + "/" + n, mode: 0o644) }
+            // The kernel runs /init from the initramfs: systemd directly, no intermediate init.
+            try w.addSymlink("/init", target: "/usr/lib/systemd/systemd")
+            try w.finish()
+            try FileManager.default.removeItem(atPath: tmp + "/modules")
+            try Data("\(kernel.version)\n\(kept.count) modules\n".utf8).write(to: URL(fileURLWithPath: tmp + "/info"))
+        }
+        ctx.progress(String(format: "initrd system segment: packed in %.1f s", Date().timeIntervalSince(started)))
+        return entry.path + "/system.cpio.zst"
+    }
+
+    /// The per-composition segment: agent, units, role files. Small; rebuilt on every build.
+    static func writePayloadSegment(_ payload: ImagePayload, root: String, to path: String) throws {
+        let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .gzip)
+        let fm = FileManager.default
+        for dir in payload.missingParents(existsInBase: { fm.fileExists(atPath: root + $0) }) {
+            try w.addDirectory(dir)
+        }
+        for e in payload.entries {
+            switch e {
+            case .directory(let p, let mode):
+                // Directories that the system already has keep their mode (the kernel would chmod them).
+                if !fm.fileExists(atPath: root + p) { try w.addDirectory(p, mode: mode) }
+            case .file(let p, let content, let mode): try w.addFile(p, bytes: content, mode: mode)
+            case .fileFromDisk(let p, let src, let mode): try w.addFile(p, contentsOf: src, mode: mode)
+            case .symlink(let p, let target): try w.addSymlink(p, target: target)
+            }
+        }
+        try w.finish()
+    }
+
+    func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
+        let kernel = try KernelModules(root: ctx.rootfs.root)
+        let system = try await systemSegment(ctx, kernel: kernel)
+        let out = ctx.outputDirectory
+        let payloadPath = out + "/.payload.cpio.gz"
+        try Self.writePayloadSegment(ctx.payload, root: ctx.rootfs.root, to: payloadPath)
+        // initrd = system segment + payload segment; the kernel unpacks both in order.
+        let initrd = out + "/initrd"
+        FileManager.default.createFile(atPath: initrd, contents: nil)
+        guard let fh = FileHandle(forWritingAtPath: initrd) else { throw BuildError.invalid("cannot write \(initrd)") }
+        defer { try? fh.close() }
+        for part in [system, payloadPath] {
+            guard let src = FileHandle(forReadingAtPath: part) else { throw BuildError.invalid("cannot read \(part)") }
+            while true {
+                let chunk = src.readData(ofLength: 8 << 20)
+                if chunk.isEmpty { break }
+                fh.write(chunk)
+            }
+            try src.close()
+        }
+        try fh.close()
+        try FileManager.default.removeItem(atPath: payloadPath)
+        try FileManager.default.copyItem(atPath: kernel.kernelPath, toPath: out + "/kernel")
+        return [try Artefact(path: out + "/kernel"), try Artefact(path: initrd)]
+    }
+}

@@ -1,0 +1,49 @@
+import Crypto
+import Foundation
+
+/// Hash of everything an artefact is made from. Fields are length-prefixed so that
+/// ("ab","c") and ("a","bc") differ.
+public struct InputHash {
+    private var hasher = SHA256()
+
+    public init(_ kind: String) { add("kind", kind) }
+
+    public mutating func add(_ label: String, _ value: String) { add(label, Array(value.utf8)) }
+
+    public mutating func add(_ label: String, _ values: [String]) {
+        add(label, String(values.count))
+        for v in values { add(label, v) }
+    }
+
+    public mutating func add(_ label: String, _ bytes: [UInt8]) {
+        for part in [Array(label.utf8), bytes] {
+            var n = UInt64(part.count).bigEndian
+            withUnsafeBytes(of: &n) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: part)
+        }
+    }
+
+    /// Adds a file's bytes (for inputs that live on disk, like the agent binary).
+    public mutating func addFile(_ label: String, path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.unreadable(path) }
+        add(label, [UInt8](data))
+    }
+
+    /// Lowercase hex SHA-256, truncated to 32 characters for store paths.
+    public func finalize() -> String {
+        String(hasher.finalize().map { String(format: "%02x", $0) }.joined().prefix(32))
+    }
+}
+
+/// SHA-256 of a file, streamed, as lowercase hex.
+public func sha256(file path: String) throws -> String {
+    guard let h = FileHandle(forReadingAtPath: path) else { throw StoreError.unreadable(path) }
+    defer { try? h.close() }
+    var hasher = SHA256()
+    while true {
+        let chunk = h.readData(ofLength: 1 << 20)
+        if chunk.isEmpty { break }
+        hasher.update(data: chunk)
+    }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}

@@ -1,0 +1,253 @@
+import Glibc
+
+/// Options of `nxc-agent boot` and `nxc-agent whoami`.
+struct BootOptions {
+    var host: String?
+    var deployment: String?
+    /// Seconds to wait for the deployment's interfaces to appear.
+    var linkTimeout = 30
+
+    static func parse(_ arguments: [String]) throws -> BootOptions {
+        var options = BootOptions()
+        var index = 0
+        func value(_ option: String) throws -> String {
+            index += 1
+            guard index < arguments.count else { throw AgentError.usage("\(option) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            var argument = arguments[index]
+            var inline: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                inline = String(argument[argument.index(after: equals)...])
+                argument = String(argument[..<equals])
+            }
+            switch argument {
+            case "--host":
+                options.host = try inline ?? value(argument)
+            case "--deployment":
+                options.deployment = try inline ?? value(argument)
+            case "--link-timeout":
+                let text = try inline ?? value(argument)
+                guard let seconds = Int(text), seconds >= 0, seconds <= 3600 else {
+                    throw AgentError.usage("--link-timeout takes seconds between 0 and 3600, not \"\(text)\"")
+                }
+                options.linkTimeout = seconds
+            default:
+                throw AgentError.usage("unknown argument \"\(arguments[index])\"")
+            }
+            index += 1
+        }
+        return options
+    }
+}
+
+/// `nxc-agent boot`: turns the image into the node the deployment says this
+/// is. Run once per boot by a oneshot unit ordered before ssh.service; it can
+/// also be run again over SSH (disk images). It does every step it can and
+/// exits non-zero if any failed; /run/nxc/ready (the node name) tells
+/// pollers it has finished, /run/nxc/failed lists what failed.
+struct Boot {
+    let options: BootOptions
+    let root: SystemRoot
+    let log: Logger
+    let system: SystemActions
+
+    static let readyPath = "/run/nxc/ready"
+    static let failedPath = "/run/nxc/failed"
+    static let earlyGeneratorDirectory = "/run/systemd/generator.early"
+
+    init(options: BootOptions, root: SystemRoot) {
+        self.options = options
+        self.root = root
+        log = Logger(program: "nxc-agent", sink: .standardOutput)
+        system = SystemActions(dryRun: root.isTest, log: log)
+    }
+
+    func run() -> Int32 {
+        if root.isTest { log.info("test mode: files under \(root.prefix), system left alone (NXC_AGENT_ROOT)") }
+        // A ready file from an earlier run must not be taken for this one.
+        try? Files.remove(root.path(Boot.readyPath))
+
+        // 1. Who am I, and the deployment.
+        let context = BootContext(root: root, log: log)
+        guard let (name, source) = context.nodeName(option: options.host) else {
+            log.error("\(AgentError.noNodeName)")
+            return 1
+        }
+        let deployment: Deployment
+        let node: Deployment.Node
+        do {
+            deployment = try context.deployment(option: options.deployment)
+            node = try deployment.node(name)
+        } catch {
+            log.error("\(error)")
+            return 1
+        }
+        log.info("this is node \(name) (from \(source)), role \(node.role)")
+        log.info("deployment from \(deployment.origin): composition \(deployment.composition ?? "?"), "
+            + "flavour \(deployment.flavour ?? "?"), \(deployment.nodes.count) nodes")
+
+        var failures: [String] = []
+        func step(_ title: String, _ body: () throws -> Void) {
+            do {
+                try body()
+            } catch {
+                log.error("\(title): \(error)")
+                failures.append("\(title): \(error)")
+            }
+        }
+
+        step("hostname") { try setHostname(name) }
+        step("/etc/hosts") { try writeHosts(deployment) }
+        step("SSH authorized keys") { try writeAuthorizedKeys(deployment.authorizedKeys) }
+        step("/etc/nxc") { try saveIdentity(name: name, role: node.role, deployment: deployment) }
+        let network = Network(root: root, system: system, log: log)
+        step("network: lo") { try network.bringLoopbackUp() }
+        if node.interfaces.isEmpty {
+            log.info("network: no interfaces in the deployment, left to the engine or DHCP")
+        }
+        failures += network.configure(node.interfaces, timeout: options.linkTimeout).map { "network: " + $0 }
+        step("SSH host keys") { try makeHostKeys() }
+        failures += startServices(context: context, role: node.role)
+        return finish(name: name, failures: failures)
+    }
+
+    // 2.
+    private func setHostname(_ name: String) throws {
+        if root.isTest {
+            log.info("would set the hostname to \(name)")
+        } else if sethostname(name, name.utf8.count) != 0 {
+            let code = errno
+            // Containers may not set it (no CAP_SYS_ADMIN) but the engine already did.
+            guard currentHostname() == name else {
+                throw AgentError.io(path: name, operation: "sethostname", errno: code)
+            }
+            log.info("hostname is already \(name)")
+        } else {
+            log.info("hostname set to \(name)")
+        }
+        try Files.write(root.path("/etc/hostname"), text: name + "\n")
+    }
+
+    private func currentHostname() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // 3.
+    private func writeHosts(_ deployment: Deployment) throws {
+        var lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+        for name in deployment.nodeNames {
+            guard let address = deployment.nodes[name]?.address else {
+                log.warning("node \(name) has no address in the deployment: not in /etc/hosts")
+                continue
+            }
+            lines.append("\(address) \(name)")
+        }
+        try Files.write(root.path("/etc/hosts"), text: lines.joined(separator: "\n") + "\n")
+        log.info("/etc/hosts: \(lines.count - 2) node\(lines.count == 3 ? "" : "s")")
+    }
+
+    // 4.
+    private func writeAuthorizedKeys(_ keys: [String]) throws {
+        let directory = root.path("/root/.ssh")
+        try Files.makeDirectories(directory, mode: 0o700)
+        try Files.setMode(directory, 0o700)
+        let text = keys.map { $0 + "\n" }.joined()
+        try Files.write(directory + "/authorized_keys", text: text, mode: 0o600)
+        if keys.isEmpty {
+            log.warning("the deployment has no authorized_keys: nobody can log in as root over SSH")
+        } else {
+            log.info("/root/.ssh/authorized_keys: \(keys.count) key\(keys.count == 1 ? "" : "s")")
+        }
+    }
+
+    // 5.
+    private func saveIdentity(name: String, role: String, deployment: Deployment) throws {
+        let directory = root.path("/etc/nxc")
+        try Files.makeDirectories(directory)
+        try Files.write(directory + "/role", text: role + "\n")
+        try Files.write(directory + "/hostname", text: name + "\n")
+        try Files.write(directory + "/deployment.json", deployment.bytes)
+        log.info("/etc/nxc: role, hostname and deployment.json written")
+    }
+
+    // 7. Host keys are made on the node: an artefact never holds a private key.
+    private func makeHostKeys() throws {
+        if Files.exists(root.path("/etc/ssh/ssh_host_ed25519_key")) {
+            log.info("SSH host keys are present")
+            return
+        }
+        try system.run(["ssh-keygen", "-A"], timeout: 120)
+    }
+
+    // 8.
+    private func startServices(context: BootContext, role: String) -> [String] {
+        let units: [String]
+        do {
+            let composition = try context.composition()
+            guard let services = composition.services[role] else {
+                throw AgentError.invalid(origin: root.path(CompositionRoles.path), key: "roles",
+                                         message: "has no role \"\(role)\"")
+            }
+            units = services
+        } catch {
+            log.error("services: \(error)")
+            return ["services: \(error)"]
+        }
+        guard !units.isEmpty else {
+            log.info("role \(role) has no services")
+            return []
+        }
+        var failures: [String] = []
+        // The generator masks every role's services when it cannot tell which
+        // node this is (the name came from --host, say). Now that /etc/nxc
+        // holds the answer, a reload runs it again and lifts those masks.
+        let early = root.path(Boot.earlyGeneratorDirectory)
+        let masked = units.filter { Files.linkTarget(early + "/" + $0) == "/dev/null" }
+        if !masked.isEmpty {
+            log.info("the generator masked \(masked.joined(separator: " ")) (it did not know this node); "
+                + "reloading systemd to run it again")
+            do {
+                try system.run(["systemctl", "daemon-reload"], timeout: 120)
+            } catch {
+                log.error("\(error)")
+                failures.append("\(error)")
+            }
+        }
+        for unit in units {
+            do {
+                try system.run(["systemctl", "start", "--no-block", unit], timeout: 30)
+            } catch {
+                log.error("\(error)")
+                failures.append("\(error)")
+            }
+        }
+        return failures
+    }
+
+    // 9.
+    private func finish(name: String, failures: [String]) -> Int32 {
+        var status: Int32 = failures.isEmpty ? 0 : 1
+        do {
+            try Files.makeDirectories(root.path("/run/nxc"))
+            if failures.isEmpty {
+                try Files.remove(root.path(Boot.failedPath))
+            } else {
+                try Files.write(root.path(Boot.failedPath), text: failures.map { $0 + "\n" }.joined())
+            }
+            try Files.write(root.path(Boot.readyPath), text: name + "\n")
+        } catch {
+            log.error("\(error)")
+            status = 1
+        }
+        if failures.isEmpty {
+            log.info("node \(name) is ready")
+        } else {
+            log.error("node \(name) finished with \(failures.count) failure(s), listed in \(Boot.failedPath)")
+        }
+        return status
+    }
+}

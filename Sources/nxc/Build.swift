@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import NXCDeploy
+import NXCStore
+
+struct Build: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Build a flavour's artefacts into build/<composition>/<flavour>/.")
+
+    @OptionGroup var options: ProjectOptions
+
+    @Option(help: "Debian mirror (default: the composition's, else the one the host's apt uses).")
+    var mirror: String?
+
+    @Option(help: "Store folder (default: $NXC_STORE, $XDG_CACHE_HOME/nxc or ~/.cache/nxc).")
+    var store: String?
+
+    @Argument(help: "Composition file or folder (default: ./composition.yaml).")
+    var composition: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = Store(root: self.store ?? Store.defaultRoot())
+            let r = try await BuildPipeline.build(project: options.project, composition: composition,
+                                                  flavour: options.flavour ?? "vm-ramdisk", mirror: mirror,
+                                                  store: store, progress: Progress.printer())
+            print("built \(r.composition.name) for \(r.flavour.name) in \(String(format: "%.1f", r.seconds)) s: \(r.directory)")
+            for a in r.artefacts {
+                print(String(format: "  %-10@ %10@  sha256:%@", a.name, formatSize(a.size), String(a.sha256.prefix(16))))
+            }
+        }
+    }
+}
+
+func formatSize(_ n: Int64) -> String {
+    let d = Double(n)
+    if n >= 1 << 30 { return String(format: "%.1f GiB", d / 1_073_741_824) }
+    if n >= 1 << 20 { return String(format: "%.1f MiB", d / 1_048_576) }
+    if n >= 1 << 10 { return String(format: "%.1f KiB", d / 1024) }
+    return "\(n) B"
+}

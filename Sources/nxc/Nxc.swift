@@ -1,0 +1,12 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Nxc: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nxc",
+        abstract: "Compile one composition of machine roles into containers, VMs, kexec bundles or disk images, and deploy it.",
+        version: "0.1.0",
+        subcommands: [Init.self, Build.self, Start.self, Exec.self, Connect.self, Status.self, Stop.self, Flavours.self]
+    )
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import NXCDeploy
+
+/// Options shared by commands that act on a project's composition.
+struct ProjectOptions: ParsableArguments {
+    @Option(name: [.customShort("f"), .long], help: "Flavour (see `nxc flavours`).")
+    var flavour: String?
+
+    @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
+    var projectDirectory: String?
+
+    var project: Project {
+        Project(directory: projectDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                ?? FileManager.default.currentDirectoryPath)
+    }
+}
+
+/// Prints progress lines with the time since the command started.
+struct Progress {
+    static func printer() -> @Sendable (String) -> Void {
+        let start = Date()
+        return { line in
+            let t = Date().timeIntervalSince(start)
+            FileHandle.standardError.write(Data(String(format: "[%6.1fs] %@\n", t, line).utf8))
+        }
+    }
+}
+
+/// Turns any error into a message on stderr and a non-zero exit, never a crash.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as CleanExit {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import Foundation
+import NXCDeploy
+
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop what `nxc start` started; nothing is left running.")
+
+    @OptionGroup var options: ProjectOptions
+
+    @Option(help: "Composition name of the deployment (default: the last one started here).")
+    var composition: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let active = try ActiveDeployment.find(project: options.project, flavour: options.flavour, composition: composition)
+            let failed = Operations.stop(active)
+            guard failed.isEmpty else {
+                throw DeployError.invalid("could not stop: \(failed.joined(separator: ", "))")
+            }
+            print("stopped \(active.deployment.composition) (\(active.deployment.flavour))")
+        }
+    }
+}
