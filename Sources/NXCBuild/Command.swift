@@ -30,61 +30,126 @@ public enum Command {
     /// Runs `argv` to completion; output (stdout+stderr) is captured, and also appended to `log` if given.
     /// Throws `CommandError` on a non-zero exit or when `timeout` seconds pass (the process is killed).
     @discardableResult
-    public static func run(_ argv: [String], environment: [String: String]? = nil, directory: String? = nil,
+    public static func run(_ argv: [String], environment: [String: String]? = nil,
                            log: String? = nil, timeout: Double = 3600, input: Data? = nil) throws -> String {
-        let (status, out) = try status(argv, environment: environment, directory: directory, log: log,
+        let (status, out) = try status(argv, environment: environment, log: log,
                                        timeout: timeout, input: input)
         if status != 0 { throw CommandError(argv: argv, status: status, output: out) }
         return out
     }
 
     /// Like `run`, but returns the exit status instead of throwing on failure.
-    public static func status(_ argv: [String], environment: [String: String]? = nil, directory: String? = nil,
+    /// Children start with an empty signal mask and default handlers, with only stdin/stdout/stderr open,
+    /// so daemons they fork (QEMU -daemonize, vde_switch) neither inherit our pipes nor ignore SIGTERM.
+    public static func status(_ argv: [String], environment: [String: String]? = nil,
                               log: String? = nil, timeout: Double = 3600, input: Data? = nil) throws -> (Int32, String) {
         guard let exe = which(argv[0], path: environment?["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]) else {
             throw CommandError(argv: argv, status: 127, output: "\(argv[0]): command not found")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        if let environment { p.environment = environment }
-        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        let inPipe = Pipe()
-        p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
         let collector = OutputCollector(logPath: log)
-        pipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if d.isEmpty { h.readabilityHandler = nil } else { collector.append(d) }
+        var outPipe: [Int32] = [-1, -1]
+        var inPipe: [Int32] = [-1, -1]
+        guard cloexecPipe(&outPipe), input == nil || cloexecPipe(&inPipe) else {
+            throw CommandError(argv: argv, status: -1, output: "pipe: \(String(cString: strerror(errno)))")
         }
-        try p.run()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if input != nil {
+            posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let rc = withCStrings(argv) { cargv in
+            withCStrings(env) { cenv in posix_spawn(&pid, exe, &actions, &attr, cargv, cenv) }
+        }
+        close(outPipe[1])
+        if input != nil { close(inPipe[0]) }
+        guard rc == 0 else {
+            close(outPipe[0])
+            if input != nil { close(inPipe[1]) }
+            throw CommandError(argv: argv, status: 127, output: "\(exe): \(String(cString: strerror(rc)))")
+        }
         if let input {
-            inPipe.fileHandleForWriting.write(input)
-            try? inPipe.fileHandleForWriting.close()
+            input.withUnsafeBytes { buf in
+                var off = 0
+                while off < buf.count {
+                    let n = write(inPipe[1], buf.baseAddress! + off, buf.count - off)
+                    if n <= 0 { break }
+                    off += n
+                }
+            }
+            close(inPipe[1])
         }
         let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        var exited = false
         var timedOut = false
-        while p.isRunning {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var eof = false
+        while !exited {
+            if !eof {
+                var pfd = pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)
+                if poll(&pfd, 1, 50) > 0 {
+                    let n = read(outPipe[0], &buf, buf.count)
+                    if n > 0 { collector.append(Data(buf[0..<n])) } else { eof = true }
+                }
+            } else {
+                usleep(20_000)
+            }
+            let w = waitpid(pid, &status, WNOHANG)
+            if w == pid { exited = true; break }
+            if w < 0 && errno != EINTR { exited = true; break }
             if Date() > deadline {
                 timedOut = true
-                p.terminate()
+                kill(pid, SIGTERM)
                 let grace = Date().addingTimeInterval(5)
-                while p.isRunning && Date() < grace { usleep(50_000) }
-                if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+                while Date() < grace, waitpid(pid, &status, WNOHANG) == 0 { usleep(50_000) }
+                if waitpid(pid, &status, WNOHANG) == 0 {
+                    kill(pid, SIGKILL)
+                    waitpid(pid, &status, 0)
+                }
                 break
             }
-            usleep(20_000)
         }
-        p.waitUntilExit()
-        pipe.fileHandleForReading.readabilityHandler = nil
         // A daemon forked by the child may hold the pipe open: drain what is there, never wait for EOF.
-        drain(pipe.fileHandleForReading.fileDescriptor, into: collector)
+        drain(outPipe[0], into: collector)
+        close(outPipe[0])
         let out = collector.text
         if timedOut { throw CommandError(argv: argv, status: -1, output: out, timedOut: true) }
-        return (p.terminationStatus, out)
+        // Exit status, or 128+signal like a shell.
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (code, out)
     }
+}
+
+func cloexecPipe(_ fds: inout [Int32]) -> Bool {
+    guard pipe(&fds) == 0 else { return false }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return true
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    ptrs.append(nil)
+    defer { for p in ptrs { free(p) } }
+    return ptrs.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 /// Reads what a pipe holds within a short grace period, without waiting for its writers to close it.

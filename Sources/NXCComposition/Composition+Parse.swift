@@ -13,7 +13,14 @@ extension Composition {
         }
         let folder = url.deletingLastPathComponent()
         return try parse(text, file: path, directory: folder.path,
-                         defaultName: folder.lastPathComponent)
+                         defaultName: defaultName(forFolder: folder.lastPathComponent))
+    }
+
+    /// A folder name made into a valid composition name ("My_Project" → "my-project").
+    public static func defaultName(forFolder folder: String) -> String {
+        let mapped = String(folder.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) ? $0 : "-" })
+        let trimmed = mapped.split(separator: "-", omittingEmptySubsequences: true).joined(separator: "-")
+        return trimmed.isEmpty ? "composition" : String(trimmed.prefix(63))
     }
 
     /// Parses composition text; `directory` resolves `source:` files, `defaultName` is used when `name:` is absent.

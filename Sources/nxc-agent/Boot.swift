@@ -44,9 +44,14 @@ struct BootOptions {
 
 /// `nxc-agent boot`: turns the image into the node the deployment says this
 /// is. Run once per boot by a oneshot unit ordered before ssh.service; it can
-/// also be run again over SSH (disk images). It does every step it can and
-/// exits non-zero if any failed; /run/nxc/ready (the node name) tells
-/// pollers it has finished, /run/nxc/failed lists what failed.
+/// also be run again over SSH (disk images). Steps: find this node and the
+/// deployment; hostname; /etc/hosts; root's authorized_keys;
+/// /etc/nxc/{role,hostname,deployment.json}; the role's files (from
+/// /usr/share/nxc/roles/ROLE/, listed in composition.json); lo and the
+/// deployment's interfaces, addresses and routes; SSH host keys; the role's
+/// services. It does every step it can and exits 1 if any failed;
+/// /run/nxc/ready (the node name) tells pollers it has finished,
+/// /run/nxc/failed lists what failed (alone, if it could not start at all).
 struct Boot {
     let options: BootOptions
     let root: SystemRoot
@@ -72,8 +77,7 @@ struct Boot {
         // 1. Who am I, and the deployment.
         let context = BootContext(root: root, log: log)
         guard let (name, source) = context.nodeName(option: options.host) else {
-            log.error("\(AgentError.noNodeName)")
-            return 1
+            return fatal(AgentError.noNodeName)
         }
         let deployment: Deployment
         let node: Deployment.Node
@@ -81,8 +85,7 @@ struct Boot {
             deployment = try context.deployment(option: options.deployment)
             node = try deployment.node(name)
         } catch {
-            log.error("\(error)")
-            return 1
+            return fatal(error)
         }
         log.info("this is node \(name) (from \(source)), role \(node.role)")
         log.info("deployment from \(deployment.origin): composition \(deployment.composition ?? "?"), "
@@ -102,6 +105,12 @@ struct Boot {
         step("/etc/hosts") { try writeHosts(deployment) }
         step("SSH authorized keys") { try writeAuthorizedKeys(deployment.authorizedKeys) }
         step("/etc/nxc") { try saveIdentity(name: name, role: node.role, deployment: deployment) }
+        var composition: CompositionRoles?
+        step("composition") { composition = try context.composition() }
+        var roleFilesChanged = false
+        if let composition {
+            failures += installRoleFiles(composition, role: node.role, changed: &roleFilesChanged)
+        }
         let network = Network(root: root, system: system, log: log)
         step("network: lo") { try network.bringLoopbackUp() }
         if node.interfaces.isEmpty {
@@ -109,7 +118,9 @@ struct Boot {
         }
         failures += network.configure(node.interfaces, timeout: options.linkTimeout).map { "network: " + $0 }
         step("SSH host keys") { try makeHostKeys() }
-        failures += startServices(context: context, role: node.role)
+        if let composition {
+            failures += startServices(composition, role: node.role, restart: roleFilesChanged)
+        }
         return finish(name: name, failures: failures)
     }
 
@@ -174,26 +185,57 @@ struct Boot {
         log.info("/etc/nxc: role, hostname and deployment.json written")
     }
 
+    /// Copies the role's files from the image's role folder into place,
+    /// keeping their modes; sets `changed` if any file changed. Returns the
+    /// failures (one per file that could not be installed).
+    private func installRoleFiles(_ composition: CompositionRoles, role: String, changed: inout Bool) -> [String] {
+        let paths = composition.files[role] ?? []
+        guard !paths.isEmpty else { return [] }
+        var failures: [String] = []
+        var count = 0
+        for path in paths {
+            do {
+                let source = root.path(CompositionRoles.rolesDirectory + "/" + role + path)
+                var info = stat()
+                guard stat(source, &info) == 0 else {
+                    throw AgentError.io(path: source, operation: "stat", errno: errno)
+                }
+                let bytes = try Files.readBytes(source, limit: 256 << 20)
+                let destination = root.path(path)
+                if let slash = destination.lastIndex(of: "/"), slash != destination.startIndex {
+                    try Files.makeDirectories(String(destination[..<slash]))
+                }
+                if try Files.write(destination, bytes, mode: info.st_mode & 0o7777) != .unchanged { count += 1 }
+            } catch {
+                log.error("role file \(path): \(error)")
+                failures.append("role file \(path): \(error)")
+            }
+        }
+        log.info("role files: \(paths.count - failures.count) of \(paths.count) in place, \(count) changed")
+        changed = changed || count > 0
+        return failures
+    }
+
     // 7. Host keys are made on the node: an artefact never holds a private key.
     private func makeHostKeys() throws {
         if Files.exists(root.path("/etc/ssh/ssh_host_ed25519_key")) {
             log.info("SSH host keys are present")
             return
         }
-        try system.run(["ssh-keygen", "-A"], timeout: 120)
+        // Ed25519 and ECDSA only: an RSA key takes seconds to generate on an emulated CPU.
+        for (type, file) in [("ed25519", "/etc/ssh/ssh_host_ed25519_key"), ("ecdsa", "/etc/ssh/ssh_host_ecdsa_key")] {
+            try system.run(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", "", "-f", file], timeout: 60)
+        }
     }
 
     // 8.
-    private func startServices(context: BootContext, role: String) -> [String] {
-        let units: [String]
-        do {
-            let composition = try context.composition()
-            guard let services = composition.services[role] else {
-                throw AgentError.invalid(origin: root.path(CompositionRoles.path), key: "roles",
-                                         message: "has no role \"\(role)\"")
-            }
-            units = services
-        } catch {
+    /// Starts the role's units, or restarts them when `restart`: nothing
+    /// orders a package's service after this agent, so it may already be
+    /// running with the files the role's files just replaced.
+    private func startServices(_ composition: CompositionRoles, role: String, restart: Bool) -> [String] {
+        guard let units = composition.services[role] else {
+            let error = AgentError.invalid(origin: root.path(CompositionRoles.path), key: "roles",
+                                           message: "has no role \"\(role)\"")
             log.error("services: \(error)")
             return ["services: \(error)"]
         }
@@ -211,21 +253,35 @@ struct Boot {
             log.info("the generator masked \(masked.joined(separator: " ")) (it did not know this node); "
                 + "reloading systemd to run it again")
             do {
-                try system.run(["systemctl", "daemon-reload"], timeout: 120)
+                try system.run(["systemctl", "daemon-reload"], timeout: 60)
             } catch {
                 log.error("\(error)")
                 failures.append("\(error)")
             }
         }
+        if restart { log.info("role files changed: restarting the role's services so they read them") }
         for unit in units {
             do {
-                try system.run(["systemctl", "start", "--no-block", unit], timeout: 30)
+                try system.run(["systemctl", restart ? "restart" : "start", "--no-block", unit], timeout: 30)
             } catch {
                 log.error("\(error)")
                 failures.append("\(error)")
             }
         }
         return failures
+    }
+
+    /// Nothing can be done: say why, also in /run/nxc/failed so a deployer
+    /// polling for /run/nxc/ready can stop waiting and show the reason.
+    private func fatal(_ error: any Error) -> Int32 {
+        log.error("\(error)")
+        do {
+            try Files.makeDirectories(root.path("/run/nxc"))
+            try Files.write(root.path(Boot.failedPath), text: "\(error)\n")
+        } catch let failure {
+            log.error("\(failure)")
+        }
+        return 1
     }
 
     // 9.

@@ -130,6 +130,11 @@ struct CompositionRoles {
     let name: String?
     /// role -> unit names ("nginx" became "nginx.service").
     let services: [String: [String]]
+    /// role -> absolute paths of the role's files, shipped in the image under
+    /// `rolesDirectory/ROLE/PATH` and installed at PATH on that role's nodes.
+    let files: [String: [String]]
+
+    static let rolesDirectory = "/usr/share/nxc/roles"
 
     init(bytes: [UInt8], origin: String) throws {
         let root = try JSONDocument(bytes: bytes, origin: origin).root
@@ -139,8 +144,17 @@ struct CompositionRoles {
         }
         name = try root.optionalString("name")
         var services: [String: [String]] = [:]
+        var files: [String: [String]] = [:]
         for (role, value) in try root.requiredObject("roles").members ?? [] {
             guard value.isObject else { throw value.invalid("must be an object, not \(value.kind)") }
+            guard Validate.isRoleName(role) else { throw value.invalid("\"\(role)\" is not a valid role name") }
+            files[role] = try (value.optionalArray("files") ?? []).map { item in
+                guard let path = item.string else { throw item.invalid("must be a string, not \(item.kind)") }
+                guard Validate.isPlainAbsolutePath(path) else {
+                    throw item.invalid("\"\(path)\" is not an absolute path without \".\", \"..\" or empty parts")
+                }
+                return path
+            }
             services[role] = try (value.optionalArray("services") ?? []).map { item in
                 guard let service = item.string else { throw item.invalid("must be a string, not \(item.kind)") }
                 guard let unit = UnitName.normalize(service) else {
@@ -150,6 +164,7 @@ struct CompositionRoles {
             }
         }
         self.services = services
+        self.files = files
     }
 
     /// Every unit of any role, sorted, without duplicates.
@@ -199,6 +214,17 @@ enum Validate {
         return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
             guard !label.isEmpty, label.utf8.count <= 63, label.first != "-", label.last != "-" else { return false }
             return label.utf8.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: "-") }
+        }
+    }
+
+    /// "/a/b/c": absolute, and no part empty, "." or "..", so joined to a
+    /// prefix it stays under that prefix.
+    static func isPlainAbsolutePath(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), path.utf8.count > 1, path.utf8.count < 4096, !path.contains("\0") else {
+            return false
+        }
+        return path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part != "." && part != ".."
         }
     }
 

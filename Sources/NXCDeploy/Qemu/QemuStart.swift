@@ -150,7 +150,7 @@ struct QemuStart: StartMethod {
         var failed: [String] = []
         // VMs first, then the switch they are plugged into.
         let ordered = state.processes.filter { $0.node != nil } + state.processes.filter { $0.node == nil }
-        for p in ordered where !Processes.stop(p.pid) {
+        for p in ordered where !Processes.stop(p.pid, grace: 5) {
             failed.append("\(p.node ?? p.name) (PID \(p.pid))")
         }
         try? FileManager.default.removeItem(atPath: runDirectory + "/switch")

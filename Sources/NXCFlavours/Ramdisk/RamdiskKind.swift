@@ -7,7 +7,7 @@ import NXCStore
 /// system (packages, pruned kernel modules; cached in the store) and a small segment with the
 /// agent and the composition's files, so editing a file does not repack the system.
 struct RamdiskKind: ArtefactKind {
-    static let recipeVersion = "4"
+    static let recipeVersion = "5"
 
     /// Paths (absolute, inside the image) that a ramdisk does not carry.
     static func excluded(_ path: String, modulesPrefix: String, kept: Set<String>) -> Bool {
@@ -19,8 +19,10 @@ struct RamdiskKind: ArtefactKind {
             }
             return false
         }
+        // apt's package lists are large and stale by the time a node boots; keep the folder apt expects.
+        if path.hasPrefix("/var/lib/apt/lists/") { return path != "/var/lib/apt/lists/partial" }
         for prefix in ["/boot/initrd.img", "/boot/vmlinuz", "/boot/System.map", "/usr/share/doc/", "/usr/share/man/",
-                       "/usr/share/info/", "/var/lib/apt/lists/", "/var/cache/apt/", "/var/log/"] where path.hasPrefix(prefix) {
+                       "/usr/share/info/"] where path.hasPrefix(prefix) {
             return true
         }
         return false

@@ -1,0 +1,390 @@
+#!/bin/bash
+# Tests of nxc-agent that run on a development machine without touching it.
+#
+#   Tests/agent/run.sh PATH/TO/nxc-agent
+#
+# Part 1 runs the agent with NXC_AGENT_ROOT=<temp dir>: every system path
+# (/proc, /sys, /etc, /run, /root) is read and written under that directory,
+# and sethostname/ip/ssh-keygen/systemctl are only logged ("would run").
+# Part 2, when run as root where unshare(1) works, runs `boot` for real inside
+# private mount, UTS, network and PID namespaces, over tmpfs copies of /etc,
+# /root and /run, with a veth pair as the node's interface and a stand-in
+# systemctl: it checks that the hostname, addresses, routes and SSH host keys
+# really are set. Nothing outside those namespaces changes.
+# Exit status: 0 if every check passed.
+set -u
+
+agent_binary=${1:?usage: run.sh PATH/TO/nxc-agent}
+agent_binary=$(readlink -f "$agent_binary")
+[ -x "$agent_binary" ] || { echo "not executable: $agent_binary" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/nxc-agent-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+failures=0
+checks=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { checks=$((checks + 1)); }
+check() { # check DESCRIPTION COMMAND...
+    local description=$1; shift
+    if "$@"; then pass; else fail "$description"; fi
+}
+check_content() { # check_content FILE EXPECTED
+    local actual
+    if ! actual=$(cat "$1" 2>/dev/null); then fail "$1 is missing"; return; fi
+    if [ "$actual" == "$2" ]; then pass; else fail "$1 is:"$'\n'"$actual"$'\n'"expected:"$'\n'"$2"; fi
+}
+check_mode() { # check_mode PATH MODE
+    local mode
+    mode=$(stat -c %a "$1" 2>/dev/null)
+    if [ "$mode" == "$2" ]; then pass; else fail "$1 has mode ${mode:-?}, expected $2"; fi
+}
+check_log() { # check_log LOGFILE TEXT
+    if grep -qF -- "$2" "$1"; then pass; else fail "log $(basename "$1") lacks: $2"; echo "--- $1"; cat "$1"; echo "---"; fi
+}
+check_status() { # check_status WHAT ACTUAL EXPECTED
+    if [ "$2" == "$3" ]; then pass; else fail "$1 exited $2, expected $3"; fi
+}
+# The agent, with none of the variables it reads from the caller's environment.
+agent() { env -u NXC_HOST -u NXC_DEPLOYMENT_FILE -u NXC_AGENT_ROOT "$agent_binary" "$@"; }
+in_root() { local root=$1; shift; env -u NXC_HOST -u NXC_DEPLOYMENT_FILE NXC_AGENT_ROOT="$root" "$agent_binary" "$@"; }
+
+# A node's file system: composition.json and the interfaces the deployment names.
+make_root() { # make_root DIR
+    mkdir -p "$1/etc/nxc" "$1/sys/class/net/eth0" "$1/sys/class/net/ens4/device" "$1/sys/class/net/lo" "$1/proc/1"
+    echo "52:54:00:77:00:01" > "$1/sys/class/net/eth0/address"
+    echo "52:54:00:78:00:01" > "$1/sys/class/net/ens4/address"
+    echo "00:00:00:00:00:00" > "$1/sys/class/net/lo/address"
+    echo "0x9" > "$1/sys/class/net/lo/flags"
+    cp "$work/composition.json" "$1/etc/nxc/composition.json"
+    # The image's copy of the server role's files.
+    mkdir -p "$1/usr/share/nxc/roles/server/var/www/html" "$1/usr/share/nxc/roles/server/etc/nginx"
+    echo "hello from nxc" > "$1/usr/share/nxc/roles/server/var/www/html/index.html"
+    chmod 640 "$1/usr/share/nxc/roles/server/var/www/html/index.html"
+    echo "worker_processes 1;" > "$1/usr/share/nxc/roles/server/etc/nginx/nginx.conf"
+}
+
+cat > "$work/composition.json" <<'EOF'
+{"version":1,"name":"webserver","future-key":{"x":1},
+ "roles":{"server":{"services":["nginx","php8.2-fpm","chrony"],"packages":["nginx-light"],
+                    "files":["/var/www/html/index.html","/etc/nginx/nginx.conf"]},
+          "client":{"services":["iperf3","chrony.service"]},
+          "nfs":{"services":["nfs-server","rpcbind.socket"]}}}
+EOF
+
+# Upper-case MAC on purpose (matching is case-insensitive); unknown keys on purpose.
+cat > "$work/deployment.json" <<'EOF'
+{"version":1,"composition":"webserver","flavour":"vm-ramdisk","parameters":{"anything":[1,2]},
+ "authorized_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyOne user@host","ssh-rsa AAAAB3FakeKeyTwo other@host"],
+ "nodes":{
+   "server":{"role":"server","address":"10.77.0.1",
+      "interfaces":[{"mac":"52:54:00:77:00:01","addresses":["10.77.0.1/24"]},
+                    {"mac":"52:54:00:78:00:01","addresses":["10.0.2.15/24"],
+                     "routes":[{"to":"default","via":"10.0.2.2"},{"to":"10.99.0.0/16","via":"10.0.2.3"}]}],
+      "ssh":{"host":"127.0.0.1","port":10022}},
+   "client1":{"role":"client","address":"10.77.0.2","interfaces":[{"mac":"52:54:00:77:00:02","addresses":["10.77.0.2/24"]}]},
+   "client2":{"role":"client","address":"10.77.0.3"},
+   "nfs":{"role":"nfs","address":"10.77.0.4","interfaces":[]}}}
+EOF
+
+expected_hosts='127.0.0.1 localhost
+::1 localhost ip6-localhost ip6-loopback
+10.77.0.2 client1
+10.77.0.3 client2
+10.77.0.4 nfs
+10.77.0.1 server'
+
+echo "== version"
+check_content <(agent --version) "nxc-agent 0.1.0"
+
+echo "== boot --host server --deployment FILE (NXC_AGENT_ROOT)"
+r=$work/server; make_root "$r"
+in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/server.log" 2>&1
+check_status "boot server" $? 0
+log=$work/server.log
+check_content "$r/etc/hostname" "server"
+check_content "$r/etc/hosts" "$expected_hosts"
+check_mode "$r/root/.ssh" 700
+check_mode "$r/root/.ssh/authorized_keys" 600
+check_content "$r/root/.ssh/authorized_keys" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyOne user@host
+ssh-rsa AAAAB3FakeKeyTwo other@host"
+check_content "$r/etc/nxc/role" "server"
+check_content "$r/etc/nxc/hostname" "server"
+check "deployment.json is the document as received" cmp -s "$r/etc/nxc/deployment.json" "$work/deployment.json"
+check_content "$r/run/nxc/ready" "server"
+check "no /run/nxc/failed after a clean boot" test ! -e "$r/run/nxc/failed"
+check "no temporary files left" test -z "$(find "$r" -name '*.nxc-tmp.*')"
+check_log "$log" "would set the hostname to server"
+check_log "$log" "lo is up"
+check_log "$log" "interface eth0 has MAC 52:54:00:77:00:01"
+check_log "$log" "would run: ip link set dev eth0 up"
+check_log "$log" "would run: ip address replace 10.77.0.1/24 dev eth0"
+check_log "$log" "would run: ip link set dev ens4 up"
+check_log "$log" "would run: ip address replace 10.0.2.15/24 dev ens4"
+check_log "$log" "would run: ip route replace default via 10.0.2.2 dev ens4"
+check_log "$log" "would run: ip route replace 10.99.0.0/16 via 10.0.2.3 dev ens4"
+check_log "$log" "would run: ssh-keygen -q -t ed25519"
+check_content "$r/var/www/html/index.html" "hello from nxc"
+check_mode "$r/var/www/html/index.html" 640
+check_content "$r/etc/nginx/nginx.conf" "worker_processes 1;"
+check_log "$log" "role files: 2 of 2 in place, 2 changed"
+check_log "$log" "would run: systemctl restart --no-block nginx.service"
+check_log "$log" "would run: systemctl restart --no-block php8.2-fpm.service"
+check_log "$log" "would run: systemctl restart --no-block chrony.service"
+check "no client service started on the server" sh -c "! grep -q iperf3 '$log'"
+
+echo "== boot again: same result, host keys present, generator masks lifted by a reload"
+mkdir -p "$r/etc/ssh" "$r/run/systemd/generator.early"
+touch "$r/etc/ssh/ssh_host_ed25519_key"
+ln -s /dev/null "$r/run/systemd/generator.early/nginx.service"
+in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/again.log" 2>&1
+check_status "second boot" $? 0
+check_content "$r/etc/hosts" "$expected_hosts"
+check_log "$work/again.log" "SSH host keys are present"
+check_log "$work/again.log" "would run: systemctl daemon-reload"
+check_log "$work/again.log" "role files: 2 of 2 in place, 0 changed"
+check_log "$work/again.log" "would run: systemctl start --no-block nginx.service"
+check "ssh-keygen not run when keys exist" sh -c "! grep -q ssh-keygen '$work/again.log'"
+
+echo "== interface that never appears: goes on, reports, exits non-zero"
+r=$work/client1; make_root "$r"
+in_root "$r" boot --host client1 --deployment "$work/deployment.json" --link-timeout 1 > "$work/client1.log" 2>&1
+check_status "boot client1 (missing interface)" $? 1
+check_log "$work/client1.log" "no network interface with MAC 52:54:00:77:00:02 appeared within 1 s"
+check_log "$work/client1.log" "would run: systemctl start --no-block iperf3.service"
+check_content "$r/run/nxc/ready" "client1"
+check_log "$r/run/nxc/failed" "52:54:00:77:00:02"
+check_content "$r/etc/hostname" "client1"
+
+echo "== node not in the deployment"
+r=$work/nobody; make_root "$r"
+in_root "$r" boot --host nobody --deployment "$work/deployment.json" > "$work/nobody.log" 2>&1
+check_status "boot nobody" $? 1
+check_log "$work/nobody.log" 'node "nobody" is not in the deployment'
+check_log "$work/nobody.log" "client1, client2, nfs, server"
+check "nothing written for an unknown node" test ! -e "$r/etc/hostname" -a ! -e "$r/run/nxc/ready"
+check_log "$r/run/nxc/failed" 'node "nobody" is not in the deployment'
+
+echo "== no node name at all"
+in_root "$r" boot --deployment "$work/deployment.json" > "$work/noname.log" 2>&1
+check_status "boot without a name" $? 1
+check_log "$work/noname.log" "no node name"
+
+echo "== kernel command line: nxc.host and nxc.deployment (base64 without padding)"
+r=$work/cmdline; make_root "$r"
+doc=$(base64 -w0 < "$work/deployment.json")
+case "$doc" in *=) ;; *) fail "test document should need base64 padding; adjust it" ;; esac
+printf 'BOOT_IMAGE=/vmlinuz console=ttyS0 "nxc.host=client2" nxc.deployment=%s quiet\n' "${doc%%=*}" > "$r/proc/cmdline"
+check_content <(in_root "$r" whoami) "client2 client"
+in_root "$r" boot --host server > "$work/cmdline.log" 2>&1
+check_status "boot from the kernel command line" $? 0
+check_log "$work/cmdline.log" "this is node client2 (from kernel command line (nxc.host)), role client"
+check_log "$work/cmdline.log" "--host server is ignored"
+check_log "$work/cmdline.log" "deployment from kernel command line (nxc.deployment)"
+check_log "$work/cmdline.log" "no interfaces in the deployment"
+check "cmdline deployment saved byte for byte" cmp -s "$r/etc/nxc/deployment.json" "$work/deployment.json"
+check_content "$r/etc/hostname" "client2"
+printf 'nxc.host=client2 nxc.deployment=%s\n' "$doc" > "$r/proc/cmdline"
+check_content <(in_root "$r" whoami) "client2 client"
+printf 'nxc.host=client2 nxc.deployment=not*base64\n' > "$r/proc/cmdline"
+in_root "$r" whoami > "$work/b64.log" 2>&1
+check_status "whoami with bad base64" $? 1
+check_log "$work/b64.log" "is not valid base64"
+printf 'nxc.host=client2 nxc.deployment_url=http://10.0.2.2:8000/d.json\n' > "$r/proc/cmdline"
+in_root "$r" whoami > "$work/url.log" 2>&1
+check_status "whoami with deployment_url and a saved deployment" $? 0
+check_log "$work/url.log" "does not fetch deployments over HTTP"
+
+echo "== environment of PID 1 (containers): NXC_HOST and NXC_DEPLOYMENT_FILE"
+r=$work/container; make_root "$r"
+mkdir -p "$r/nxc"; cp "$work/deployment.json" "$r/nxc/deployment.json"
+printf 'PATH=/usr/bin\0NXC_HOST=nfs\0NXC_DEPLOYMENT_FILE=/nxc/deployment.json\0container=docker\0' > "$r/proc/1/environ"
+check_content <(in_root "$r" whoami) "nfs nfs"
+in_root "$r" boot > "$work/container.log" 2>&1
+check_status "boot from PID 1's environment" $? 0
+check_log "$work/container.log" "environment of PID 1 (NXC_HOST)"
+check_log "$work/container.log" "would run: systemctl start --no-block rpcbind.socket"
+echo "== own environment wins over PID 1's"
+check_content <(env NXC_HOST=client1 NXC_AGENT_ROOT="$r" "$agent_binary" whoami) "client1 client"
+echo "== saved /etc/nxc/hostname and deployment.json (a disk image rebooted)"
+rm "$r/proc/1/environ"
+check_content <(in_root "$r" whoami) "nfs nfs"
+
+echo "== a role file missing from the image"
+r=$work/nofile; make_root "$r"
+rm "$r/usr/share/nxc/roles/server/etc/nginx/nginx.conf"
+in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/nofile.log" 2>&1
+check_status "boot with a missing role file" $? 1
+check_log "$r/run/nxc/failed" "role file /etc/nginx/nginx.conf"
+check_content "$r/var/www/html/index.html" "hello from nxc"
+check_log "$work/nofile.log" "would run: systemctl restart --no-block nginx.service"
+
+echo "== composition.json with a role file outside the root"
+r=$work/esc-root; make_root "$r"
+printf '{"roles":{"server":{"services":[],"files":["/etc/../../escape"]}}}' > "$r/etc/nxc/composition.json"
+in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/escape.log" 2>&1
+check_status "boot with a file path containing .." $? 1
+check_log "$work/escape.log" 'key "roles.server.files[0]"'
+check "nothing written outside the root" test ! -e "$work/escape"
+
+echo "== invalid deployments"
+r=$work/invalid; make_root "$r"
+printf '{"version":1,"nodes":{"server":{"role":"server",}}}' > "$work/bad.json"
+in_root "$r" boot --host server --deployment "$work/bad.json" > "$work/bad.log" 2>&1
+check_status "boot with bad JSON" $? 1
+check_log "$work/bad.log" "bad.json (--deployment): line 1, column"
+printf '{"version":2,"nodes":{}}' > "$work/v2.json"
+in_root "$r" whoami --host server --deployment "$work/v2.json" > "$work/v2.log" 2>&1
+check_status "whoami with version 2" $? 1
+check_log "$work/v2.log" 'key "version": this agent reads version 1 only'
+printf '{"nodes":{"server":{"role":"server","address":"10.0.0.300"}}}' > "$work/addr.json"
+in_root "$r" whoami --host server --deployment "$work/addr.json" > "$work/addr.log" 2>&1
+check_status "whoami with a bad address" $? 1
+check_log "$work/addr.log" 'key "nodes.server": address "10.0.0.300" is not an IPv4 or IPv6 address'
+printf '{"nodes":{"server":{"role":"server","interfaces":[{"mac":"52:54:00:77:00:01","addresses":["10.0.0.1/33"]}]}}}' > "$work/cidr.json"
+in_root "$r" whoami --host server --deployment "$work/cidr.json" > "$work/cidr.log" 2>&1
+check_status "whoami with a bad prefix" $? 1
+check_log "$work/cidr.log" 'nodes.server.interfaces[0]": address "10.0.0.1/33" is not ADDRESS/PREFIX'
+printf '{"nodes":{"bad_name":{"role":"server"}}}' > "$work/name.json"
+in_root "$r" whoami --host bad_name --deployment "$work/name.json" > "$work/name.log" 2>&1
+check_status "whoami with a bad node name" $? 1
+check_log "$work/name.log" "not a valid host name"
+in_root "$r" whoami --host server --deployment "$work/missing.json" > "$work/missing.log" 2>&1
+check_status "whoami with a missing file" $? 1
+check_log "$work/missing.log" "missing.json: No such file or directory"
+agent boot --bogus > "$work/usage.log" 2>&1
+check_status "boot --bogus" $? 64
+check_log "$work/usage.log" 'unknown argument "--bogus"'
+
+echo "== generator"
+ln -s "$agent_binary" "$work/nxc-generator"
+generator() { local root=$1; shift; env -u NXC_HOST -u NXC_DEPLOYMENT_FILE NXC_AGENT_ROOT="$root" "$work/nxc-generator" "$@"; }
+masks() { # the units masked in DIR, one line, sorted
+    (cd "$1" 2>/dev/null && for f in *; do [ "$(readlink "$f")" == /dev/null ] && echo "$f"; done) | sort | tr '\n' ' '
+}
+r=$work/gen-server; make_root "$r"
+printf 'nxc.host=server nxc.deployment=%s\n' "$doc" > "$r/proc/cmdline"
+generator "$r" "$work/gs/normal" "$work/gs/early" "$work/gs/late" 2> "$work/gen.log"
+check_status "generator for server" $? 0
+check_content <(masks "$work/gs/early") "iperf3.service nfs-server.service rpcbind.socket "
+check "generator writes nothing into NORMAL_DIR or LATE_DIR" test ! -e "$work/gs/normal" -a ! -e "$work/gs/late"
+check_log "$work/gen.log" "nxc-generator: role server: masked iperf3.service nfs-server.service rpcbind.socket"
+
+r=$work/gen-client; make_root "$r"
+printf 'PATH=/bin\0NXC_HOST=client1\0NXC_DEPLOYMENT_FILE=/d.json\0' > "$r/proc/1/environ"
+cp "$work/deployment.json" "$r/d.json"
+generator "$r" "$work/gc/normal" "$work/gc/early" "$work/gc/late" 2> /dev/null
+check_status "generator for client1" $? 0
+check_content <(masks "$work/gc/early") "nfs-server.service nginx.service php8.2-fpm.service rpcbind.socket "
+
+r=$work/gen-unknown; make_root "$r"
+generator "$r" "$work/gu/normal" "$work/gu/early" "$work/gu/late" 2> "$work/genu.log"
+check_status "generator without a deployment" $? 0
+check_content <(masks "$work/gu/early") "chrony.service iperf3.service nfs-server.service nginx.service php8.2-fpm.service rpcbind.socket "
+check_log "$work/genu.log" "no node name"
+
+r=$work/gen-stranger; make_root "$r"
+printf 'nxc.host=stranger nxc.deployment=%s\n' "$doc" > "$r/proc/cmdline"
+generator "$r" "$work/gx/normal" "$work/gx/early" "$work/gx/late" 2> "$work/genx.log"
+check_status "generator for a node not in the deployment" $? 0
+check_content <(masks "$work/gx/early") "chrony.service iperf3.service nfs-server.service nginx.service php8.2-fpm.service rpcbind.socket "
+check_log "$work/genx.log" 'node "stranger" is not in the deployment'
+
+echo "== generator never fails"
+r=$work/gen-broken; make_root "$r"
+echo '{"roles": [' > "$r/etc/nxc/composition.json"
+generator "$r" "$work/gb/n" "$work/gb/e" "$work/gb/l" 2> "$work/genb.log"
+check_status "generator with broken composition.json" $? 0
+check_log "$work/genb.log" "nothing masked"
+rm "$r/etc/nxc/composition.json"
+generator "$r" "$work/gb/n" "$work/gb/e" "$work/gb/l" 2> /dev/null
+check_status "generator without composition.json" $? 0
+generator "$r" 2> /dev/null
+check_status "generator without arguments" $? 0
+make_root "$r"; printf 'nxc.host=server nxc.deployment=%s\n' "$doc" > "$r/proc/cmdline"
+touch "$work/not-a-dir"
+generator "$r" "$work/gb/n" "$work/not-a-dir/early" "$work/gb/l" 2> /dev/null
+check_status "generator with an unusable EARLY_DIR" $? 0
+"$agent_binary" generator "$work/one" > /dev/null 2>&1
+check_status "nxc-agent generator DIR" $? 0
+
+# ---------------------------------------------------------------------------
+echo "== real run in private namespaces"
+if [ "$(id -u)" != 0 ] || ! unshare --mount --uts --net --pid --fork --propagation private true 2> /dev/null; then
+    echo "SKIP: needs root and unshare(1) with mount, UTS, network and PID namespaces"
+else
+    ns=$work/ns; mkdir -p "$ns/etc/ssh" "$ns/etc/nxc" "$ns/bin"
+    cp /etc/passwd /etc/group "$ns/etc/"
+    [ -e /etc/nsswitch.conf ] && cp /etc/nsswitch.conf "$ns/etc/"
+    echo '{"version":1,"roles":{"server":{"services":["nginx","chrony"]},"client":{"services":["iperf3"]}}}' \
+        > "$ns/etc/nxc/composition.json"
+    touch "$ns/etc/nxc-test-marker"
+    cp "$agent_binary" "$ns/bin/nxc-agent"
+    # A stand-in systemctl records its arguments (there is no systemd in here).
+    printf '#!/bin/sh\necho "$*" >> /run/systemctl.log\n' > "$ns/bin/systemctl"; chmod +x "$ns/bin/systemctl"
+    cat > "$ns/deployment.json" <<'EOF'
+{"version":1,"authorized_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyOne user@host"],
+ "nodes":{"server":{"role":"server","address":"10.77.0.1",
+   "interfaces":[{"mac":"52:54:00:77:00:01","addresses":["10.77.0.1/24","fd77::1/64"],
+                  "routes":[{"to":"10.88.0.0/16","via":"10.77.0.254"},{"to":"default","via":"10.77.0.254"}]},
+                 {"mac":"52:54:00:99:99:99","addresses":["10.99.0.1/24"]}]},
+  "client1":{"role":"client","address":"10.77.0.2"}}}
+EOF
+    cat > "$ns/inside.sh" <<'EOF'
+set -eu
+ns=$1
+# Everything the agent writes lands on tmpfs mounts private to this namespace.
+mount -t tmpfs tmpfs /etc && cp -a "$ns/etc/." /etc/
+test -f /etc/nxc-test-marker
+mount -t tmpfs tmpfs /root
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /usr/local && mkdir -p /usr/local/sbin && cp "$ns/bin/systemctl" /usr/local/sbin/
+mount -t sysfs sysfs /sys
+ip link add v0 address 52:54:00:77:00:01 type veth peer name v1
+ip link set dev v1 up
+set +e
+"$ns/bin/nxc-agent" boot --host server --deployment "$ns/deployment.json" --link-timeout 1 > "$ns/boot.log" 2>&1
+echo $? > "$ns/status"
+set -e
+{
+    echo "hostname=$(hostname)"
+    ip -o addr show dev v0
+    ip route show
+    ip -6 addr show dev v0 | grep -o 'fd77::1/64' || true
+    ip -o link show lo | grep -o 'LOOPBACK,UP' || true
+    ls /etc/ssh
+    cat /etc/hosts
+    stat -c '%a %n' /root/.ssh /root/.ssh/authorized_keys
+    cat /run/nxc/ready /run/nxc/failed /run/systemctl.log
+} > "$ns/state" 2>&1
+EOF
+    unshare --mount --uts --net --pid --fork --propagation private bash "$ns/inside.sh" "$ns"
+    check_status "namespace setup" $? 0
+    check_content "$ns/status" "1"
+    state=$ns/state
+    check_log "$state" "hostname=server"
+    check_log "$state" "inet 10.77.0.1/24"
+    check_log "$state" "fd77::1/64"
+    check_log "$state" "10.88.0.0/16 via 10.77.0.254 dev v0"
+    check_log "$state" "default via 10.77.0.254 dev v0"
+    check_log "$state" "LOOPBACK,UP"
+    check_log "$state" "ssh_host_ed25519_key.pub"
+    check_log "$state" "10.77.0.2 client1"
+    check_log "$state" "700 /root/.ssh"
+    check_log "$state" "600 /root/.ssh/authorized_keys"
+    check_log "$state" "no network interface with MAC 52:54:00:99:99:99"
+    check_log "$state" "start --no-block nginx.service"
+    check "client services not started on the server" sh -c "! grep -q iperf3 '$state'"
+    check_log "$state" "start --no-block chrony.service"
+    check_log "$ns/boot.log" "running: ssh-keygen -q -t ed25519"
+    check_log "$ns/boot.log" "hostname set to server"
+    check "host's hostname untouched" test "$(hostname)" != server
+fi
+
+echo
+if [ "$failures" -eq 0 ]; then
+    echo "nxc-agent tests: all $checks checks passed"
+    exit 0
+fi
+echo "nxc-agent tests: $failures failed, $checks passed"
+exit 1
