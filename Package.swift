@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
         .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,57 @@
+# nxc — see README.md. Every target installs the Debian packages it needs (idempotent).
+SWIFT    ?= swift
+PREFIX   ?= /usr/local
+NXC      := .build/release/nxc
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Host tools: image building, VMs, the private network, SSH, tmux, C libraries we link.
+APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd \
+                libarchive-dev libjansson-dev binutils ca-certificates debian-archive-keyring
+BENCH_PACKAGES := debootstrap
+
+.PHONY: all deps build test unit e2e demo bench install clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product nxc
+	$(SWIFT) build -c release --product nxc-agent
+	strip .build/release/nxc-agent
+	@ls -l .build/release/nxc-agent | awk '{print "nxc-agent: " $$5 " bytes (stripped, static Swift runtime)"}'
+
+# Unit tests, the agent's tests, and the end-to-end tests with real QEMU VMs.
+test: build
+	bash Tests/agent/run.sh .build/release/nxc-agent
+	NXC_E2E=1 NXC_BIN=$(CURDIR)/$(NXC) $(SWIFT) test
+
+unit: deps
+	$(SWIFT) test --skip EndToEndTests
+
+# Build and start the webserver example in VMs, fetch its page from client1, stop.
+demo: build
+	$(NXC) build -f vm-ramdisk compositions/webserver
+	$(NXC) start -f vm-ramdisk compositions/webserver
+	$(NXC) exec client1 -- curl -sf http://server/ || { $(NXC) stop; exit 1; }
+	$(NXC) status
+	$(NXC) stop
+
+bench: build
+	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
+	bash bench/run.sh
+
+install: build
+	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc
+	install -D -m 755 .build/release/nxc-agent $(DESTDIR)$(PREFIX)/lib/nxc/nxc-agent
+	mkdir -p $(DESTDIR)$(PREFIX)/share/nxc
+	cp -r flavours templates $(DESTDIR)$(PREFIX)/share/nxc/
+
+clean:
+	rm -rf .build build deploy .nxc
