@@ -281,7 +281,7 @@ struct CompositionParser {
                     let src = try string(fv, kk)
                     let full = src.hasPrefix("/") ? src : directory + "/" + src
                     guard let data = FileManager.default.contents(atPath: full) else {
-                        throw fail(fv, kk, "cannot read source file '\(full)'")
+                        throw fail(fv, kk, "cannot read source file '\(src)'" + (src.hasPrefix("/") ? "" : " (relative to the composition's folder)"))
                     }
                     content = Array(data)
                 case "mode":

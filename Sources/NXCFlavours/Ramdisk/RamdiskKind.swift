@@ -63,7 +63,7 @@ struct RamdiskKind: ArtefactKind {
 
     /// The per-composition segment: agent, units, role files. Small; rebuilt on every build.
     static func writePayloadSegment(_ payload: ImagePayload, root: String, to path: String) throws {
-        let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .gzip)
+        let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: 3))
         let fm = FileManager.default
         for dir in payload.missingParents(existsInBase: { fm.fileExists(atPath: root + $0) }) {
             try w.addDirectory(dir)
@@ -85,7 +85,7 @@ struct RamdiskKind: ArtefactKind {
         let kernel = try KernelModules(root: ctx.rootfs.root)
         let system = try await systemSegment(ctx, kernel: kernel)
         let out = ctx.outputDirectory
-        let payloadPath = out + "/.payload.cpio.gz"
+        let payloadPath = out + "/.payload.cpio.zst"
         try Self.writePayloadSegment(ctx.payload, root: ctx.rootfs.root, to: payloadPath)
         // initrd = system segment + payload segment; the kernel unpacks both in order.
         let initrd = out + "/initrd"

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Starts one node of composition 'webserver' (flavour vm-ramdisk) as a QEMU VM.
+# Written by `nxc build`; `nxc start` runs this same script. By hand:
+#   NXC_NODE=server ./launch.sh      (or ./launch-NODE.sh)
+# Environment:
+#   NXC_NODE        node name (required)
+#   NXC_INDEX       node number, 1…250: MAC addresses (default 1)
+#   NXC_DEPLOYMENT  deployment document (default: deployment.json beside this script)
+#   NXC_SSH_PORT    port on 127.0.0.1 forwarded to the node's SSH (default 10021+NXC_INDEX)
+#   NXC_SWITCH      vde_switch socket of the private network (default: none)
+#   NXC_MEMORY      memory in MiB (default 1536)
+#   NXC_CONSOLE     serial console log file; with it QEMU goes to the background and
+#                   writes its PID to NXC_PIDFILE (default: NXC_CONSOLE.pid).
+#                   Without it the console is this terminal (Ctrl-a x quits).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+: "${NXC_NODE:?set NXC_NODE to the node name}"
+index=${NXC_INDEX:-1}
+deployment=${NXC_DEPLOYMENT:-$here/deployment.json}
+port=${NXC_SSH_PORT:-$((10021 + index))}
+mem=${NXC_MEMORY:-1536}
+hi=$(printf %02x $((index / 256))); lo=$(printf %02x $((index % 256)))
+append="console=ttyS0,115200 panic=-1 systemd.show_status=1 systemd.mask=serial-getty@ttyS0.service net.ifnames=0 nxc.host=$NXC_NODE nxc.deployment=$(base64 -w0 "$deployment")"
+set -- -name "nxc-$NXC_NODE" -machine pc -cpu max -smp 1 -m "$mem" -no-reboot -nodefaults \
+  -kernel "$here/kernel" -initrd "$here/initrd" -append "$append" \
+  -netdev "user,id=user,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
+  -device "virtio-net-pci,netdev=user,mac=52:54:00:78:$hi:$lo" \
+  -device virtio-rng-pci
+if [ -n "${NXC_SWITCH:-}" ]; then
+  set -- "$@" -netdev "vde,id=private,sock=$NXC_SWITCH" -device "virtio-net-pci,netdev=private,mac=52:54:00:77:$hi:$lo"
+fi
+if [ -n "${NXC_CONSOLE:-}" ]; then
+  set -- "$@" -display none -serial "file:$NXC_CONSOLE" -daemonize -pidfile "${NXC_PIDFILE:-$NXC_CONSOLE.pid}"
+else
+  set -- "$@" -nographic -serial mon:stdio
+fi
+exec qemu-system-x86_64 "$@"
