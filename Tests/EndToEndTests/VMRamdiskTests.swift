@@ -76,6 +76,13 @@ final class VMRamdiskTests: XCTestCase {
             XCTAssertTrue(paths.contains(p), "initrd lacks \(p)")
         }
 
+        // A start that times out names the nodes and their console logs, and stop cleans it up.
+        let early = try run(["start", "-f", "vm-ramdisk", "--timeout", "2", "-r", "client=1", comp], timeout: 120)
+        XCTAssertNotEqual(early.status, 0)
+        XCTAssertTrue(early.output.contains("did not come up: client, server") || early.output.contains("did not come up: server, client"), early.output)
+        XCTAssertTrue(early.output.contains(".nxc/run/webserver.vm-ramdisk/server.console.log"), early.output)
+        XCTAssertEqual(try run(["stop"], timeout: 120).status, 0)
+
         let start = try run(["start", "-f", "vm-ramdisk", "--timeout", "420", comp], timeout: 600)
         XCTAssertEqual(start.status, 0, start.output)
         let doc = try Deployment.load(path: project + "/deploy/webserver.vm-ramdisk.json")

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# `make bench`: measures nxc against the "Performance" goals of issue 2 and writes
+# docs/benchmarks.md (a complete file, regenerated on every run).
+#
+# Each figure is the median of $RUNS runs (default 3), timed with hyperfine; every run is
+# listed too. The baseline is what a user does without nxc: debootstrap --variant=minbase of the
+# same packages (flavour + composition, kernel included), packed as tar.gz.
+#
+# Environment:
+#   NXC_BIN      nxc binary (default: .build/release/nxc of this repository)
+#   NXC_AGENT    nxc-agent binary (default: the one beside nxc, as nxc itself looks it up)
+#   RUNS         runs per measurement (default 3)
+#   BENCH_TMP    parent of the scratch folder (default: $TMPDIR or /tmp); needs ~4 GB free
+#   BENCH_OUT    report file (default: docs/benchmarks.md of this repository)
+#   BENCH_SKIP   space-separated measurements to skip: baseline cold edit package noop start
+#   BENCH_KEEP=1 keep the scratch folder (stores, logs, debootstrap tree) for inspection
+#
+# Runs as root (mmdebstrap root mode, debootstrap); uses only the host's Debian mirror.
+# Every VM it starts is stopped with `nxc stop`; nothing is killed by name.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NXC=${NXC_BIN:-$REPO/.build/release/nxc}
+export NXC_DATA=$REPO
+RUNS=${RUNS:-3}
+OUT=${BENCH_OUT:-$REPO/docs/benchmarks.md}
+SKIP=" ${BENCH_SKIP:-} "
+FLAVOUR=vm-ramdisk
+EXAMPLE=$REPO/compositions/webserver
+PY=/usr/bin/python3
+HELPER=$REPO/bench/bench.py
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+
+say() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+skipped() { [[ "$SKIP" == *" $1 "* ]]; }
+q() { printf '%q' "$1"; }
+
+# --- tools (idempotent) ---------------------------------------------------------------------
+need=""
+for p in debootstrap hyperfine jq python3-yaml; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+  say "installing:$need"
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $need >/dev/null
+fi
+[ -x "$NXC" ] || { echo "bench: $NXC not found; run \`make build\` or set NXC_BIN" >&2; exit 1; }
+
+WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/nxc-bench.XXXXXX")
+R=$WORK/results          # what report generation reads
+mkdir -p "$R" "$WORK/logs"
+STARTED_PROJECTS=()
+
+cleanup() {
+  local rc=$?
+  for p in "${STARTED_PROJECTS[@]}"; do
+    "$NXC" stop --project "$p" >/dev/null 2>&1 || true
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    say "kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+T0=$(date +%s)
+
+# --- facts about this machine and this nxc ----------------------------------------------------
+MIRROR=$($PY "$HELPER" mirror)
+SUITE=bookworm
+PKGS=$($PY "$HELPER" packages "$REPO/flavours/$FLAVOUR.yaml" "$EXAMPLE/composition.yaml")
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "dirty=$(git -C "$REPO" status --porcelain --untracked-files=no -- Sources Package.swift flavours 2>/dev/null | wc -l)"
+  echo "nproc=$(nproc)"
+  echo "ram=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "kvm_device=$([ -e /dev/kvm ] && echo present || echo absent)"
+  echo "qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -1)"
+  echo "hyperfine=$(hyperfine --version)"
+  echo "debootstrap=$(dpkg-query -W -f='${Version}' debootstrap)"
+  echo "mmdebstrap=$(dpkg-query -W -f='${Version}' mmdebstrap 2>/dev/null || echo missing)"
+  echo "mirror=$MIRROR"
+  echo "suite=$SUITE"
+  echo "packages=$PKGS"
+  echo "runs=$RUNS"
+  echo "nxc_bin=$NXC"
+  echo "fs=$(df -PT "$WORK" | awk 'NR==2 {print $2}')"
+} >"$R/facts"
+
+# measure NAME PREPARE COMMAND [CLEANUP]: hyperfine, $RUNS runs; each run's output goes to
+# logs/NAME.log after a "=== run" line; results/NAME.json is hyperfine's export.
+measure() {
+  local name=$1 prepare=$2 cmd=$3 cleanup=${4:-true}
+  local log=$WORK/logs/$name.log
+  : >"$log"
+  say "$name: $cmd"
+  if hyperfine --runs "$RUNS" --shell bash --style basic --export-json "$R/$name.json" \
+       --prepare "$prepare; echo '=== run' >>$(q "$log")" --cleanup "$cleanup" \
+       -n "$name" "$cmd >>$(q "$log") 2>&1" >"$WORK/logs/$name.hyperfine" 2>&1; then
+    cp "$log" "$R/$name.log"
+    say "$name: $(jq -r '.results[0].times | map(.*100|round/100) | join(" s, ")' "$R/$name.json") s"
+  else
+    say "$name: FAILED (see below)"; tail -n 30 "$log" >&2; tail -n 5 "$WORK/logs/$name.hyperfine" >&2
+    cp "$log" "$R/$name.log"; echo failed >"$R/$name.failed"
+    rm -f "$R/$name.json"
+  fi
+}
+
+build_cmd() { # STORE COMPOSITION PROJECT [extra args]
+  echo "NXC_STORE=$(q "$1") $(q "$NXC") build -f $FLAVOUR $(q "$2") --project $(q "$3")"
+}
+
+COMP=$WORK/webserver;        cp -r "$EXAMPLE" "$COMP"
+PROJ=$WORK/proj
+STORE=$WORK/store-cold       # after the cold runs: the warm store for the other measurements
+
+# --- 1. baseline: debootstrap + tar.gz ---------------------------------------------------------
+if ! skipped baseline; then
+  D=$WORK/debootstrap
+  measure baseline "rm -rf $(q "$D") && mkdir -p $(q "$D")" \
+    "debootstrap --variant=minbase --include=$PKGS $SUITE $(q "$D/root") $(q "$MIRROR") \
+      && tar -czf $(q "$D/rootfs.tar.gz") -C $(q "$D/root") . \
+      && stat -c 'size %s' $(q "$D/rootfs.tar.gz") && du -sb --apparent-size $(q "$D/root") | sed 's/^/tree /'"
+  rm -rf "$D"
+fi
+
+# --- 2. cold build, empty store -----------------------------------------------------------------
+if ! skipped cold; then
+  measure cold "rm -rf $(q "$STORE") $(q "$PROJ") && mkdir -p $(q "$STORE")" "$(build_cmd "$STORE" "$COMP" "$PROJ")"
+  if [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ]; then
+    stat -c '%s' "$PROJ/build/webserver/$FLAVOUR/initrd" >"$R/initrd.size"
+    stat -c '%s' "$PROJ/build/webserver/$FLAVOUR/kernel" >"$R/kernel.size"
+    sysroot=$(ls -d "$STORE"/*-system/root 2>/dev/null | head -1)
+    [ -n "$sysroot" ] && du -sb --apparent-size "$sysroot" | cut -f1 >"$R/system-tree.size"
+    du -sb "$STORE" | cut -f1 >"$R/store.size"
+    ls "$STORE" >"$R/store.entries"
+  fi
+fi
+warm_ok() { ls -d "$STORE"/*-base >/dev/null 2>&1 && [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ]; }
+if ! warm_ok; then
+  say "no warm store from the cold build: building once, not measured"
+  rm -rf "$STORE"; mkdir -p "$STORE"
+  eval "$(build_cmd "$STORE" "$COMP" "$PROJ")" >"$WORK/logs/warmup.log" 2>&1
+fi
+
+# --- 3. rebuild after editing one role's file (warm store) -------------------------------------
+if ! skipped edit; then
+  CE=$WORK/webserver-edit; cp -r "$EXAMPLE" "$CE"
+  eval "$(build_cmd "$STORE" "$CE" "$WORK/proj-edit")" >"$WORK/logs/edit-first.log" 2>&1
+  measure edit "printf 'edited at %s\n' \"\$(date +%s%N)\" >$(q "$CE/index.html")" \
+    "$(build_cmd "$STORE" "$CE" "$WORK/proj-edit")"
+fi
+
+# --- 4. rebuild after adding one package (hello) to one role -------------------------------------
+if ! skipped package; then
+  CH=$WORK/webserver-hello; cp -r "$EXAMPLE" "$CH"
+  $PY "$HELPER" add-package "$CH/composition.yaml" client hello
+  SH=$WORK/store-hello
+  # Each run starts from the warm base alone: a fresh store holding a copy of the *-base entry.
+  measure package "rm -rf $(q "$SH") && mkdir -p $(q "$SH") && cp -a $(q "$STORE")/*-base $(q "$SH")/" \
+    "$(build_cmd "$SH" "$CH" "$WORK/proj-hello")"
+  if ls "$SH"/*-system/root/usr/bin/hello >/dev/null 2>&1; then echo yes >"$R/hello.installed"; else echo no >"$R/hello.installed"; fi
+  rm -rf "$SH"
+fi
+
+# --- 5. no-op rebuild ----------------------------------------------------------------------------
+if ! skipped noop; then
+  measure noop "true" "$(build_cmd "$STORE" "$COMP" "$PROJ")"
+fi
+
+# --- 6. VMs: nxc start of webserver (3 VMs) and of one VM alone ----------------------------------
+count_qemu() { pgrep -c -x qemu-system-x86 2>/dev/null || true; }
+if ! skipped start; then
+  STARTED_PROJECTS+=("$PROJ")
+  stop="$(q "$NXC") stop --project $(q "$PROJ") >/dev/null 2>&1 || true"
+  start="$(q "$NXC") start -f $FLAVOUR $(q "$COMP") --project $(q "$PROJ") --timeout 400"
+  echo "before=$(count_qemu) load=$(cut -d' ' -f1-3 /proc/loadavg)" >"$R/qemu-others"
+  measure start3 "$stop" "$start" "$stop"
+  echo "between=$(count_qemu) load=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/qemu-others"
+  measure start1 "$stop" "$start -r client=0" "$stop"
+  echo "after=$(count_qemu) load=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/qemu-others"
+  eval "$stop"
+fi
+
+echo "total=$(( $(date +%s) - T0 ))" >>"$R/facts"
+mkdir -p "$(dirname "$OUT")"
+$PY "$HELPER" report "$R" >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+say "wrote $OUT ($(( $(date +%s) - T0 )) s)"
