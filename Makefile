@@ -4,7 +4,7 @@ PREFIX   ?= /usr/local
 NXC      := .build/release/nxc
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Host tools: image building, VMs, the private network, SSH, tmux, C libraries we link.
-APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd \
+APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd netcat-openbsd \
                 libarchive-dev libjansson-dev binutils ca-certificates debian-archive-keyring
 BENCH_PACKAGES := debootstrap
 

@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "NXCFlavours", dependencies: ["NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),
         // deploy: role binding, deployment document, start methods, remote execution.
-        .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild"]),
+        .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild",
+                                                  .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "nxc", dependencies: [
             "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

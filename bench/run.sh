@@ -102,7 +102,7 @@ measure() {
   say "$name: $cmd"
   if hyperfine --runs "$RUNS" --shell bash --style basic --export-json "$R/$name.json" \
        --prepare "$prepare; echo '=== run' >>$(q "$log")" --cleanup "$cleanup" \
-       -n "$name" "$cmd >>$(q "$log") 2>&1" >"$WORK/logs/$name.hyperfine" 2>&1; then
+       -n "$name" "{ $cmd; } >>$(q "$log") 2>&1" >"$WORK/logs/$name.hyperfine" 2>&1; then
     cp "$log" "$R/$name.log"
     say "$name: $(jq -r '.results[0].times | map(.*100|round/100) | join(" s, ")' "$R/$name.json") s"
   else
@@ -143,7 +143,8 @@ if ! skipped cold; then
   fi
 fi
 warm_ok() { ls -d "$STORE"/*-base >/dev/null 2>&1 && [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ]; }
-if ! warm_ok; then
+needs_warm() { for m in edit package noop start; do skipped $m || return 0; done; return 1; }
+if needs_warm && ! warm_ok; then
   say "no warm store from the cold build: building once, not measured"
   rm -rf "$STORE"; mkdir -p "$STORE"
   eval "$(build_cmd "$STORE" "$COMP" "$PROJ")" >"$WORK/logs/warmup.log" 2>&1
@@ -155,6 +156,11 @@ if ! skipped edit; then
   eval "$(build_cmd "$STORE" "$CE" "$WORK/proj-edit")" >"$WORK/logs/edit-first.log" 2>&1
   measure edit "printf 'edited at %s\n' \"\$(date +%s%N)\" >$(q "$CE/index.html")" \
     "$(build_cmd "$STORE" "$CE" "$WORK/proj-edit")"
+  # The new content must be in the payload segment appended after the cached system segment.
+  seg=$(ls "$STORE"/*-initrd-system/system.cpio.zst | head -1)
+  tail -c +$(( $(stat -c %s "$seg") + 1 )) "$WORK/proj-edit/build/webserver/$FLAVOUR/initrd" | gzip -dc \
+    | cpio -i --quiet --to-stdout usr/share/nxc/roles/server/var/www/html/index.html >"$WORK/payload-index.html" 2>/dev/null || true
+  if cmp -s "$WORK/payload-index.html" "$CE/index.html"; then echo yes >"$R/edit.shipped"; else echo no >"$R/edit.shipped"; fi
 fi
 
 # --- 4. rebuild after adding one package (hello) to one role -------------------------------------

@@ -31,9 +31,10 @@ public enum Command {
     /// Throws `CommandError` on a non-zero exit or when `timeout` seconds pass (the process is killed).
     @discardableResult
     public static func run(_ argv: [String], environment: [String: String]? = nil,
-                           log: String? = nil, timeout: Double = 3600, input: Data? = nil) throws -> String {
+                           log: String? = nil, timeout: Double = 3600, input: Data? = nil,
+                           inputFile: String? = nil) throws -> String {
         let (status, out) = try status(argv, environment: environment, log: log,
-                                       timeout: timeout, input: input)
+                                       timeout: timeout, input: input, inputFile: inputFile)
         if status != 0 { throw CommandError(argv: argv, status: status, output: out) }
         return out
     }
@@ -42,7 +43,8 @@ public enum Command {
     /// Children start with an empty signal mask and default handlers, with only stdin/stdout/stderr open,
     /// so daemons they fork (QEMU -daemonize, vde_switch) neither inherit our pipes nor ignore SIGTERM.
     public static func status(_ argv: [String], environment: [String: String]? = nil,
-                              log: String? = nil, timeout: Double = 3600, input: Data? = nil) throws -> (Int32, String) {
+                              log: String? = nil, timeout: Double = 3600, input: Data? = nil,
+                              inputFile: String? = nil) throws -> (Int32, String) {
         guard let exe = which(argv[0], path: environment?["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]) else {
             throw CommandError(argv: argv, status: 127, output: "\(argv[0]): command not found")
         }
@@ -57,6 +59,8 @@ public enum Command {
         defer { posix_spawn_file_actions_destroy(&actions) }
         if input != nil {
             posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        } else if let inputFile {
+            posix_spawn_file_actions_addopen(&actions, 0, inputFile, O_RDONLY, 0)
         } else {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }

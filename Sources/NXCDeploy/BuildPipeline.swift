@@ -25,7 +25,9 @@ public enum BuildPipeline {
             throw BuildError.invalid("the nxc-agent binary was not found beside nxc; build it (`make`) or set NXC_AGENT")
         }
         await store.collectGarbage()
-        let req = RootfsRequest(distribution: composition.distribution,
+        var distribution = composition.distribution
+        for c in flavour.components where !distribution.components.contains(c) { distribution.components.append(c) }
+        let req = RootfsRequest(distribution: distribution,
                                 mirror: mirror ?? composition.distribution.mirror ?? HostFacts.aptMirror(),
                                 basePackages: flavour.packages, packages: composition.allPackages)
         let rootfs = try await RootfsBuilder(store: store, progress: progress).build(req, composition: composition)

@@ -40,18 +40,45 @@ public struct ActiveDeployment: Sendable {
 /// `nxc start`, `exec`, `status`, `stop` as library calls; the commands only parse options.
 public enum Operations {
     public static func start(project: Project, composition path: String?, flavour name: String, roles: [String],
-                             identityFile: String?, timeout: Double?, progress: @escaping @Sendable (String) -> Void) async throws -> Deployment {
-        let composition = try Composition.load(path: project.compositionFile(path))
+                             identityFile: String?, timeout: Double?, options: StartOptions = StartOptions(),
+                             progress: @escaping @Sendable (String) -> Void) async throws -> Deployment {
+        var compositionPath = path
+        var overrides = roles
+        // `nxc start roles.yaml`: a role distribution file instead of a composition.
+        if let p = path, p.hasSuffix(".yaml") || p.hasSuffix(".yml"), RoleDistribution.isDistributionFile(p) {
+            overrides = try RoleDistribution.overrides(fromFile: p) + roles
+            compositionPath = nil
+        }
+        let composition = try Composition.load(path: project.compositionFile(compositionPath))
         let flavour = try Flavour.named(name, project: project.directory)
-        let nodes = try RoleDistribution.resolve(composition, overrides: roles)
+        let method = flavour.start.implementation
         let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)
         let build = project.buildDirectory(composition: composition.name, flavour: flavour.name)
+        var binding: HostBinding?
+        let nodes: [(node: String, role: String)]
+        if method.bindsHosts {
+            let env = ProcessInfo.processInfo.environment
+            guard let file = options.machineFile ?? env["OAR_NODEFILE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+                throw DeployError.invalid("flavour \(flavour.name) deploys onto reserved hosts: give -m MACHINE_FILE or set $OAR_NODEFILE")
+            }
+            let hosts = try HostList.load(path: file)
+            let b = try RoleDistribution.bind(composition, overrides: overrides, hosts: hosts, source: file)
+            binding = b
+            nodes = b.entries.map { ($0.node, $0.role) }
+            progress("role binding (\(b.entries.count) node(s) on \(hosts.count) host(s) of \(file)):")
+            for line in Table.render([["NODE", "ROLE", "HOST"]] + b.entries.map { [$0.node, $0.role, $0.host.description] }) {
+                progress("  " + line)
+            }
+            if !b.unused.isEmpty { progress("hosts left alone: \(b.unused.map(\.description).joined(separator: ", "))") }
+        } else {
+            nodes = try RoleDistribution.resolve(composition, overrides: overrides)
+        }
         let ctx = StartContext(project: project, composition: composition, flavour: flavour, buildDirectory: build,
                                nodes: nodes, identity: identity, timeout: timeout ?? Double(flavour.bootTimeout),
-                               progress: progress)
-        try project.setCurrent(composition: composition.name, flavour: flavour.name)
-        let (doc, state) = try await flavour.start.implementation.start(ctx)
-        try state.save(in: ctx.runDirectory)
+                               options: options, binding: binding, progress: progress)
+        if !options.dryRun { try project.setCurrent(composition: composition.name, flavour: flavour.name) }
+        let (doc, state) = try await method.start(ctx)
+        if !options.dryRun { try state.save(in: ctx.runDirectory) }
         return doc
     }
 
@@ -197,5 +224,17 @@ final class LineBuffer: @unchecked Sendable {
         defer { lock.unlock() }
         if !pending.isEmpty { printer.print("\(prefix): \(String(decoding: pending, as: UTF8.self))") }
         pending = Data()
+    }
+}
+
+/// Plain-text tables with aligned columns.
+public enum Table {
+    public static func render(_ rows: [[String]]) -> [String] {
+        let cols = rows.map(\.count).max() ?? 0
+        let widths = (0..<cols).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
+        return rows.map { r in
+            r.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
     }
 }

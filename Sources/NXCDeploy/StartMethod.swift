@@ -2,6 +2,30 @@ import Foundation
 import NXCComposition
 import NXCFlavours
 
+/// How the deployment document reaches the nodes.
+public enum DeployVia: String, Sendable, CaseIterable {
+    case inline
+    case http
+}
+
+/// Options of `nxc start` that only some start methods use (testbed hosts, SSH, HTTP).
+public struct StartOptions: Sendable {
+    public var machineFile: String?
+    public var sshUser: String?
+    public var sshOptions: [String] = []
+    public var parallel: Int = 32
+    public var deployVia: DeployVia?
+    public var reuse = false
+    public var dryRun = false
+    /// Address the hosts reach nxc's HTTP server at (default: the one they see our SSH coming from).
+    public var httpAddress: String?
+    /// Address to listen on (default: httpAddress).
+    public var httpListen: String?
+    public var httpPort: Int?
+
+    public init() {}
+}
+
 /// Everything a start method needs to bring a deployment up.
 public struct StartContext: Sendable {
     public var project: Project
@@ -12,10 +36,16 @@ public struct StartContext: Sendable {
     public var identity: SSHIdentity
     public var timeout: Double
     public var progress: @Sendable (String) -> Void
+    public var options: StartOptions
+    /// Nodes bound to reserved hosts, for methods that deploy onto hosts.
+    public var binding: HostBinding?
 
     public init(project: Project, composition: Composition, flavour: Flavour, buildDirectory: String,
                 nodes: [(node: String, role: String)], identity: SSHIdentity, timeout: Double,
+                options: StartOptions = StartOptions(), binding: HostBinding? = nil,
                 progress: @escaping @Sendable (String) -> Void) {
+        self.options = options
+        self.binding = binding
         self.project = project
         self.composition = composition
         self.flavour = flavour
@@ -32,6 +62,8 @@ public struct StartContext: Sendable {
 
 /// A way to start a flavour's nodes. One folder per method; `StartMethodName.implementation` maps names to them.
 public protocol StartMethod: Sendable {
+    /// Whether nodes go onto reserved hosts (`-m FILE`), or are created here.
+    var bindsHosts: Bool { get }
     /// Files written beside the artefacts at build time (e.g. launch scripts a user can run by hand).
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String]
     /// Starts every node and returns when all answer, or throws naming those that do not.
@@ -49,6 +81,7 @@ extension StartMethodName {
     public var implementation: any StartMethod {
         switch self {
         case .qemu: return QemuStart()
+        case .kexec: return KexecStart()
         }
     }
 }

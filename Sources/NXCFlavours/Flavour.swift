@@ -9,6 +9,7 @@ public enum ArtefactKindName: String, Sendable, Codable, CaseIterable {
 /// How a flavour's nodes are started; each method is implemented in NXCDeploy, one folder each.
 public enum StartMethodName: String, Sendable, Codable, CaseIterable {
     case qemu
+    case kexec
 }
 
 /// A flavour: data naming an artefact kind, a start method and what they need.
@@ -22,6 +23,10 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var kernelParams: [String]
     /// Kernel modules kept in a ramdisk (names, or paths under kernel/ ending in '/' for whole folders), with their dependencies.
     public var modules: [String]
+    /// Archive components the flavour's packages need (e.g. non-free-firmware), added to the composition's.
+    public var components: [String]
+    /// Firmware kept in a ramdisk: folders or files under /usr/lib/firmware; empty keeps all.
+    public var firmware: [String]
     /// Default memory of a VM in MiB.
     public var memory: Int
     /// Seconds `start` waits for every node.
@@ -30,7 +35,7 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var file: String = ""
 
     enum CodingKeys: String, CodingKey {
-        case name, description, artefact, start, packages, modules, memory
+        case name, description, artefact, start, packages, modules, memory, components, firmware
         case kernelParams = "kernel_params"
         case bootTimeout = "boot_timeout"
     }
@@ -44,6 +49,8 @@ public struct Flavour: Sendable, Codable, Hashable {
         packages = try c.decodeIfPresent([String].self, forKey: .packages) ?? []
         kernelParams = try c.decodeIfPresent([String].self, forKey: .kernelParams) ?? []
         modules = try c.decodeIfPresent([String].self, forKey: .modules) ?? []
+        components = try c.decodeIfPresent([String].self, forKey: .components) ?? []
+        firmware = try c.decodeIfPresent([String].self, forKey: .firmware) ?? []
         memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 1024
         bootTimeout = try c.decodeIfPresent(Int.self, forKey: .bootTimeout) ?? 300
     }

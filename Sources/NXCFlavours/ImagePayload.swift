@@ -37,7 +37,7 @@ public struct ImagePayload: Sendable {
         RemainAfterExit=yes
         ExecStart=/usr/sbin/nxc-agent boot
         StandardOutput=journal+console
-        TimeoutStartSec=120
+        TimeoutStartSec=300
 
         [Install]
         WantedBy=multi-user.target

@@ -29,6 +29,14 @@ enum AgentError: Error, CustomStringConvertible {
     case failed(command: String, status: String)
     /// A command line the agent does not understand.
     case usage(String)
+    /// `nxc.deployment_url=` is not a URL the agent can fetch.
+    case badURL(url: String, message: String)
+    /// The deployment could not be fetched from `nxc.deployment_url` in time.
+    case fetch(url: String, seconds: Int, attempts: Int, reason: String)
+    /// The deployment is at a URL that only `boot` fetches, and it has not yet in this boot.
+    case notFetched(url: String)
+    /// A kernel command-line word (`nxc.if=`, `nxc.route=`) that cannot be used.
+    case kernelParameter(word: String, message: String)
 
     var description: String {
         switch self {
@@ -46,8 +54,8 @@ enum AgentError: Error, CustomStringConvertible {
             return "no node name: give nxc.host=NAME on the kernel command line, NXC_HOST=NAME in the "
                 + "environment (of this process or of PID 1), or --host NAME"
         case .noDeployment:
-            return "no deployment document: give nxc.deployment=BASE64 on the kernel command line, "
-                + "--deployment FILE, NXC_DEPLOYMENT_FILE=FILE, or provide /etc/nxc/deployment.json"
+            return "no deployment document: give nxc.deployment=BASE64 or nxc.deployment_url=URL on the "
+                + "kernel command line, --deployment FILE, NXC_DEPLOYMENT_FILE=FILE, or provide /etc/nxc/deployment.json"
         case let .unknownNode(name, origin, known):
             let list = known.isEmpty ? "it lists no nodes" : "it lists: " + known.joined(separator: ", ")
             return "node \"\(name)\" is not in the deployment (\(origin)); \(list)"
@@ -61,6 +69,16 @@ enum AgentError: Error, CustomStringConvertible {
             return "\(command) \(status)"
         case let .usage(message):
             return message
+        case let .badURL(url, message):
+            return "nxc.deployment_url \"\(url)\" \(message)"
+        case let .fetch(url, seconds, attempts, reason):
+            return "could not fetch the deployment from \(url) within \(seconds) s "
+                + "(\(attempts) attempt\(attempts == 1 ? "" : "s")): \(reason)"
+        case let .notFetched(url):
+            return "the deployment is at \(url) (nxc.deployment_url): nxc-agent boot fetches it, "
+                + "and has not in this boot (no \(BootContext.fetchedPath))"
+        case let .kernelParameter(word, message):
+            return "kernel command line: \(word): \(message)"
         }
     }
 }

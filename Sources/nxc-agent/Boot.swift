@@ -6,6 +6,8 @@ struct BootOptions {
     var deployment: String?
     /// Seconds to wait for the deployment's interfaces to appear.
     var linkTimeout = 30
+    /// Seconds to keep trying to fetch nxc.deployment_url.
+    var fetchTimeout = 120
 
     static func parse(_ arguments: [String]) throws -> BootOptions {
         var options = BootOptions()
@@ -33,6 +35,12 @@ struct BootOptions {
                     throw AgentError.usage("--link-timeout takes seconds between 0 and 3600, not \"\(text)\"")
                 }
                 options.linkTimeout = seconds
+            case "--fetch-timeout":
+                let text = try inline ?? value(argument)
+                guard let seconds = Int(text), seconds >= 0, seconds <= 3600 else {
+                    throw AgentError.usage("--fetch-timeout takes seconds between 0 and 3600, not \"\(text)\"")
+                }
+                options.fetchTimeout = seconds
             default:
                 throw AgentError.usage("unknown argument \"\(arguments[index])\"")
             }
@@ -45,7 +53,9 @@ struct BootOptions {
 /// `nxc-agent boot`: turns the image into the node the deployment says this
 /// is. Run once per boot by a oneshot unit ordered before ssh.service; it can
 /// also be run again over SSH (disk images). Steps: find this node and the
-/// deployment; hostname; /etc/hosts; root's authorized_keys;
+/// deployment (for nxc.deployment_url: lo, the kernel command line's
+/// nxc.if= interfaces and nxc.route= routes, then an HTTP GET retried for
+/// up to --fetch-timeout seconds); hostname; /etc/hosts; root's authorized_keys;
 /// /etc/nxc/{role,hostname,deployment.json}; the role's files (from
 /// /usr/share/nxc/roles/ROLE/, listed in composition.json); lo and the
 /// deployment's interfaces, addresses and routes; SSH host keys; the role's
@@ -79,19 +89,23 @@ struct Boot {
         guard let (name, source) = context.nodeName(option: options.host) else {
             return fatal(AgentError.noNodeName)
         }
+        var failures: [String] = []
+        let network = Network(root: root, system: system, log: log)
         let deployment: Deployment
         let node: Deployment.Node
         do {
-            deployment = try context.deployment(option: options.deployment)
+            deployment = try context.deployment(option: options.deployment) { url in
+                failures += try networkForFetching(context: context, network: network)
+                return try DeploymentFetch.fetch(url, budget: options.fetchTimeout, log: log)
+            }
             node = try deployment.node(name)
         } catch {
-            return fatal(error)
+            return fatal(error, also: failures)
         }
         log.info("this is node \(name) (from \(source)), role \(node.role)")
         log.info("deployment from \(deployment.origin): composition \(deployment.composition ?? "?"), "
             + "flavour \(deployment.flavour ?? "?"), \(deployment.nodes.count) nodes")
 
-        var failures: [String] = []
         func step(_ title: String, _ body: () throws -> Void) {
             do {
                 try body()
@@ -104,6 +118,9 @@ struct Boot {
         step("hostname") { try setHostname(name) }
         step("/etc/hosts") { try writeHosts(deployment) }
         step("SSH authorized keys") { try writeAuthorizedKeys(deployment.authorizedKeys) }
+        if deployment.fetched {
+            step(BootContext.fetchedPath) { try saveFetched(deployment) }
+        }
         step("/etc/nxc") { try saveIdentity(name: name, role: node.role, deployment: deployment) }
         var composition: CompositionRoles?
         step("composition") { composition = try context.composition() }
@@ -111,7 +128,6 @@ struct Boot {
         if let composition {
             failures += installRoleFiles(composition, role: node.role, changed: &roleFilesChanged)
         }
-        let network = Network(root: root, system: system, log: log)
         step("network: lo") { try network.bringLoopbackUp() }
         if node.interfaces.isEmpty {
             log.info("network: no interfaces in the deployment, left to the engine or DHCP")
@@ -122,6 +138,34 @@ struct Boot {
             failures += startServices(composition, role: node.role, restart: roleFilesChanged)
         }
         return finish(name: name, failures: failures)
+    }
+
+    /// Before fetching nxc.deployment_url: lo, then the interfaces and routes
+    /// the kernel command line gives (nxc.if=, nxc.route=), exactly as the
+    /// document's are set; the document's are set again later (idempotent).
+    /// Returns the failures, which do not stop the fetch: it may work anyway.
+    private func networkForFetching(context: BootContext, network: Network) throws -> [String] {
+        let (interfaces, routes) = try context.commandLineNetwork()
+        log.info("network to fetch the deployment, from the kernel command line: "
+            + "\(interfaces.count) interface\(interfaces.count == 1 ? "" : "s") (nxc.if), "
+            + "\(routes.count) route\(routes.count == 1 ? "" : "s") (nxc.route)")
+        do {
+            try network.bringLoopbackUp()
+        } catch {
+            // Recorded by the "network: lo" step, which tries again.
+            log.error("network: lo: \(error)")
+        }
+        var failures = network.configure(interfaces, timeout: options.linkTimeout).map { "network (nxc.if): " + $0 }
+        failures += network.addRoutes(routes).map { "network (nxc.route): " + $0 }
+        return failures
+    }
+
+    /// The fetched document, for the generator (run again by daemon-reload
+    /// to lift its masks) and `whoami` in this boot.
+    private func saveFetched(_ deployment: Deployment) throws {
+        try Files.makeDirectories(root.path("/run/nxc"))
+        try Files.write(root.path(BootContext.fetchedPath), deployment.bytes)
+        log.info("\(BootContext.fetchedPath): the fetched document, for the generator and whoami in this boot")
     }
 
     // 2.
@@ -273,11 +317,12 @@ struct Boot {
 
     /// Nothing can be done: say why, also in /run/nxc/failed so a deployer
     /// polling for /run/nxc/ready can stop waiting and show the reason.
-    private func fatal(_ error: any Error) -> Int32 {
+    /// `also`: failures before it, listed after it (they may explain it).
+    private func fatal(_ error: any Error, also: [String] = []) -> Int32 {
         log.error("\(error)")
         do {
             try Files.makeDirectories(root.path("/run/nxc"))
-            try Files.write(root.path(Boot.failedPath), text: "\(error)\n")
+            try Files.write(root.path(Boot.failedPath), text: ([("\(error)")] + also).map { $0 + "\n" }.joined())
         } catch let failure {
             log.error("\(failure)")
         }

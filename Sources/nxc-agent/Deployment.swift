@@ -13,6 +13,8 @@ struct Deployment {
     let flavour: String?
     let authorizedKeys: [String]
     let nodes: [String: Node]
+    /// Fetched from nxc.deployment_url by this run (`boot` keeps a copy for this boot).
+    var fetched = false
 
     /// One node of the deployment.
     struct Node {

@@ -6,6 +6,9 @@
 /// roles, so a node runs only its own role's services. If it cannot tell
 /// which node it is, it masks every role's services; `nxc-agent boot` then
 /// saves the deployment and reloads systemd, which runs this again.
+/// It never touches the network (it runs before there is one): with
+/// `nxc.deployment_url=` it masks every role's services until `boot` has
+/// fetched the document and saved it as /run/nxc/deployment.json.
 ///
 /// It runs before anything else and must never fail the boot: every
 /// problem is logged to /dev/kmsg and it exits 0.

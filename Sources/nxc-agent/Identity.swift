@@ -7,6 +7,8 @@ struct BootContext {
     let log: Logger
     /// `key=value` words of /proc/cmdline; the last of a repeated key wins.
     let kernelParameters: [String: String]
+    /// The same words in order, repeated keys included (`nxc.if=`, `nxc.route=`).
+    let kernelWords: [(key: String, value: String)]
     /// The environment of PID 1, from /proc/1/environ.
     let initEnvironment: [String: String]
 
@@ -14,7 +16,8 @@ struct BootContext {
         self.root = root
         self.log = log
         let cmdline = (try? Files.readBytes(root.path("/proc/cmdline"), limit: 1 << 20)) ?? []
-        kernelParameters = BootContext.parseCommandLine(String(decoding: cmdline, as: UTF8.self))
+        kernelWords = BootContext.commandLineWords(String(decoding: cmdline, as: UTF8.self))
+        kernelParameters = BootContext.parameters(kernelWords)
         let environ = (try? Files.readBytes(root.path("/proc/1/environ"), limit: 1 << 20)) ?? []
         var variables: [String: String] = [:]
         for entry in environ.split(separator: 0) {
@@ -29,6 +32,19 @@ struct BootContext {
     /// Splits a kernel command line the way the kernel does: on blanks,
     /// except inside double quotes, which are removed.
     static func parseCommandLine(_ text: String) -> [String: String] {
+        parameters(commandLineWords(text))
+    }
+
+    /// The last value of each key.
+    static func parameters(_ words: [(key: String, value: String)]) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for (key, value) in words { parameters[key] = value }
+        return parameters
+    }
+
+    /// The `key=value` words of a kernel command line in order (a word
+    /// without "=" has an empty value).
+    static func commandLineWords(_ text: String) -> [(key: String, value: String)] {
         var words: [String] = []
         var word = ""
         var quoted = false
@@ -47,15 +63,10 @@ struct BootContext {
             }
         }
         if inWord { words.append(word) }
-        var parameters: [String: String] = [:]
-        for word in words {
-            if let equals = word.firstIndex(of: "=") {
-                parameters[String(word[..<equals])] = String(word[word.index(after: equals)...])
-            } else {
-                parameters[word] = ""
-            }
+        return words.map { word in
+            guard let equals = word.firstIndex(of: "=") else { return (word, "") }
+            return (String(word[..<equals]), String(word[word.index(after: equals)...]))
         }
-        return parameters
     }
 
     /// A non-empty value, or nil.
@@ -96,9 +107,10 @@ struct BootContext {
     enum DeploymentSource {
         /// `nxc.deployment=BASE64` on the kernel command line.
         case commandLine(String)
-        /// `nxc.deployment_url=URL` on the kernel command line. Fetching over
-        /// HTTP is not part of this agent version: the source is named in the
-        /// log and skipped, never used silently.
+        /// `nxc.deployment_url=URL` on the kernel command line: `boot`
+        /// fetches it (after setting up `nxc.if=` and `nxc.route=`); the
+        /// generator and `whoami` never touch the network and read the copy
+        /// `boot` saved in this boot, `fetchedPath`, if there is one.
         case url(String)
         /// A file given explicitly: it must exist.
         case file(path: String, origin: String)
@@ -122,19 +134,38 @@ struct BootContext {
         return sources
     }
 
+    /// Where `boot` keeps the document it fetched from nxc.deployment_url
+    /// for the rest of this boot (/run is empty at each boot): the
+    /// generator, run again by `systemctl daemon-reload`, and `whoami` read it.
+    static let fetchedPath = "/run/nxc/deployment.json"
+
     /// The first deployment document found. A source that is given but
     /// broken is an error: falling through to an older document would
     /// configure the node from stale data without anyone noticing.
-    func deployment(option: String?) throws -> Deployment {
-        for source in deploymentSources(option: option) {
+    /// `fetch` gets the document at nxc.deployment_url (only `boot` gives
+    /// one); without it, the copy saved at `fetchedPath` is used, or the URL
+    /// is an error: the document saved by an earlier boot may be stale.
+    func deployment(option: String?, fetch: ((HTTPURL) throws -> [UInt8])? = nil) throws -> Deployment {
+        let sources = deploymentSources(option: option)
+        for source in sources {
             switch source {
             case let .commandLine(text):
                 let origin = "kernel command line (nxc.deployment)"
+                if sources.contains(where: { if case .url = $0 { return true } else { return false } }) {
+                    log.warning("nxc.deployment_url is ignored: nxc.deployment is also on the kernel command line")
+                }
                 guard let bytes = Base64.decode(text) else { throw AgentError.badBase64(origin: origin) }
                 return try Deployment(bytes: bytes, origin: origin)
-            case let .url(url):
-                log.warning("nxc.deployment_url=\(url) is on the kernel command line, but this agent "
-                    + "does not fetch deployments over HTTP; looking for the deployment elsewhere")
+            case let .url(text):
+                let url = try HTTPURL(text)
+                if let fetch {
+                    var deployment = try Deployment(bytes: fetch(url), origin: "\(url) (nxc.deployment_url)")
+                    deployment.fetched = true
+                    return deployment
+                }
+                let path = root.path(BootContext.fetchedPath)
+                guard let bytes = try Files.readIfPresent(path) else { throw AgentError.notFetched(url: text) }
+                return try Deployment(bytes: bytes, origin: "\(path) (fetched from \(url) in this boot)")
             case let .file(path, origin):
                 return try Deployment(bytes: Files.readBytes(path), origin: "\(path) (\(origin))")
             case let .savedFile(path):
@@ -144,6 +175,44 @@ struct BootContext {
             }
         }
         throw AgentError.noDeployment
+    }
+
+    /// The network this node needs to reach nxc.deployment_url before it
+    /// has the document: `nxc.if=MAC,ADDRESS/PREFIX[,ADDRESS/PREFIX...]`
+    /// (one per interface) and `nxc.route=TO,VIA` (TO is "default" or a
+    /// CIDR prefix), in command-line order.
+    func commandLineNetwork() throws -> (interfaces: [Deployment.Interface], routes: [Deployment.Route]) {
+        var interfaces: [Deployment.Interface] = []
+        var routes: [Deployment.Route] = []
+        for (key, value) in kernelWords where key == "nxc.if" || key == "nxc.route" {
+            let word = "\(key)=\(value)"
+            let parts = value.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed() }
+            if key == "nxc.if" {
+                let mac = parts[0].lowercased()
+                guard Validate.isMAC(mac) else {
+                    throw AgentError.kernelParameter(word: word, message: "\"\(parts[0])\" is not a MAC address "
+                        + "(expected nxc.if=xx:xx:xx:xx:xx:xx,ADDRESS/PREFIX[,ADDRESS/PREFIX...])")
+                }
+                let addresses = Array(parts.dropFirst())
+                for address in addresses where !Validate.isCIDR(address) {
+                    throw AgentError.kernelParameter(word: word, message: "\"\(address)\" is not ADDRESS/PREFIX")
+                }
+                interfaces.append(Deployment.Interface(mac: mac, addresses: addresses, routes: []))
+            } else {
+                guard parts.count == 2 else {
+                    throw AgentError.kernelParameter(word: word, message: "expected nxc.route=TO,VIA")
+                }
+                guard parts[0] == "default" || Validate.isCIDR(parts[0]) else {
+                    throw AgentError.kernelParameter(word: word,
+                                                     message: "\"\(parts[0])\" is neither \"default\" nor ADDRESS/PREFIX")
+                }
+                guard Validate.isIPAddress(parts[1]) else {
+                    throw AgentError.kernelParameter(word: word, message: "\"\(parts[1])\" is not an IP address")
+                }
+                routes.append(Deployment.Route(to: parts[0], via: parts[1]))
+            }
+        }
+        return (interfaces, routes)
     }
 
     /// /etc/nxc/composition.json.

@@ -58,6 +58,23 @@ struct Network {
         return failures
     }
 
+    /// Adds routes not tied to an interface (`ip route replace TO via VIA`,
+    /// the kernel picks the device); returns one message per failure.
+    func addRoutes(_ routes: [Deployment.Route]) -> [String] {
+        var failures: [String] = []
+        for route in routes {
+            var command = ["ip", "route", "replace", route.to]
+            if let via = route.via { command += ["via", via] }
+            do {
+                try system.run(command, timeout: Network.commandTimeout)
+            } catch {
+                log.error("\(error)")
+                failures.append("\(error)")
+            }
+        }
+        return failures
+    }
+
     private func waitForInterface(mac: String, until deadline: Double) -> String? {
         var announced = false
         while true {

@@ -6,8 +6,8 @@ import Glibc
 let version = "0.1.0"
 
 let usage = """
-    usage: nxc-agent boot [--host NAME] [--deployment FILE] [--link-timeout SECONDS]
-           nxc-agent whoami [--host NAME] [--deployment FILE]
+    usage: nxc-agent boot [--host NAME] [--deployment FILE] [--link-timeout SECONDS] [--fetch-timeout SECONDS]
+           nxc-agent whoami [--host NAME] [--deployment FILE]   (never fetches nxc.deployment_url)
            nxc-agent generator NORMAL_DIR EARLY_DIR LATE_DIR   (as systemd runs nxc-generator)
            nxc-agent --version
 

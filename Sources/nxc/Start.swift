@@ -2,6 +2,10 @@ import ArgumentParser
 import Foundation
 import NXCDeploy
 
+enum DeployViaArgument: String, ExpressibleByArgument, CaseIterable {
+    case inline, http
+}
+
 struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bind roles to hosts and start the nodes; returns when all answer SSH.")
 
@@ -16,19 +20,76 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Seconds to wait for every node (default: the flavour's boot_timeout).")
     var timeout: Double?
 
-    @Argument(help: "Composition file or folder (default: ./composition.yaml).")
+    @Option(name: .customShort("m"), help: "Machine file of reserved hosts (default: $OAR_NODEFILE), for testbed flavours.")
+    var machines: String?
+
+    @Option(name: .customShort("l"), help: "User on the reserved hosts (default: from the machine file, else SSH's).")
+    var sshUser: String?
+
+    @Option(name: .customLong("ssh-option"), help: "Extra ssh -o option for the reserved hosts (repeatable).")
+    var sshOptions: [String] = []
+
+    @Option(help: "Hosts handled at once.")
+    var parallel: Int = 32
+
+    @Option(help: "How the deployment document reaches the nodes: inline (kernel command line) or http (default: inline while it fits).")
+    var deployVia: DeployViaArgument?
+
+    @Option(help: "Address the hosts reach this machine's HTTP server at (default: the address their SSH sees).")
+    var httpAddress: String?
+
+    @Option(help: "Address the HTTP server listens on (default: --http-address).")
+    var httpListen: String?
+
+    @Option(help: "Port of the HTTP server (default: an ephemeral one).")
+    var httpPort: Int?
+
+    @Flag(help: "The hosts already run this composition: connect as root with nxc's key and kexec again.")
+    var reuse = false
+
+    @Flag(help: "Connect, check and push, but do not kexec (checks a reservation).")
+    var dryRun = false
+
+    @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
+
+    func validate() throws {
+        if parallel < 1 { throw ValidationError("--parallel must be at least 1") }
+        if let t = timeout, t <= 0 { throw ValidationError("--timeout must be positive") }
+    }
 
     func run() async throws {
         try await reportingErrors {
             let doc = try await Operations.start(project: options.project, composition: composition,
                                                  flavour: options.flavour ?? "vm-ramdisk", roles: roles,
-                                                 identityFile: identity, timeout: timeout, progress: Progress.printer())
+                                                 identityFile: identity, timeout: timeout, options: startOptions,
+                                                 progress: Progress.printer())
+            if dryRun {
+                print("dry run: \(doc.order.count) host(s) checked and ready; nothing was kexec'd")
+                return
+            }
             print("\(doc.composition) (\(doc.flavour)) is up: \(doc.order.count) node(s)")
             for n in doc.order {
                 guard let node = doc.nodes[n] else { continue }
                 print("  \(n)\t\(node.role)\t\(node.address)\t" + (node.ssh.map { "ssh -p \($0.port) \($0.user)@\($0.host)" } ?? ""))
             }
         }
+    }
+}
+
+extension Start {
+    var startOptions: StartOptions {
+        var o = StartOptions()
+        o.machineFile = machines
+        o.sshUser = sshUser
+        o.sshOptions = sshOptions
+        o.parallel = parallel
+        o.deployVia = deployVia.flatMap { DeployVia(rawValue: $0.rawValue) }
+        o.reuse = reuse
+        o.dryRun = dryRun
+        o.httpAddress = httpAddress
+        o.httpListen = httpListen
+        o.httpPort = httpPort
+        return o
     }
 }

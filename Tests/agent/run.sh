@@ -6,11 +6,16 @@
 # Part 1 runs the agent with NXC_AGENT_ROOT=<temp dir>: every system path
 # (/proc, /sys, /etc, /run, /root) is read and written under that directory,
 # and sethostname/ip/ssh-keygen/systemctl are only logged ("would run").
+# nxc.deployment_url is served by python3 -m http.server on 127.0.0.1 (and a
+# few malformed answers by a small python3 socket server), each started in
+# the background and stopped by its PID.
 # Part 2, when run as root where unshare(1) works, runs `boot` for real inside
 # private mount, UTS, network and PID namespaces, over tmpfs copies of /etc,
 # /root and /run, with a veth pair as the node's interface and a stand-in
 # systemctl: it checks that the hostname, addresses, routes and SSH host keys
-# really are set. Nothing outside those namespaces changes.
+# really are set, and (with /usr/bin/python3) that a deployment is fetched
+# over the network nxc.if= and nxc.route= set up. Nothing outside those
+# namespaces changes.
 # Exit status: 0 if every check passed.
 set -u
 
@@ -19,7 +24,14 @@ agent_binary=$(readlink -f "$agent_binary")
 [ -x "$agent_binary" ] || { echo "not executable: $agent_binary" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/nxc-agent-test.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# Background servers, stopped by PID (also when the script is interrupted).
+server_pids=()
+stop_servers() {
+    local pid
+    for pid in "${server_pids[@]}"; do kill "$pid" 2> /dev/null; wait "$pid" 2> /dev/null; done
+    server_pids=()
+}
+trap 'stop_servers; rm -rf "$work"' EXIT
 failures=0
 checks=0
 
@@ -48,6 +60,12 @@ check_status() { # check_status WHAT ACTUAL EXPECTED
 # The agent, with none of the variables it reads from the caller's environment.
 agent() { env -u NXC_HOST -u NXC_DEPLOYMENT_FILE -u NXC_AGENT_ROOT "$agent_binary" "$@"; }
 in_root() { local root=$1; shift; env -u NXC_HOST -u NXC_DEPLOYMENT_FILE NXC_AGENT_ROOT="$root" "$agent_binary" "$@"; }
+# The agent as systemd runs it as a generator.
+ln -s "$agent_binary" "$work/nxc-generator"
+generator() { local root=$1; shift; env -u NXC_HOST -u NXC_DEPLOYMENT_FILE NXC_AGENT_ROOT="$root" "$work/nxc-generator" "$@"; }
+masks() { # the units masked in DIR, one line, sorted
+    (cd "$1" 2>/dev/null && for f in *; do [ "$(readlink "$f")" == /dev/null ] && echo "$f"; done) | sort | tr '\n' ' '
+}
 
 # A node's file system: composition.json and the interfaces the deployment names.
 make_root() { # make_root DIR
@@ -190,10 +208,198 @@ printf 'nxc.host=client2 nxc.deployment=not*base64\n' > "$r/proc/cmdline"
 in_root "$r" whoami > "$work/b64.log" 2>&1
 check_status "whoami with bad base64" $? 1
 check_log "$work/b64.log" "is not valid base64"
+# nxc.deployment_url comes before a deployment saved by an earlier boot, and whoami never fetches.
 printf 'nxc.host=client2 nxc.deployment_url=http://10.0.2.2:8000/d.json\n' > "$r/proc/cmdline"
 in_root "$r" whoami > "$work/url.log" 2>&1
-check_status "whoami with deployment_url and a saved deployment" $? 0
-check_log "$work/url.log" "does not fetch deployments over HTTP"
+check_status "whoami with deployment_url and only a deployment saved by an earlier boot" $? 1
+check_log "$work/url.log" "nxc-agent boot fetches it, and has not in this boot"
+
+echo "== nxc.deployment_url: nxc.if and nxc.route, then HTTP (python3 -m http.server on 127.0.0.1)"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for_port() { # wait_for_port PORT PID: up to 10 s
+    local i
+    for i in $(seq 100); do
+        kill -0 "$2" 2> /dev/null || return 1
+        (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+line_of() { grep -nF -- "$2" "$1" | head -1 | cut -d: -f1; }
+check_before() { # check_before LOG FIRST SECOND: FIRST is logged before SECOND
+    local a b
+    a=$(line_of "$1" "$2"); b=$(line_of "$1" "$3")
+    if [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]; then pass; else fail "log $(basename "$1"): \"$2\" (line ${a:-none}) not before \"$3\" (line ${b:-none})"; fi
+}
+if ! command -v python3 > /dev/null; then
+    echo "SKIP: needs python3"
+else
+    srv=$work/srv; mkdir -p "$srv"
+    cp "$work/deployment.json" "$srv/deployment.json"
+    port=$(free_port)
+    python3 -m http.server --bind 127.0.0.1 "$port" --directory "$srv" > "$work/http.log" 2>&1 &
+    server_pids+=($!)
+    check "http.server listens on 127.0.0.1:$port" wait_for_port "$port" "${server_pids[-1]}"
+    url=http://127.0.0.1:$port/deployment.json
+
+    r=$work/url; make_root "$r"
+    printf 'BOOT_IMAGE=/vmlinuz nxc.host=server nxc.deployment_url=%s nxc.if=52:54:00:77:00:01,10.77.0.1/16 nxc.route=default,10.77.0.254 quiet\n' \
+        "$url" > "$r/proc/cmdline"
+    # The generator runs first, before any network: it masks every role's services.
+    generator "$r" "$r/run/systemd/generator" "$r/run/systemd/generator.early" "$r/run/systemd/generator.late" 2> "$work/url-gen1.log"
+    check_status "generator with only a URL" $? 0
+    check_content <(masks "$r/run/systemd/generator.early") "chrony.service iperf3.service nfs-server.service nginx.service php8.2-fpm.service rpcbind.socket "
+    check_log "$work/url-gen1.log" "the deployment is at $url (nxc.deployment_url)"
+    check "the generator did not fetch" sh -c "! grep -q 'GET /' '$work/http.log'"
+    in_root "$r" boot > "$work/url-boot.log" 2>&1
+    check_status "boot from nxc.deployment_url" $? 0
+    log=$work/url-boot.log
+    check_content "$r/etc/hostname" "server"
+    check_content "$r/etc/hosts" "$expected_hosts"
+    check_content "$r/root/.ssh/authorized_keys" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyOne user@host
+ssh-rsa AAAAB3FakeKeyTwo other@host"
+    check_content "$r/etc/nxc/role" "server"
+    check "fetched deployment.json saved byte for byte" cmp -s "$r/etc/nxc/deployment.json" "$work/deployment.json"
+    check "fetched deployment kept for this boot in /run/nxc" cmp -s "$r/run/nxc/deployment.json" "$work/deployment.json"
+    check_content "$r/run/nxc/ready" "server"
+    check "no /run/nxc/failed after a fetched boot" test ! -e "$r/run/nxc/failed"
+    check_log "$log" "1 interface (nxc.if), 1 route (nxc.route)"
+    check_before "$log" "would run: ip link set dev eth0 up" "fetching the deployment from $url"
+    check_before "$log" "would run: ip address replace 10.77.0.1/16 dev eth0" "fetching the deployment from $url"
+    check_before "$log" "would run: ip route replace default via 10.77.0.254" "fetching the deployment from $url"
+    check_before "$log" "fetched the deployment from $url" "would run: ip address replace 10.77.0.1/24 dev eth0"
+    check_log "$log" "deployment from $url (nxc.deployment_url)"
+    check_log "$log" "would run: ip route replace default via 10.0.2.2 dev ens4"
+    # The masks the generator set are lifted: boot reloads systemd, the generator runs again and reads /run/nxc.
+    check_log "$log" "would run: systemctl daemon-reload"
+    rm -rf "$r/run/systemd/generator.early"
+    generator "$r" "$r/run/systemd/generator" "$r/run/systemd/generator.early" "$r/run/systemd/generator.late" 2> "$work/url-gen2.log"
+    check_content <(masks "$r/run/systemd/generator.early") "iperf3.service nfs-server.service rpcbind.socket "
+    check_log "$work/url-gen2.log" "role server: masked iperf3.service"
+    check_content <(in_root "$r" whoami) "server server"
+    check "the agent sent one GET" test "$(grep -c 'GET /deployment.json' "$work/http.log")" == 1
+
+    echo "== nxc.deployment_url quoted and by host name, nxc.if quoted, several addresses, a CIDR route"
+    r=$work/url-quoted; make_root "$r"
+    printf 'nxc.host=client2 nxc.deployment_url="http://localhost:%s/deployment.json" "nxc.if=52:54:00:78:00:01,10.0.2.15/24,fd00::15/64" nxc.route=10.99.0.0/16,10.0.2.3\n' \
+        "$port" > "$r/proc/cmdline"
+    in_root "$r" boot > "$work/url-quoted.log" 2>&1
+    check_status "boot with a quoted URL" $? 0
+    check "quoted: deployment.json saved" cmp -s "$r/etc/nxc/deployment.json" "$work/deployment.json"
+    check_content "$r/etc/hostname" "client2"
+    check_log "$work/url-quoted.log" "would run: ip address replace fd00::15/64 dev ens4"
+    check_before "$work/url-quoted.log" "would run: ip route replace 10.99.0.0/16 via 10.0.2.3" "fetching the deployment"
+
+    echo "== nxc.deployment inline wins over nxc.deployment_url"
+    r=$work/url-inline; make_root "$r"
+    printf 'nxc.host=server nxc.deployment=%s nxc.deployment_url=http://127.0.0.1:%s/other.json\n' "$doc" "$port" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 1 > "$work/url-inline.log" 2>&1
+    check_status "boot with both nxc.deployment and nxc.deployment_url" $? 0
+    check_log "$work/url-inline.log" "deployment from kernel command line (nxc.deployment)"
+    check_log "$work/url-inline.log" "nxc.deployment_url is ignored"
+    check "inline: nothing fetched" sh -c "! grep -q 'other.json' '$work/http.log'"
+
+    echo "== a 404 is an error naming the status"
+    r=$work/url-404; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/missing.json\n' "$port" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 1 > "$work/url-404.log" 2>&1
+    check_status "boot with a URL that is not found" $? 1
+    check_log "$r/run/nxc/failed" "answered HTTP status 404"
+    check_log "$work/url-404.log" "could not fetch the deployment from http://127.0.0.1:$port/missing.json within 1 s"
+    check "404: reason logged once as a warning" test "$(grep -c 'cannot fetch the deployment yet' "$work/url-404.log")" == 1
+    check "404: no ready file, nothing configured" test ! -e "$r/run/nxc/ready" -a ! -e "$r/etc/hostname"
+
+    echo "== the server is down: fails within --fetch-timeout, /run/nxc/failed says why"
+    r=$work/url-down; make_root "$r"
+    down=$(free_port)
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/deployment.json nxc.if=52:54:00:99:99:99,10.9.0.1/24\n' "$down" > "$r/proc/cmdline"
+    started=$SECONDS
+    in_root "$r" boot --fetch-timeout 2 --link-timeout 0 > "$work/url-down.log" 2>&1
+    check_status "boot with the server down" $? 1
+    elapsed=$((SECONDS - started))
+    check "server down: gave up after about 2 s (took $elapsed s)" test "$elapsed" -ge 1 -a "$elapsed" -le 6
+    check_log "$work/url-down.log" "connect to 127.0.0.1:$down: Connection refused"
+    check_log "$r/run/nxc/failed" "within 2 s"
+    check_log "$r/run/nxc/failed" "Connection refused"
+    check_log "$r/run/nxc/failed" "network (nxc.if): no network interface with MAC 52:54:00:99:99:99"
+    check "server down: no ready file" test ! -e "$r/run/nxc/ready"
+
+    echo "== Content-Length: a short body is an error, a connection kept open ends at Content-Length"
+    cat > "$work/raw-server.py" <<'PYEOF'
+import socket, sys
+body = open(sys.argv[2], "rb").read()
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(8)
+kept = []
+while True:
+    connection, _ = server.accept()
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        request += chunk
+    path = request.split(b" ")[1] if request.count(b" ") >= 2 else b"/"
+    if path == b"/short":
+        connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(body) + 100) + body)
+        connection.close()
+    elif path == b"/chunked":
+        connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        connection.close()
+    else:  # /kept-open: the whole body, then the connection stays open
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+        kept.append(connection)
+PYEOF
+    raw=$(free_port)
+    python3 "$work/raw-server.py" "$raw" "$work/deployment.json" > "$work/raw.log" 2>&1 &
+    server_pids+=($!)
+    check "raw server listens on 127.0.0.1:$raw" wait_for_port "$raw" "${server_pids[-1]}"
+    r=$work/url-kept; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/kept-open\n' "$raw" > "$r/proc/cmdline"
+    started=$SECONDS
+    in_root "$r" boot --fetch-timeout 5 > "$work/url-kept.log" 2>&1
+    check_status "boot with a connection kept open after Content-Length" $? 0
+    check "kept open: did not wait for the end of the connection" test $((SECONDS - started)) -le 3
+    check "kept open: body cut at Content-Length" cmp -s "$r/etc/nxc/deployment.json" "$work/deployment.json"
+    r=$work/url-short; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/short\n' "$raw" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 1 > "$work/url-short.log" 2>&1
+    check_status "boot with a body shorter than Content-Length" $? 1
+    check_log "$r/run/nxc/failed" "closed the connection after $(stat -c %s "$work/deployment.json") of $(( $(stat -c %s "$work/deployment.json") + 100 )) body bytes"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/chunked\n' "$raw" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 0 > "$work/url-chunked.log" 2>&1
+    check_status "boot with a chunked answer" $? 1
+    check_log "$r/run/nxc/failed" 'Transfer-Encoding "chunked"'
+    check_log "$r/run/nxc/failed" "(1 attempt)"
+    stop_servers
+fi
+
+echo "== nxc.deployment_url and nxc.if/nxc.route errors (nothing fetched)"
+r=$work/url-bad; make_root "$r"
+url_error() { # url_error DESCRIPTION CMDLINE EXPECTED
+    printf 'nxc.host=server %s\n' "$2" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 0 > "$work/url-bad.log" 2>&1
+    check_status "$1" $? 1
+    check_log "$work/url-bad.log" "$3"
+    check_log "$r/run/nxc/failed" "$3"
+    check "$1: nothing fetched" sh -c "! grep -q 'fetching the deployment' '$work/url-bad.log'"
+}
+url_error "https URL" "nxc.deployment_url=https://127.0.0.1/d.json" "uses TLS, which the agent does not speak"
+url_error "ftp URL" "nxc.deployment_url=ftp://127.0.0.1/d.json" "is not an http:// URL"
+url_error "bad port" "nxc.deployment_url=http://127.0.0.1:99999/d.json" 'port "99999" is not a number between 1 and 65535'
+url_error "bad host" "nxc.deployment_url=http://bad!host/d.json" 'host "bad!host" is neither'
+url_error "bad nxc.if MAC" "nxc.deployment_url=http://127.0.0.1:1/d nxc.if=52:54:00:77:00,10.0.0.1/24" \
+    'kernel command line: nxc.if=52:54:00:77:00,10.0.0.1/24: "52:54:00:77:00" is not a MAC address'
+url_error "bad nxc.if address" "nxc.deployment_url=http://127.0.0.1:1/d nxc.if=52:54:00:77:00:01,10.0.0.1/40" \
+    '"10.0.0.1/40" is not ADDRESS/PREFIX'
+url_error "bad nxc.route" "nxc.deployment_url=http://127.0.0.1:1/d nxc.route=default" "expected nxc.route=TO,VIA"
+url_error "bad nxc.route gateway" "nxc.deployment_url=http://127.0.0.1:1/d nxc.route=default,gateway" \
+    '"gateway" is not an IP address'
+in_root "$r" boot --fetch-timeout 9999 > "$work/url-usage.log" 2>&1
+check_status "boot --fetch-timeout 9999" $? 64
+check_log "$work/url-usage.log" "--fetch-timeout takes seconds between 0 and 3600"
 
 echo "== environment of PID 1 (containers): NXC_HOST and NXC_DEPLOYMENT_FILE"
 r=$work/container; make_root "$r"
@@ -257,11 +463,6 @@ check_status "boot --bogus" $? 64
 check_log "$work/usage.log" 'unknown argument "--bogus"'
 
 echo "== generator"
-ln -s "$agent_binary" "$work/nxc-generator"
-generator() { local root=$1; shift; env -u NXC_HOST -u NXC_DEPLOYMENT_FILE NXC_AGENT_ROOT="$root" "$work/nxc-generator" "$@"; }
-masks() { # the units masked in DIR, one line, sorted
-    (cd "$1" 2>/dev/null && for f in *; do [ "$(readlink "$f")" == /dev/null ] && echo "$f"; done) | sort | tr '\n' ' '
-}
 r=$work/gen-server; make_root "$r"
 printf 'nxc.host=server nxc.deployment=%s\n' "$doc" > "$r/proc/cmdline"
 generator "$r" "$work/gs/normal" "$work/gs/early" "$work/gs/late" 2> "$work/gen.log"
@@ -379,6 +580,71 @@ EOF
     check_log "$ns/boot.log" "running: ssh-keygen -q -t ed25519"
     check_log "$ns/boot.log" "hostname set to server"
     check "host's hostname untouched" test "$(hostname)" != server
+
+    echo "== real run: nxc.deployment_url over the network that nxc.if and nxc.route set up"
+    if [ ! -x /usr/bin/python3 ]; then
+        echo "SKIP: needs /usr/bin/python3 (the namespace hides /root)"
+    else
+        # The deployer is in a network namespace of its own behind the veth peer, at an address
+        # (10.66.0.1) the node reaches only through the nxc.route gateway.
+        mkdir -p "$ns/srv"
+        cat > "$ns/srv/deployment.json" <<'EOF'
+{"version":1,"authorized_keys":[],
+ "nodes":{"server":{"role":"server","address":"10.77.0.1",
+   "interfaces":[{"mac":"52:54:00:77:00:01","addresses":["10.77.0.1/24"],
+                  "routes":[{"to":"10.88.0.0/16","via":"10.77.0.254"}]}]}}}
+EOF
+        printf '%s\n' 'console=ttyS0 nxc.host=server nxc.deployment_url="http://10.66.0.1:8080/deployment.json" nxc.if=52:54:00:77:00:01,10.77.0.1/24 nxc.route=default,10.77.0.254' \
+            > "$ns/cmdline"
+        cat > "$ns/inside-url.sh" <<'EOF'
+set -eu
+ns=$1
+test -n "$ns" -a -d "$ns/srv"
+mount -t tmpfs tmpfs /etc && cp -a "$ns/etc/." /etc/
+test -f /etc/nxc-test-marker
+mount -t tmpfs tmpfs /root
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /usr/local && mkdir -p /usr/local/sbin && cp "$ns/bin/systemctl" /usr/local/sbin/
+mount -t sysfs sysfs /sys
+mount -t proc proc /proc
+mount --bind "$ns/cmdline" /proc/cmdline
+unshare --net bash -c '
+    for i in $(seq 100); do ip link show v1 > /dev/null 2>&1 && break; sleep 0.05; done
+    ip link set lo up && ip link set v1 up
+    ip address add 10.77.0.254/24 dev v1 && ip address add 10.66.0.1/32 dev lo
+    exec /usr/bin/python3 -m http.server --bind 10.66.0.1 8080 --directory "$0"' "$ns/srv" > "$ns/http.log" 2>&1 &
+http=$!
+for i in $(seq 100); do
+    [ "$(readlink /proc/$http/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break
+    sleep 0.05
+done
+ip link add v0 address 52:54:00:77:00:01 type veth peer name v1
+ip link set v1 netns "$http"
+set +e
+"$ns/bin/nxc-agent" boot --fetch-timeout 20 --link-timeout 5 > "$ns/url-boot.log" 2>&1
+echo $? > "$ns/url-status"
+kill "$http"; wait "$http"
+set -e
+{
+    ip -o addr show dev v0
+    ip route show
+    cat /run/nxc/ready
+    cat /run/nxc/failed 2> /dev/null || true
+    cmp /etc/nxc/deployment.json "$ns/srv/deployment.json" && echo "deployment.json is the served document"
+} > "$ns/url-state" 2>&1
+EOF
+        unshare --mount --uts --net --pid --fork --propagation private bash "$ns/inside-url.sh" "$ns"
+        check_status "namespace setup (URL)" $? 0
+        check_content "$ns/url-status" "0"
+        check_before "$ns/url-boot.log" "running: ip route replace default via 10.77.0.254" \
+            "fetched the deployment from http://10.66.0.1:8080/deployment.json"
+        check_log "$ns/http.log" '"GET /deployment.json HTTP/1.0" 200'
+        check_log "$ns/url-state" "inet 10.77.0.1/24"
+        check_log "$ns/url-state" "default via 10.77.0.254 dev v0"
+        check_log "$ns/url-state" "10.88.0.0/16 via 10.77.0.254 dev v0"
+        check_log "$ns/url-state" "deployment.json is the served document"
+        check "ready file names the node" grep -qx server "$ns/url-state"
+    fi
 fi
 
 echo

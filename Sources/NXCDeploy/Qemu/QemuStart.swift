@@ -6,6 +6,7 @@ import NXCFlavours
 /// Starts one QEMU VM per node on this machine: TCG, a user-mode NIC forwarding a 127.0.0.1 port
 /// to SSH, and a private network through a vde_switch on a unix socket (never leaves the machine).
 struct QemuStart: StartMethod {
+    var bindsHosts: Bool { false }
     /// Linux's COMMAND_LINE_SIZE on x86.
     static let commandLineLimit = 2048
 

@@ -1,0 +1,98 @@
+import Foundation
+
+/// A reserved host as listed in a machine file: `host`, `host:port`, `user@host`, `user@[v6]:port`.
+public struct Host: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var name: String
+    public var port: Int?
+    public var user: String?
+
+    public init(name: String, port: Int? = nil, user: String? = nil) {
+        self.name = name
+        self.port = port
+        self.user = user
+    }
+
+    /// As the user wrote it (and as it appears in tables and errors).
+    public var description: String {
+        var s = user.map { "\($0)@" } ?? ""
+        s += name.contains(":") ? "[\(name)]" : name
+        if let port { s += ":\(port)" }
+        return s
+    }
+}
+
+/// Machine files (`-m FILE`, `$OAR_NODEFILE`): one host per line, duplicates merged
+/// (OAR repeats a host once per core), blank and `#` lines ignored.
+public enum HostList {
+    public static func load(path: String) throws -> [Host] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DeployError.invalid("\(path): cannot read the machine file")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> [Host] {
+        var hosts: [Host] = []
+        var seen = Set<Host>()
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let host = try parseLine(line, at: "\(file):\(i + 1)")
+            if seen.insert(host).inserted { hosts.append(host) }
+        }
+        if hosts.isEmpty { throw DeployError.invalid("\(file): no host in the machine file") }
+        return hosts
+    }
+
+    static func parseLine(_ line: String, at where_: String) throws -> Host {
+        func bad(_ why: String) -> DeployError { .invalid("\(where_): '\(line)': \(why)") }
+        if line.contains(where: { $0 == " " || $0 == "\t" }) { throw bad("one host per line, without spaces") }
+        var rest = Substring(line)
+        var user: String?
+        if let at = rest.firstIndex(of: "@") {
+            let u = String(rest[..<at])
+            guard !u.isEmpty, u.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else { throw bad("bad user name '\(u)'") }
+            user = u
+            rest = rest[rest.index(after: at)...]
+        }
+        var name: String
+        var port: Int?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw bad("missing ']' after an IPv6 address") }
+            name = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw bad("expected ':PORT' after ']'") }
+                port = Int(after.dropFirst())
+                if port == nil { throw bad("'\(after.dropFirst())' is not a port") }
+            }
+        } else {
+            let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2 else { throw bad("write IPv6 addresses as [ADDRESS]:PORT") }
+            name = String(parts[0])
+            if parts.count == 2 {
+                guard let p = Int(parts[1]) else { throw bad("'\(parts[1])' is not a port") }
+                port = p
+            }
+        }
+        if let p = port, !(1...65535).contains(p) { throw bad("port \(p) is out of range (1-65535)") }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) }) else {
+            throw bad("'\(name)' is not a host name or address")
+        }
+        return Host(name: name, port: port, user: user)
+    }
+}
+
+/// Which host plays which node: counts from the composition, `-r role=N`, `-r role=host1,host2`,
+/// or a role-distribution file. Deterministic: roles in composition order, hosts in file order.
+public struct HostBinding: Sendable {
+    public struct Entry: Sendable, Codable {
+        public var node: String
+        public var role: String
+        public var host: Host
+    }
+
+    public var entries: [Entry]
+    /// Hosts of the machine file that play no node (left alone).
+    public var unused: [Host]
+}

@@ -1,0 +1,50 @@
+import NXCComposition
+import NXCFlavours
+
+/// The script of a kexec bundle. `nxc start` runs it on every host; a user can run it by hand.
+enum KexecScript {
+    static func text(composition: Composition, flavour: Flavour) -> String {
+        let params = ShellQuote.join(flavour.kernelParams)
+        return """
+        #!/bin/sh
+        # Boots this bundle of composition '\(composition.name)' (flavour \(flavour.name)) on the machine that
+        # runs it, with kexec: no reboot through the firmware. Written by `nxc build`; `nxc start` runs it
+        # on every reserved host. By hand, as root, with kernel, initrd and this script in one folder:
+        #   ./kexec.sh NODE DEPLOYMENT.json
+        #   NXC_DEPLOYMENT_URL=http://ADDRESS:PORT/deployment.json NXC_NET='nxc.if=MAC,ADDR/PREFIX' ./kexec.sh NODE
+        # NXC_KEXEC_DELAY: seconds between loading and executing the kernel (default 1), so that the
+        # SSH session that started this script returns before the machine changes kernels.
+        set -eu
+        here=$(cd "$(dirname "$0")" && pwd)
+        PATH=$PATH:/usr/sbin:/sbin
+        node=${1:?usage: kexec.sh NODE [DEPLOYMENT.json]}
+        if [ -n "${NXC_DEPLOYMENT_URL:-}" ]; then
+          deployment="nxc.deployment_url=$NXC_DEPLOYMENT_URL ${NXC_NET:-}"
+        else
+          deployment="nxc.deployment=$(base64 -w0 "${2:?give the deployment document}")"
+        fi
+        kexec -l "$here/kernel" --initrd="$here/initrd" --command-line="\(params) nxc.host=$node $deployment"
+        setsid sh -c "sleep ${NXC_KEXEC_DELAY:-1}; sync; kexec -e" </dev/null >/dev/null 2>&1 &
+        echo "nxc: $node loaded; kexec in ${NXC_KEXEC_DELAY:-1} s"
+
+        """
+    }
+
+    /// Run on each host before anything changes: facts as `@key value` lines. $1 is the bundle folder.
+    static let check = """
+        PATH=$PATH:/usr/sbin:/sbin
+        echo "@arch $(uname -m)"
+        echo "@uid $(id -u)"
+        echo "@ssh ${SSH_CONNECTION:-}"
+        echo "@boot $(cat /proc/sys/kernel/random/boot_id)"
+        echo "@kexec $(command -v kexec || echo none)"
+        for f in kernel initrd kexec.sh; do
+          if [ -f "$1/$f" ]; then echo "@sha $f $(sha256sum < "$1/$f" | cut -d' ' -f1)"; fi
+        done
+        echo "@addr $(ip -j address show 2>/dev/null | tr -d '\\n')"
+        echo "@route $(ip -j route show 2>/dev/null | tr -d '\\n')"
+        """
+
+    /// Writes stdin to $1/$2 atomically.
+    static let receive = #"mkdir -p "$1" && cat > "$1/$2.part" && mv "$1/$2.part" "$1/$2""#
+}

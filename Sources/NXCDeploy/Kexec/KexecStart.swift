@@ -1,0 +1,373 @@
+import Foundation
+import NXCBuild
+import NXCComposition
+import NXCFlavours
+import NXCStore
+
+/// Turns reserved hosts into the composition's nodes: pushes the kexec bundle over SSH, kexecs,
+/// and waits until each host answers as its node. All hosts in parallel, bounded by --parallel.
+struct KexecStart: StartMethod {
+    var bindsHosts: Bool { true }
+    static let commandLineLimit = 2048
+    static let bundleFiles = ["kernel", "initrd", "kexec.sh"]
+
+    func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] {
+        let p = buildDirectory + "/kexec.sh"
+        try writeAtomically(Data(KexecScript.text(composition: composition, flavour: flavour).utf8), to: p, mode: 0o755)
+        return [p]
+    }
+
+    /// What one host reported, and what happened to it.
+    struct HostRun: Sendable {
+        var entry: HostBinding.Entry
+        var state = "pending"
+        var error: String?
+        var seconds = 0.0
+        var facts: [String: String] = [:]
+        var remoteSHA: [String: String] = [:]
+        var pushed: [String] = []
+        var failed: Bool { error != nil }
+    }
+
+    struct Env: Sendable {
+        var run: String
+        var identity: SSHIdentity
+        var options: StartOptions
+        var preKnownHosts: String
+        var postKnownHosts: String
+        var remoteDir: String
+    }
+
+    /// SSH argv to a stock host before kexec (its user, ControlMaster), or to a node after it.
+    /// `probing`: while waiting for a node, the old system may still answer for a moment; its key
+    /// must not be recorded, so keys are only learnt once the node has proved who it is.
+    static func ssh(_ host: Host, env: Env, afterKexec: Bool, command: [String], master: Bool = true,
+                    probing: Bool = false) -> [String] {
+        var a = ["ssh", "-i", env.identity.privateKey, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR"]
+        if probing {
+            a += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        } else {
+            a += ["-o", "StrictHostKeyChecking=accept-new",
+                  "-o", "UserKnownHostsFile=\(afterKexec || env.options.reuse ? env.postKnownHosts : env.preKnownHosts)"]
+        }
+        if master && !afterKexec {
+            a += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(env.run)/cm-%C", "-o", "ControlPersist=120"]
+        } else {
+            a += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+        }
+        if !afterKexec { for o in env.options.sshOptions { a += ["-o", o] } }
+        if let p = host.port { a += ["-p", String(p)] }
+        let user = afterKexec || env.options.reuse ? "root" : (host.user ?? env.options.sshUser)
+        if let user { a += ["-l", user] }
+        a += [host.name, "--", ShellQuote.join(command)]
+        return a
+    }
+
+    func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
+        guard let binding = ctx.binding else { throw DeployError.invalid("no host binding") }
+        for f in Self.bundleFiles where !FileManager.default.fileExists(atPath: ctx.buildDirectory + "/" + f) {
+            throw DeployError.invalid("\(ctx.buildDirectory)/\(f) is missing; run `nxc build -f \(ctx.flavour.name)` first")
+        }
+        let fm = FileManager.default
+        let run = ctx.runDirectory
+        if !ctx.options.reuse { try? fm.removeItem(atPath: run) }
+        try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let env = Env(run: run, identity: ctx.identity, options: ctx.options,
+                      preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
+                      remoteDir: "/tmp/nxc-bundle")
+        var local: [String: String] = [:]
+        for f in Self.bundleFiles { local[f] = try sha256(file: ctx.buildDirectory + "/" + f) }
+        let started = Date()
+        let localSHA = local
+        let build = ctx.buildDirectory
+        let progress = ctx.progress
+
+        // 1. Connect, check, push — nothing changes on a host before this succeeds.
+        ctx.progress("checking \(binding.entries.count) host(s) over SSH (parallel \(ctx.options.parallel))")
+        var runs = await Self.forEach(binding.entries.map { HostRun(entry: $0) }, limit: ctx.options.parallel) { r in
+            var r = r
+            let t0 = Date()
+            Self.checkAndPush(&r, env: env, build: build, localSHA: localSHA, timeout: ctx.timeout, progress: progress)
+            r.seconds = Date().timeIntervalSince(t0)
+            return r
+        }
+        Self.closeMasters(runs.map(\.entry.host), env: env)
+
+        // 2. The deployment document: addresses recorded before the kexec.
+        let doc = Self.deployment(ctx: ctx, runs: runs)
+        let compact = try doc.encoded(pretty: false)
+        let maxNode = runs.map(\.entry.node.count).max() ?? 0
+        let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
+            + maxNode + compact.base64EncodedString().count
+        let via: DeployVia = ctx.options.deployVia ?? (inlineSize < Self.commandLineLimit ? .inline : .http)
+        switch (via, ctx.options.deployVia) {
+        case (.inline, _) where inlineSize >= Self.commandLineLimit:
+            throw DeployError.invalid("--deploy-via inline: the kernel command line would be \(inlineSize) bytes, over Linux's \(Self.commandLineLimit)")
+        case (.inline, _):
+            ctx.progress("deployment: inline on the kernel command line (\(inlineSize) of \(Self.commandLineLimit) bytes)")
+        case (.http, .some):
+            ctx.progress("deployment: over HTTP (--deploy-via http)")
+        case (.http, .none):
+            ctx.progress("deployment: over HTTP: \(inlineSize) bytes do not fit on the kernel command line (\(Self.commandLineLimit))")
+        }
+        try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
+        try writeAtomically(compact, to: run + "/deployment.json")
+
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "kexec",
+                                 identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
+        if ctx.options.dryRun {
+            for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
+            Self.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+            let failed = runs.filter(\.failed)
+            if !failed.isEmpty { throw DeployError.nodesDown(failed.map { ($0.entry.host.description, $0.error ?? "", nil) }) }
+            return (doc, state)
+        }
+
+        // 3. HTTP server for the document when it does not fit inline.
+        var server: DeploymentServer?
+        var url = ""
+        if via == .http {
+            let seen = runs.compactMap { $0.facts["ssh"]?.split(separator: " ").first.map(String.init) }.first
+            guard let advertised = ctx.options.httpAddress ?? seen else {
+                throw DeployError.invalid("cannot tell which address the hosts reach this machine at; give --http-address")
+            }
+            let s = try DeploymentServer(listen: ctx.options.httpListen ?? advertised, port: ctx.options.httpPort,
+                                         document: compact, log: ctx.progress)
+            s.start()
+            server = s
+            url = "http://\(advertised):\(s.port)/deployment.json"
+            ctx.progress("deployment: serving \(url) until every node has it")
+        }
+        defer { server?.stop() }
+
+        // 4. kexec, then wait for each host to come back as its node.
+        let deploymentURL = url
+        let pushDoc = run + "/deployment.json"
+        runs = await Self.forEach(runs, limit: ctx.options.parallel) { r in
+            guard !r.failed else { return r }
+            var r = r
+            let t0 = Date()
+            Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, timeout: ctx.timeout, progress: progress)
+            r.seconds += Date().timeIntervalSince(t0)
+            return r
+        }
+        if let server {
+            let missing = runs.filter { !$0.failed && !server.fetchedNodes.contains($0.entry.node) }.map(\.entry.node)
+            if !missing.isEmpty { ctx.progress("HTTP: not fetched by \(missing.joined(separator: ", "))") }
+        }
+        Self.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+        state.startedAt = Date()
+        try state.save(in: run)
+        let failed = runs.filter(\.failed)
+        if !failed.isEmpty {
+            throw DeployError.nodesDown(failed.map { ("\($0.entry.node) on \($0.entry.host)", $0.error ?? "", nil) })
+        }
+        return (doc, state)
+    }
+
+    /// Runs `body` over `items` with at most `limit` at once; results keep the input order.
+    static func forEach(_ items: [HostRun], limit: Int, _ body: @escaping @Sendable (HostRun) -> HostRun) async -> [HostRun] {
+        await withTaskGroup(of: (Int, HostRun).self) { group in
+            var results = items
+            var next = 0
+            func launch() {
+                guard next < items.count else { return }
+                let i = next
+                let item = items[i]
+                next += 1
+                group.addTask { (i, body(item)) }
+            }
+            for _ in 0..<max(1, limit) { launch() }
+            while let (i, r) = await group.next() {
+                results[i] = r
+                launch()
+            }
+            return results
+        }
+    }
+
+    static func checkAndPush(_ r: inout HostRun, env: Env, build: String, localSHA: [String: String], timeout: Double,
+                             progress: @Sendable (String) -> Void) {
+        let host = r.entry.host
+        let dir = env.remoteDir
+        guard let (st, out) = try? Command.status(ssh(host, env: env, afterKexec: false,
+                                                      command: ["sh", "-c", KexecScript.check, "sh", dir]), timeout: 60),
+              st == 0 else {
+            let (_, out) = (try? Command.status(ssh(host, env: env, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
+            r.error = "unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")"
+            r.state = "failed"
+            progress("\(host): \(r.error ?? "")")
+            return
+        }
+        for line in out.split(separator: "\n") where line.hasPrefix("@") {
+            let parts = line.dropFirst().split(separator: " ", maxSplits: 1).map(String.init)
+            guard let key = parts.first else { continue }
+            let value = parts.count > 1 ? parts[1] : ""
+            if key == "sha" {
+                let kv = value.split(separator: " ")
+                if kv.count == 2 { r.remoteSHA[String(kv[0])] = String(kv[1]) }
+            } else {
+                r.facts[key] = value
+            }
+        }
+        if r.facts["arch"] != "x86_64" { r.error = "architecture \(r.facts["arch"] ?? "?"), the bundle is for x86_64"; r.state = "failed"; return }
+        if r.facts["kexec"] == "none" { r.error = "kexec is not installed (apt-get install kexec-tools)"; r.state = "failed"; return }
+        for f in bundleFiles where r.remoteSHA[f] != localSHA[f] {
+            let argv = ssh(host, env: env, afterKexec: false, command: ["sh", "-c", KexecScript.receive, "sh", dir, f])
+            do {
+                try Command.run(argv, timeout: timeout, inputFile: build + "/" + f)
+                r.pushed.append(f)
+            } catch {
+                r.error = "push of \(f) failed: \(error)"
+                r.state = "failed"
+                return
+            }
+        }
+        r.state = r.pushed.isEmpty ? "checked (bundle already there)" : "pushed \(r.pushed.joined(separator: ", "))"
+        progress("\(host): \(r.state)")
+    }
+
+    static func closeMasters(_ hosts: [Host], env: Env) {
+        for h in hosts {
+            var a = ["ssh", "-o", "ControlPath=\(env.run)/cm-%C", "-O", "exit"]
+            if let p = h.port { a += ["-p", String(p)] }
+            if let u = h.user ?? env.options.sshUser, !env.options.reuse { a += ["-l", u] }
+            if env.options.reuse { a += ["-l", "root"] }
+            a.append(h.name)
+            _ = try? Command.status(a, timeout: 10)
+        }
+    }
+
+    /// Interfaces, addresses and the node's address from what each host reported.
+    static func deployment(ctx: StartContext, runs: [HostRun]) -> Deployment {
+        struct Link { var mac: String; var name: String; var addresses: [String]; var routes: [Deployment.Route] }
+        func links(_ r: HostRun) -> [Link] {
+            guard let a = r.facts["addr"], let data = a.data(using: .utf8),
+                  let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
+            let routes = (r.facts["route"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]] } ?? []
+            return list.compactMap { l in
+                guard (l["link_type"] as? String) == "ether", let mac = l["address"] as? String, let name = l["ifname"] as? String else { return nil }
+                let addrs = (l["addr_info"] as? [[String: Any]] ?? []).compactMap { ai -> String? in
+                    guard (ai["scope"] as? String) == "global", let local = ai["local"] as? String, let len = ai["prefixlen"] as? Int else { return nil }
+                    return "\(local)/\(len)"
+                }
+                let rts = routes.compactMap { rt -> Deployment.Route? in
+                    guard (rt["dev"] as? String) == name, let gw = rt["gateway"] as? String, let dst = rt["dst"] as? String else { return nil }
+                    return Deployment.Route(to: dst, via: gw)
+                }
+                return Link(mac: mac, name: name, addresses: addrs, routes: rts)
+            }
+        }
+        let all = runs.map { ($0, links($0)) }
+        // An address other nodes can use: IPv4, unique among the hosts, on the default route's link if it has one.
+        var counts: [String: Int] = [:]
+        for (_, ls) in all { for l in ls { for a in l.addresses { counts[a.split(separator: "/")[0].description, default: 0] += 1 } } }
+        var nodes: [String: Deployment.Node] = [:]
+        for (r, ls) in all {
+            let v4 = ls.sorted { !$0.routes.isEmpty && $1.routes.isEmpty }
+                .flatMap { $0.addresses }.map { String($0.split(separator: "/")[0]) }
+                .filter { !$0.contains(":") && counts[$0] == 1 }
+            let address = v4.first ?? r.entry.host.name
+            nodes[r.entry.node] = Deployment.Node(
+                role: r.entry.role, address: address,
+                interfaces: ls.isEmpty ? nil : ls.map { .init(mac: $0.mac, addresses: $0.addresses, routes: $0.routes.isEmpty ? nil : $0.routes) },
+                ssh: .init(host: r.entry.host.name, port: r.entry.host.port ?? 22))
+        }
+        return Deployment(composition: ctx.composition.name, flavour: ctx.flavour.name, authorizedKeys: [ctx.identity.publicKey],
+                          nodes: nodes, order: runs.map(\.entry.node))
+    }
+
+    /// The per-node network on the kernel command line, for fetching the document over HTTP.
+    static func netParams(_ node: Deployment.Node?) -> String {
+        var parts: [String] = []
+        for i in node?.interfaces ?? [] where !i.addresses.isEmpty {
+            parts.append("nxc.if=" + ([i.mac] + i.addresses).joined(separator: ","))
+            for r in i.routes ?? [] { parts.append("nxc.route=\(r.to),\(r.via)") }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    static func kexecAndWait(_ r: inout HostRun, env: Env, doc: Deployment, pushDoc: String, url: String, timeout: Double,
+                             progress: @Sendable (String) -> Void) {
+        let host = r.entry.host
+        let node = r.entry.node
+        let dir = env.remoteDir
+        let sudo = (r.facts["uid"] ?? "0") != "0" ? ["sudo", "-n"] : []
+        var command: [String]
+        if url.isEmpty {
+            do {
+                try Command.run(ssh(host, env: env, afterKexec: false, command: ["sh", "-c", KexecScript.receive, "sh", dir, "deployment.json"], master: false),
+                                timeout: 60, inputFile: pushDoc)
+            } catch {
+                r.error = "push of the deployment failed: \(error)"
+                r.state = "failed"
+                return
+            }
+            command = sudo + ["sh", dir + "/kexec.sh", node, dir + "/deployment.json"]
+        } else {
+            command = sudo + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(netParams(doc.nodes[node]))",
+                              "sh", dir + "/kexec.sh", node]
+        }
+        do {
+            let out = try Command.run(ssh(host, env: env, afterKexec: false, command: command, master: false), timeout: 120)
+            progress("\(host): \(out.trimmingCharacters(in: .whitespacesAndNewlines))")
+        } catch {
+            r.error = "kexec failed: \(error)"
+            r.state = "failed"
+            return
+        }
+        r.state = "kexec"
+        let oldBoot = r.facts["boot"] ?? ""
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = "no answer yet"
+        while Date() < deadline {
+            let argv = ssh(host, env: env, afterKexec: true,
+                           command: ["cat", "/etc/nxc/hostname", "/proc/sys/kernel/random/boot_id", "/run/nxc/ready"],
+                           probing: true)
+            if let (st, out) = try? Command.status(argv, timeout: 20) {
+                let lines = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                if st == 0, lines.count >= 2, lines[0] == node, lines[1] != oldBoot {
+                    // Forget the key of the system it was, learn the node's.
+                    let known = host.port.map { "[\(host.name)]:\($0)" } ?? host.name
+                    _ = try? Command.status(["ssh-keygen", "-R", known, "-f", env.postKnownHosts], timeout: 10)
+                    _ = try? Command.status(ssh(host, env: env, afterKexec: true, command: ["true"]), timeout: 20)
+                    r.state = "up"
+                    progress("\(node) is up on \(host)")
+                    return
+                }
+                if let l = lines.last { last = l }
+            }
+            Thread.sleep(forTimeInterval: 2)
+        }
+        r.error = "did not come back as \(node) within \(Int(timeout)) s (last: \(last))"
+        r.state = "failed"
+    }
+
+    static func report(_ runs: [HostRun], progress: (String) -> Void, total: Double) {
+        let rows = [["HOST", "NODE", "ROLE", "STATE", "SECONDS", "ERROR"]] + runs.map {
+            [$0.entry.host.description, $0.entry.node, $0.entry.role, $0.state, String(format: "%.0f", $0.seconds), $0.error ?? ""]
+        }
+        for line in Table.render(rows) { progress(line) }
+        let ok = runs.filter { !$0.failed }.count
+        progress(String(format: "%d of %d host(s) %@ in %.0f s", ok, runs.count, runs.contains { $0.state == "up" } ? "up" : "ready", total))
+    }
+
+    func stop(_ state: RuntimeState, runDirectory: String) -> [String] {
+        // Nothing runs on this machine; the hosts stay the composition's nodes until their reservation ends.
+        []
+    }
+
+    func remoteCommand(node: String, deployment: Deployment, state: RuntimeState, command: [String], interactive: Bool) -> [String] {
+        guard let ep = deployment.nodes[node]?.ssh else { return ["false"] }
+        return SSH.argv(endpoint: ep, identity: state.identity, knownHosts: state.knownHosts, command: command, interactive: interactive)
+    }
+
+    func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String {
+        guard let ep = deployment.nodes[node]?.ssh else { return "unknown" }
+        let argv = SSH.argv(endpoint: ep, identity: state.identity, knownHosts: state.knownHosts,
+                            command: ["cat", "/etc/nxc/hostname"], interactive: false)
+        guard let (st, out) = try? Command.status(argv, timeout: 15) else { return "unreachable" }
+        return st == 0 && out.trimmingCharacters(in: .whitespacesAndNewlines) == node ? "running" : "unreachable"
+    }
+}
