@@ -76,11 +76,12 @@ def read(d, name, default=None):
 
 def times(d, name):
     """Seconds of every run, or None when the measurement failed or was skipped."""
-    try:
-        j = json.load(open(os.path.join(d, name + ".json")))
-    except OSError:
-        return None
-    return j["results"][0]["times"]
+    files = glob.glob(os.path.join(d, name + ".json")) + glob.glob(os.path.join(d, name + ".run*.json"))
+    files.sort(key=lambda p: int(re.search(r"\.run(\d+)\.json$", p).group(1)) if ".run" in p else 0)
+    ts = []
+    for p in files:
+        ts += json.load(open(p))["results"][0]["times"]
+    return ts or None
 
 
 def runs_of_log(d, name):
@@ -192,13 +193,16 @@ def report(d):
     w("")
     w(f"- date: {f.get('date')}")
     dirty = f.get("dirty", "0")
-    w(f"- nxc commit: `{f.get('commit')}`" + (f" (with {dirty} uncommitted change(s) to Sources/, Package.swift or flavours/)" if dirty not in ("", "0") else ""))
+    w(f"- nxc commit (HEAD): `{f.get('commit')}`" + (f" (with {dirty} uncommitted change(s) to Sources/, Package.swift or flavours/)" if dirty not in ("", "0") else ""))
     w(f"- CPU: {f.get('cpu')}, {f.get('nproc')} cores (nproc); RAM: {f.get('ram')}")
     kvm = f.get("kvm_device")
     w(f"- VMs: no KVM: QEMU TCG (nxc's launch script asks for no accelerator; /dev/kvm is {kvm} on this machine); {f.get('qemu')}")
     w(f"- scratch filesystem: {f.get('fs')} (store entries are copied with `cp -a --reflink=auto`)")
     w(f"- tools: {f.get('hyperfine')}, debootstrap {f.get('debootstrap')}, mmdebstrap {f.get('mmdebstrap')}")
     w(f"- Debian {f.get('suite')} from the host's apt mirror {f.get('mirror')} (over the network, no local cache or proxy)")
+    w(f"- nxc binary: `{f.get('nxc_bin')}` (file dated {f.get('nxc_built')}, sha256 {f.get('nxc_sha')}…); the commit above is "
+      "the repository's HEAD when the bench ran: `make bench` builds first, so they match unless the tree had "
+      "uncommitted changes or `NXC_BIN` points to an older build")
     w(f"- composition: `compositions/webserver`, flavour `vm-ramdisk`; package set: `{f.get('packages')}`")
     total = f.get("total")
     if total:
@@ -236,10 +240,20 @@ def report(d):
     w("")
     w(head); w(sep)
     w(runs_row("time (debootstrap + tar -czf)", "baseline"))
+    def values_row(label, values, fmt):
+        cells = [fmt(v) for v in values] + [""] * (runs - len(values))
+        return f"| {label} | " + " | ".join(cells) + f" | {fmt(med(values)) if values else '—'} |"
+    phases = []
+    for r in logs["baseline"]:
+        st = [float(x) for x in re.findall(r"^stamp ([\d.]+)$", r, re.M)]
+        phases.append((st[1] - st[0], st[2] - st[1]) if len(st) == 3 else None)
+    if any(phases):
+        w(values_row("of it: debootstrap", [p[0] for p in phases if p], fmt_s))
+        w(values_row("of it: tar -czf", [p[1] for p in phases if p], fmt_s))
     if base_sizes:
-        w("| tar.gz size | " + " | ".join(fmt_b(s) for s in base_sizes) + " |" * (runs - len(base_sizes)) + f" {fmt_b(tar_med)} |")
+        w(values_row("tar.gz size", base_sizes, fmt_b))
     if base_trees:
-        w("| unpacked tree | " + " | ".join(fmt_b(s) for s in base_trees) + " |" * (runs - len(base_trees)) + f" {fmt_b(med(base_trees))} |")
+        w(values_row("unpacked tree", base_trees, fmt_b))
     w("")
 
     # 2. Cold
@@ -332,11 +346,23 @@ def report(d):
     w(runs_row("3 VMs", "start3")[:-2] + f" | < 2 × one VM | {met(g_par)} |")
     w(runs_row("1 VM", "start1")[:-2] + " | (reference) | |")
     w("")
+    spreads = []
     for name in ("start3", "start1"):
         for i, r in enumerate(logs[name]):
             ups = re.findall(r"(\S+) is up \((\d+)/(\d+), (\d+) s\)", r)
+            launched = re.search(r"\[\s*([\d.]+)s\] waiting up to", r)
             if ups:
-                w(f"- {name} run {i + 1}: " + ", ".join(f"{n} up at {s} s" for n, _, _, s in ups))
+                line = f"- {name} run {i + 1}: " + ", ".join(f"{n} up at {s} s" for n, _, _, s in ups)
+                if launched:
+                    line += f" (all QEMU processes launched within {float(launched.group(1)):.1f} s)"
+                w(line)
+                if name == "start3" and len(ups) > 1:
+                    spreads.append(int(ups[-1][3]) - int(ups[0][3]))
+    if spreads:
+        w("")
+        w(f"Parallel boot: all VMs are launched before the wait begins, and within a run the three nodes answered "
+          f"SSH at most {max(spreads)} s apart (a serial boot would space them by about one VM's boot time, "
+          f"{fmt_s(M['start1'])}).")
     if M["start3"] and M["start1"]:
         w("")
         w(f"Ratio 3 VMs / 1 VM: {M['start3'] / M['start1']:.2f} (serial boots would give about 3; "
@@ -398,6 +424,23 @@ def report(d):
     for n in ["baseline", "cold", "edit", "package", "noop", "start3", "start1"]:
         if os.path.exists(os.path.join(d, n + ".failed")):
             notes.append(f"**{n} failed**: a run exited with an error; see the bench's output.")
+    w("## Reading these figures")
+    w("")
+    if T["baseline"] and T["cold"]:
+        w(f"- The baseline and the cold build both download every .deb from {f.get('mirror')}: they are bound by the "
+          f"network and the mirror's caches, and vary from run to run (baseline {fmt_s(min(T['baseline']))} to "
+          f"{fmt_s(max(T['baseline']))}, cold build {fmt_s(min(T['cold']))} to {fmt_s(max(T['cold']))}). Their runs "
+          "alternate so that neither always pays for the first download. On another day or network the ratio differs.")
+    if T["package"]:
+        w("- The package-adding rebuild also goes to the mirror (`apt-get update`, then the .debs of every composition "
+          "package, not only `hello`), so it varies with the network too; its goal is relative to a cold build "
+          "that varies the same way.")
+    w("- The rebuilds that do not touch the network (file edit, no-op) are stable to a few hundredths of a second; "
+      "their first run can be slower (cold page cache).")
+    if T["start3"]:
+        w("- VM boots are CPU-bound under TCG: any other QEMU process on this 2-core machine (see the counts in "
+          "section 7) slows them. A 3-VM run much slower than the others usually means another VM was booting.")
+    w("")
     if notes:
         w("## Goals not met")
         w("")

@@ -90,25 +90,27 @@ PKGS=$($PY "$HELPER" packages "$REPO/flavours/$FLAVOUR.yaml" "$EXAMPLE/compositi
   echo "packages=$PKGS"
   echo "runs=$RUNS"
   echo "nxc_bin=$NXC"
+  echo "nxc_built=$(date -u -r "$NXC" '+%Y-%m-%d %H:%M UTC')"
+  echo "nxc_sha=$(sha256sum "$NXC" | cut -c1-12)"
   echo "fs=$(df -PT "$WORK" | awk 'NR==2 {print $2}')"
 } >"$R/facts"
 
-# measure NAME PREPARE COMMAND [CLEANUP]: hyperfine, $RUNS runs; each run's output goes to
-# logs/NAME.log after a "=== run" line; results/NAME.json is hyperfine's export.
+# measure NAME PREPARE COMMAND [CLEANUP [RUNS [TAG]]]: hyperfine, RUNS runs (default $RUNS); each
+# run's output is appended to logs/NAME.log after a "=== run" line; results/NAME[TAG].json is
+# hyperfine's export (several TAGs of one NAME are runs of the same measurement, made apart).
 measure() {
-  local name=$1 prepare=$2 cmd=$3 cleanup=${4:-true}
+  local name=$1 prepare=$2 cmd=$3 cleanup=${4:-true} runs=${5:-$RUNS} tag=${6:-}
   local log=$WORK/logs/$name.log
-  : >"$log"
-  say "$name: $cmd"
-  if hyperfine --runs "$RUNS" --shell bash --style basic --export-json "$R/$name.json" \
+  say "$name${tag:+ ($tag)}: $cmd"
+  if hyperfine --runs "$runs" --shell bash --style basic --export-json "$R/$name$tag.json" \
        --prepare "$prepare; echo '=== run' >>$(q "$log")" --cleanup "$cleanup" \
-       -n "$name" "{ $cmd; } >>$(q "$log") 2>&1" >"$WORK/logs/$name.hyperfine" 2>&1; then
+       -n "$name" "{ $cmd; } >>$(q "$log") 2>&1" >>"$WORK/logs/$name.hyperfine" 2>&1; then
     cp "$log" "$R/$name.log"
-    say "$name: $(jq -r '.results[0].times | map(.*100|round/100) | join(" s, ")' "$R/$name.json") s"
+    say "$name${tag:+ ($tag)}: $(jq -r '.results[0].times | map(.*100|round/100) | join(" s, ")' "$R/$name$tag.json") s"
   else
     say "$name: FAILED (see below)"; tail -n 30 "$log" >&2; tail -n 5 "$WORK/logs/$name.hyperfine" >&2
     cp "$log" "$R/$name.log"; echo failed >"$R/$name.failed"
-    rm -f "$R/$name.json"
+    rm -f "$R/$name$tag.json"
   fi
 }
 
@@ -120,27 +122,33 @@ COMP=$WORK/webserver;        cp -r "$EXAMPLE" "$COMP"
 PROJ=$WORK/proj
 STORE=$WORK/store-cold       # after the cold runs: the warm store for the other measurements
 
-# --- 1. baseline: debootstrap + tar.gz ---------------------------------------------------------
-if ! skipped baseline; then
-  D=$WORK/debootstrap
-  measure baseline "rm -rf $(q "$D") && mkdir -p $(q "$D")" \
-    "debootstrap --variant=minbase --include=$PKGS $SUITE $(q "$D/root") $(q "$MIRROR") \
-      && tar -czf $(q "$D/rootfs.tar.gz") -C $(q "$D/root") . \
-      && stat -c 'size %s' $(q "$D/rootfs.tar.gz") && du -sb --apparent-size $(q "$D/root") | sed 's/^/tree /'"
-  rm -rf "$D"
-fi
-
-# --- 2. cold build, empty store -----------------------------------------------------------------
-if ! skipped cold; then
-  measure cold "rm -rf $(q "$STORE") $(q "$PROJ") && mkdir -p $(q "$STORE")" "$(build_cmd "$STORE" "$COMP" "$PROJ")"
-  if [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ]; then
-    stat -c '%s' "$PROJ/build/webserver/$FLAVOUR/initrd" >"$R/initrd.size"
-    stat -c '%s' "$PROJ/build/webserver/$FLAVOUR/kernel" >"$R/kernel.size"
-    sysroot=$(ls -d "$STORE"/*-system/root 2>/dev/null | head -1)
-    [ -n "$sysroot" ] && du -sb --apparent-size "$sysroot" | cut -f1 >"$R/system-tree.size"
-    du -sb "$STORE" | cut -f1 >"$R/store.size"
-    ls "$STORE" >"$R/store.entries"
-  fi
+# --- 1+2. baseline (debootstrap + tar.gz) and cold build (empty store), interleaved ---------------
+# Both download the same .debs from the mirror, whose caches warm up: runs alternate
+# (baseline, cold; cold, baseline; …) so that neither always pays for the first download.
+D=$WORK/debootstrap
+stamp='echo "stamp $(date +%s.%N)"'
+baseline_prepare="rm -rf $(q "$D") && mkdir -p $(q "$D")"
+baseline_cmd="$stamp && debootstrap --variant=minbase --include=$PKGS $SUITE $(q "$D/root") $(q "$MIRROR") \
+  && $stamp && tar -czf $(q "$D/rootfs.tar.gz") -C $(q "$D/root") . && $stamp \
+  && stat -c 'size %s' $(q "$D/rootfs.tar.gz") && du -sb --apparent-size $(q "$D/root") | sed 's/^/tree /'"
+cold_prepare="rm -rf $(q "$STORE") $(q "$PROJ") && mkdir -p $(q "$STORE")"
+cold_cmd=$(build_cmd "$STORE" "$COMP" "$PROJ")
+for k in $(seq 1 "$RUNS"); do
+  order="baseline cold"; [ $((k % 2)) = 0 ] && order="cold baseline"
+  for m in $order; do
+    skipped $m && continue
+    if [ $m = baseline ]; then measure baseline "$baseline_prepare" "$baseline_cmd" true 1 ".run$k"
+    else measure cold "$cold_prepare" "$cold_cmd" true 1 ".run$k"; fi
+  done
+done
+rm -rf "$D"
+if [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ] && ! skipped cold; then
+  stat -c '%s' "$PROJ/build/webserver/$FLAVOUR/initrd" >"$R/initrd.size"
+  stat -c '%s' "$PROJ/build/webserver/$FLAVOUR/kernel" >"$R/kernel.size"
+  sysroot=$(ls -d "$STORE"/*-system/root 2>/dev/null | head -1)
+  [ -n "$sysroot" ] && du -sb --apparent-size "$sysroot" | cut -f1 >"$R/system-tree.size"
+  du -sb "$STORE" | cut -f1 >"$R/store.size"
+  ls "$STORE" >"$R/store.entries"
 fi
 warm_ok() { ls -d "$STORE"/*-base >/dev/null 2>&1 && [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ]; }
 needs_warm() { for m in edit package noop start; do skipped $m || return 0; done; return 1; }

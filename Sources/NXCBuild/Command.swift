@@ -54,6 +54,7 @@ public enum Command {
         guard cloexecPipe(&outPipe), input == nil || cloexecPipe(&inPipe) else {
             throw CommandError(argv: argv, status: -1, output: "pipe: \(String(cString: strerror(errno)))")
         }
+        closeInheritedDescriptors()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -139,6 +140,18 @@ public enum Command {
         // Exit status, or 128+signal like a shell.
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (code, out)
+    }
+}
+
+/// Marks every descriptor above stderr close-on-exec, so children get only stdin/stdout/stderr.
+/// What nxc itself inherited (make's jobserver pipes, a test runner's files) would otherwise leak
+/// into every child; dash then fails on scripts whose redirections need fd numbers above 9.
+func closeInheritedDescriptors() {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+    for n in names {
+        guard let fd = Int32(n), fd > 2 else { continue }
+        let flags = fcntl(fd, F_GETFD)
+        if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A reserved host as listed in a machine file: `host`, `host:port`, `user@host`, `user@[v6]:port`.
-public struct Host: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct TestbedHost: Sendable, Hashable, Codable, CustomStringConvertible {
     public var name: String
     public var port: Int?
     public var user: String?
@@ -24,16 +24,16 @@ public struct Host: Sendable, Hashable, Codable, CustomStringConvertible {
 /// Machine files (`-m FILE`, `$OAR_NODEFILE`): one host per line, duplicates merged
 /// (OAR repeats a host once per core), blank and `#` lines ignored.
 public enum HostList {
-    public static func load(path: String) throws -> [Host] {
+    public static func load(path: String) throws -> [TestbedHost] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw DeployError.invalid("\(path): cannot read the machine file")
         }
         return try parse(text, file: path)
     }
 
-    public static func parse(_ text: String, file: String) throws -> [Host] {
-        var hosts: [Host] = []
-        var seen = Set<Host>()
+    public static func parse(_ text: String, file: String) throws -> [TestbedHost] {
+        var hosts: [TestbedHost] = []
+        var seen = Set<TestbedHost>()
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -44,7 +44,7 @@ public enum HostList {
         return hosts
     }
 
-    static func parseLine(_ line: String, at where_: String) throws -> Host {
+    static func parseLine(_ line: String, at where_: String) throws -> TestbedHost {
         func bad(_ why: String) -> DeployError { .invalid("\(where_): '\(line)': \(why)") }
         if line.contains(where: { $0 == " " || $0 == "\t" }) { throw bad("one host per line, without spaces") }
         var rest = Substring(line)
@@ -79,7 +79,7 @@ public enum HostList {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) }) else {
             throw bad("'\(name)' is not a host name or address")
         }
-        return Host(name: name, port: port, user: user)
+        return TestbedHost(name: name, port: port, user: user)
     }
 }
 
@@ -89,10 +89,10 @@ public struct HostBinding: Sendable {
     public struct Entry: Sendable, Codable {
         public var node: String
         public var role: String
-        public var host: Host
+        public var host: TestbedHost
     }
 
     public var entries: [Entry]
     /// Hosts of the machine file that play no node (left alone).
-    public var unused: [Host]
+    public var unused: [TestbedHost]
 }

@@ -92,16 +92,13 @@ public enum Operations {
             return try runInherited(argv)
         }
         let printer = LinePrinter()
-        return await withTaskGroup(of: Int32.self) { group in
-            for node in nodes {
-                let argv = active.method.remoteCommand(node: node, deployment: active.deployment, state: state,
-                                                       command: command, interactive: false)
-                group.addTask { (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255 }
-            }
-            var worst: Int32 = 0
-            for await s in group { worst = max(worst, s) }
-            return worst
+        let method = active.method
+        let deployment = active.deployment
+        let statuses = await Parallel.map(nodes, limit: 64) { node -> Int32 in
+            let argv = method.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: false)
+            return (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255
         }
+        return statuses.max() ?? 0
     }
 
     /// Runs argv with this process's stdin/stdout/stderr; returns its exit status.

@@ -32,37 +32,30 @@ public enum Readiness {
         let deadline = start.addingTimeInterval(timeout)
         let total = nodes.count
         let counter = ReadyCounter()
-        return await withTaskGroup(of: Failure?.self) { group in
-            for node in nodes {
-                group.addTask {
-                    guard let ep = deployment.nodes[node]?.ssh else { return Failure(node: node, reason: "no SSH endpoint") }
-                    var last = "no SSH banner yet"
-                    while Date() < deadline {
-                        if Task.isCancelled { return Failure(node: node, reason: "cancelled") }
-                        if !alive(node) { return Failure(node: node, reason: "its machine stopped") }
-                        if Processes.sshBanner(host: ep.host, port: ep.port, timeout: 3) != nil {
-                            let argv = SSH.argv(endpoint: ep, identity: identity, knownHosts: knownHosts,
-                                                command: ["cat", "/etc/nxc/hostname", "/run/nxc/ready"], interactive: false)
-                            if let (status, out) = try? Command.status(argv, timeout: 20) {
-                                let lines = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                                if status == 0, lines.first == node {
-                                    let n = counter.increment()
-                                    progress(String(format: "%@ is up (%d/%d, %.0f s)", node, n, total, Date().timeIntervalSince(start)))
-                                    return nil
-                                }
-                                last = status == 0 ? "answers as '\(lines.first ?? "")', expected '\(node)'"
-                                                   : "SSH: \(out.split(separator: "\n").last ?? "exit \(status)")"
-                            }
+        let results: [Failure?] = await Parallel.map(nodes, limit: max(1, nodes.count)) { node in
+            guard let ep = deployment.nodes[node]?.ssh else { return Failure(node: node, reason: "no SSH endpoint") }
+            var last = "no SSH banner yet"
+            while Date() < deadline {
+                if !alive(node) { return Failure(node: node, reason: "its machine stopped") }
+                if Processes.sshBanner(host: ep.host, port: ep.port, timeout: 3) != nil {
+                    let argv = SSH.argv(endpoint: ep, identity: identity, knownHosts: knownHosts,
+                                        command: ["cat", "/etc/nxc/hostname", "/run/nxc/ready"], interactive: false)
+                    if let (status, out) = try? Command.status(argv, timeout: 20) {
+                        let lines = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                        if status == 0, lines.first == node {
+                            let n = counter.increment()
+                            progress(String(format: "%@ is up (%d/%d, %.0f s)", node, n, total, Date().timeIntervalSince(start)))
+                            return nil
                         }
-                        try? await Task.sleep(nanoseconds: 1_000_000_000)
+                        last = status == 0 ? "answers as '\(lines.first ?? "")', expected '\(node)'"
+                                           : "SSH: \(out.split(separator: "\n").last ?? "exit \(status)")"
                     }
-                    return Failure(node: node, reason: "not ready after \(Int(timeout)) s (\(last))")
                 }
+                Thread.sleep(forTimeInterval: 1)
             }
-            var failures: [Failure] = []
-            for await f in group { if let f { failures.append(f) } }
-            return failures.sorted { $0.node < $1.node }
+            return Failure(node: node, reason: "not ready after \(Int(timeout)) s (\(last))")
         }
+        return results.compactMap { $0 }.sorted { $0.node < $1.node }
     }
 }
 

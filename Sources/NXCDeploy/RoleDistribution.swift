@@ -91,11 +91,11 @@ public enum RoleDistribution {
 
     /// Binds nodes to reserved hosts: roles given hosts by name get them, the others take the
     /// remaining hosts in file order.
-    public static func bind(_ composition: Composition, overrides: [String], hosts: [Host], source: String) throws -> HostBinding {
+    public static func bind(_ composition: Composition, overrides: [String], hosts: [TestbedHost], source: String) throws -> HostBinding {
         let specs = try parseOverrides(composition, overrides, allowHosts: true)
         let nodes = try resolve(composition, overrides: overrides, allowHosts: true)
         var taken = Set<Int>()
-        var explicit: [String: Host] = [:]  // node -> host
+        var explicit: [String: TestbedHost] = [:]  // node -> host
         for role in composition.roles {
             guard case .hosts(let names)? = specs[role.name] else { continue }
             let roleNodes = nodes.filter { $0.role == role.name }.map(\.node)

@@ -41,7 +41,7 @@ struct KexecStart: StartMethod {
     /// SSH argv to a stock host before kexec (its user, ControlMaster), or to a node after it.
     /// `probing`: while waiting for a node, the old system may still answer for a moment; its key
     /// must not be recorded, so keys are only learnt once the node has proved who it is.
-    static func ssh(_ host: Host, env: Env, afterKexec: Bool, command: [String], master: Bool = true,
+    static func ssh(_ host: TestbedHost, env: Env, afterKexec: Bool, command: [String], master: Bool = true,
                     probing: Bool = false) -> [String] {
         var a = ["ssh", "-i", env.identity.privateKey, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
                  "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR"]
@@ -166,25 +166,9 @@ struct KexecStart: StartMethod {
         return (doc, state)
     }
 
-    /// Runs `body` over `items` with at most `limit` at once; results keep the input order.
+    /// Runs `body` over `items` with at most `limit` at once, on threads; results keep the input order.
     static func forEach(_ items: [HostRun], limit: Int, _ body: @escaping @Sendable (HostRun) -> HostRun) async -> [HostRun] {
-        await withTaskGroup(of: (Int, HostRun).self) { group in
-            var results = items
-            var next = 0
-            func launch() {
-                guard next < items.count else { return }
-                let i = next
-                let item = items[i]
-                next += 1
-                group.addTask { (i, body(item)) }
-            }
-            for _ in 0..<max(1, limit) { launch() }
-            while let (i, r) = await group.next() {
-                results[i] = r
-                launch()
-            }
-            return results
-        }
+        await Parallel.map(items, limit: limit, body)
     }
 
     static func checkAndPush(_ r: inout HostRun, env: Env, build: String, localSHA: [String: String], timeout: Double,
@@ -228,7 +212,7 @@ struct KexecStart: StartMethod {
         progress("\(host): \(r.state)")
     }
 
-    static func closeMasters(_ hosts: [Host], env: Env) {
+    static func closeMasters(_ hosts: [TestbedHost], env: Env) {
         for h in hosts {
             var a = ["ssh", "-o", "ControlPath=\(env.run)/cm-%C", "-O", "exit"]
             if let p = h.port { a += ["-p", String(p)] }

@@ -9,6 +9,8 @@
 #   NXC_SSH_PORT    port on 127.0.0.1 forwarded to the node's SSH (default 10021+NXC_INDEX)
 #   NXC_SWITCH      vde_switch socket of the private network (default: none)
 #   NXC_MEMORY      memory in MiB (default 1536)
+#   NXC_GUESTFWD    extra user-mode forward from the guest to this machine, e.g.
+#                   'tcp:10.0.2.100:8080-cmd:nc 127.0.0.1 8080' (default: none)
 #   NXC_CONSOLE     serial console log file; with it QEMU goes to the background and
 #                   writes its PID to NXC_PIDFILE (default: NXC_CONSOLE.pid).
 #                   Without it the console is this terminal (Ctrl-a x quits).
@@ -23,7 +25,7 @@ hi=$(printf %02x $((index / 256))); lo=$(printf %02x $((index % 256)))
 append="console=ttyS0,115200 panic=-1 systemd.show_status=1 systemd.mask=serial-getty@ttyS0.service net.ifnames=0 nxc.host=$NXC_NODE nxc.deployment=$(base64 -w0 "$deployment")"
 set -- -name "nxc-$NXC_NODE" -machine pc -cpu max -smp 1 -m "$mem" -no-reboot -nodefaults \
   -kernel "$here/kernel" -initrd "$here/initrd" -append "$append" \
-  -netdev "user,id=user,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
+  -netdev "user,id=user,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22${NXC_GUESTFWD:+,guestfwd=$NXC_GUESTFWD}" \
   -device "virtio-net-pci,netdev=user,mac=52:54:00:78:$hi:$lo" \
   -device virtio-rng-pci
 if [ -n "${NXC_SWITCH:-}" ]; then

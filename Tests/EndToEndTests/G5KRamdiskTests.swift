@@ -1,0 +1,117 @@
+import Foundation
+import XCTest
+import NXCBuild
+import NXCDeploy
+import NXCStore
+
+/// g5k-ramdisk end to end: three QEMU VMs (a stock Debian with sshd and kexec-tools, built with
+/// nxc's vm-ramdisk flavour) play the reserved hosts; nxc kexecs them into compositions/webserver.
+/// Only QEMU guests are ever kexec'd. Runs when NXC_E2E=1.
+final class G5KRamdiskTests: XCTestCase {
+    static let repo = VMRamdiskTests.repo
+    var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
+    var project = ""
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
+        project = NSTemporaryDirectory() + "nxc-g5k-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        guard !project.isEmpty else { return }
+        _ = try? nxcRun(["stop", "-f", "vm-ramdisk", "--composition", "stockhost"], timeout: 120)
+        try? FileManager.default.removeItem(atPath: project)
+    }
+
+    func env(_ extra: [String: String] = [:]) -> [String: String] {
+        var e = ProcessInfo.processInfo.environment
+        e["NXC_STORE"] = Store.defaultRoot()
+        e["HOME"] = project
+        for (k, v) in extra { e[k] = v }
+        return e
+    }
+
+    @discardableResult
+    func nxcRun(_ args: [String], timeout: Double = 900, extraEnv: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let r = try Command.status([nxc] + args + ["--project", project], environment: env(extraEnv), timeout: timeout)
+        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return (r.0, r.1)
+    }
+
+    func execOn(_ target: String, _ command: [String]) throws -> (status: Int32, output: String) {
+        let r = try Command.status([nxc, "exec", "--project", project, target, "--"] + command, environment: env(), timeout: 120)
+        print("$ nxc exec \(target) -- \(command.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return (r.0, r.1.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func testKexecHostsIntoWebserver() throws {
+        let web = Self.repo + "/compositions/webserver"
+        let stock = Self.repo + "/Tests/EndToEndTests/Fixtures/stockhost"
+        XCTAssertEqual(try nxcRun(["build", "-f", "g5k-ramdisk", web], timeout: 2400).status, 0)
+        let bundle = project + "/build/webserver/g5k-ramdisk"
+        for f in ["kernel", "initrd", "kexec.sh", "manifest.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: bundle + "/" + f), "missing \(f)")
+        }
+        let manifest = try String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8)
+        XCTAssertTrue(manifest.contains(try sha256(file: bundle + "/initrd")), "manifest has the initrd's SHA-256")
+        XCTAssertEqual(try nxcRun(["build", "-f", "vm-ramdisk", stock], timeout: 2400).status, 0)
+
+        // The hosts: guestfwd lets them reach nxc's HTTP server at 10.0.2.100 (for the HTTP run).
+        let httpPort = try Processes.freePort()
+        let fwd = "tcp:10.0.2.100:\(httpPort)-cmd:nc 127.0.0.1 \(httpPort)"
+        let hosts = try nxcRun(["start", "-f", "vm-ramdisk", "--timeout", "420", stock], timeout: 600, extraEnv: ["NXC_GUESTFWD": fwd])
+        XCTAssertEqual(hosts.status, 0)
+        guard hosts.status == 0 else { return }
+        let stockDoc = try Deployment.load(path: project + "/deploy/stockhost.vm-ramdisk.json")
+        let ports = stockDoc.order.compactMap { stockDoc.nodes[$0]?.ssh?.port }
+        XCTAssertEqual(ports.count, 3)
+        let dead = try Processes.freePort()
+
+        // A dry run checks and pushes, and changes nothing.
+        let all = project + "/machines-all"
+        try Data(ports.map { "root@127.0.0.1:\($0)\n" }.joined().utf8).write(to: URL(fileURLWithPath: all))
+        let dry = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", all, "--dry-run", web], timeout: 600)
+        XCTAssertEqual(dry.status, 0)
+        XCTAssertTrue(dry.output.contains("nothing was kexec'd"), dry.output)
+        XCTAssertEqual(try Command.status(["ssh", "-i", project + "/.nxc/id_ed25519", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(ports[0]),
+                                           "root@127.0.0.1", "hostname"], timeout: 60).1.trimmingCharacters(in: .whitespacesAndNewlines), "host1")
+
+        // OAR-style file (repeats), third host unreachable: two nodes up, the third named.
+        let machines = project + "/machines"
+        try Data("# OAR_NODEFILE\nroot@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[1])\nroot@127.0.0.1:\(dead)\n".utf8)
+            .write(to: URL(fileURLWithPath: machines))
+        let t0 = Date()
+        let first = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", machines, "--timeout", "300", web], timeout: 900)
+        XCTAssertNotEqual(first.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 600)
+        XCTAssertTrue(first.output.contains("client2 on root@127.0.0.1:\(dead)"), first.output)
+        XCTAssertTrue(first.output.contains("deployment: inline on the kernel command line"), first.output)
+        for (node, role) in [("server", "server"), ("client1", "client")] {
+            XCTAssertEqual(try execOn(node, ["hostname"]).output, node)
+            XCTAssertEqual(try execOn(node, ["cat", "/etc/nxc/role"]).output, role)
+        }
+        XCTAssertEqual(try execOn("client1", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
+        XCTAssertEqual(try execOn("server", ["systemctl", "is-active", "nginx"]).status, 0)
+        XCTAssertNotEqual(try execOn("client1", ["systemctl", "is-active", "nginx"]).status, 0)
+
+        // Again on the same hosts, now nodes (--reuse), another distribution, document over HTTP.
+        let two = project + "/machines-two"
+        try Data("root@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[1])\n".utf8).write(to: URL(fileURLWithPath: two))
+        let second = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", two, "--reuse", "-r", "client=1", "--deploy-via", "http",
+                                 "--http-address", "10.0.2.100", "--http-listen", "127.0.0.1", "--http-port", String(httpPort),
+                                 "--timeout", "300", web], timeout: 900)
+        XCTAssertEqual(second.status, 0)
+        XCTAssertTrue(second.output.contains("deployment: over HTTP (--deploy-via http)"), second.output)
+        XCTAssertTrue(second.output.contains("HTTP: server fetched") && second.output.contains("HTTP: client fetched"), second.output)
+        XCTAssertEqual(try execOn("client", ["hostname"]).output, "client")
+        XCTAssertEqual(try execOn("client", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
+        XCTAssertEqual(try execOn("server", ["cat", "/etc/nxc/role"]).output, "server")
+
+        XCTAssertEqual(try nxcRun(["stop", "-f", "g5k-ramdisk", "--composition", "webserver"]).status, 0)
+        let state = RuntimeState.load(from: project + "/.nxc/run/stockhost.vm-ramdisk")
+        XCTAssertEqual(try nxcRun(["stop", "-f", "vm-ramdisk", "--composition", "stockhost"], timeout: 120).status, 0)
+        for p in state?.processes ?? [] { XCTAssertFalse(Processes.isAlive(p.pid), "PID \(p.pid) still runs") }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+@testable import NXCComposition
+@testable import NXCDeploy
+import NXCFlavours
+
+final class HostTests: XCTestCase {
+    func testOARNodeFileWithRepeatsPortsAndUsers() throws {
+        let text = """
+            # reservation 1234
+            node-1.nancy.grid5000.fr
+            node-1.nancy.grid5000.fr
+            node-1.nancy.grid5000.fr
+
+            node-2.nancy.grid5000.fr
+            127.0.0.1:2222
+            alice@127.0.0.1:2223
+            alice@127.0.0.1:2223
+            [::1]:2224
+            node-2.nancy.grid5000.fr
+            """
+        let hosts = try HostList.parse(text, file: "nodes")
+        XCTAssertEqual(hosts.map(\.description), ["node-1.nancy.grid5000.fr", "node-2.nancy.grid5000.fr", "127.0.0.1:2222",
+                                                  "alice@127.0.0.1:2223", "[::1]:2224"])
+        XCTAssertEqual(hosts[2].port, 2222)
+        XCTAssertEqual(hosts[3].user, "alice")
+        XCTAssertEqual(hosts[4].name, "::1")
+    }
+
+    func testBadLinesNameFileAndLine() {
+        for (text, fragment) in [("a\nb c\n", "nodes:2: 'b c': one host per line"),
+                                 ("host:99999\n", "nodes:1: 'host:99999': port 99999 is out of range"),
+                                 ("host:ssh\n", "'ssh' is not a port"),
+                                 ("@host\n", "bad user name"),
+                                 ("h/st\n", "not a host name"),
+                                 ("::1\n", "write IPv6 addresses as [ADDRESS]:PORT"),
+                                 ("# only a comment\n\n", "nodes: no host")] {
+            XCTAssertThrowsError(try HostList.parse(text, file: "nodes")) { e in
+                XCTAssertTrue("\(e)".contains(fragment), "\(text.debugDescription): \(e)")
+            }
+        }
+    }
+
+    func webserver() throws -> Composition {
+        try Composition.load(path: DeployTests.repo + "/compositions/webserver/composition.yaml")
+    }
+
+    func hosts(_ n: Int) -> [TestbedHost] { (1...n).map { TestbedHost(name: "h\($0)") } }
+
+    func testBindingByCountsIsDeterministicAndListsUnusedHosts() throws {
+        let b = try RoleDistribution.bind(try webserver(), overrides: [], hosts: hosts(5), source: "nodes")
+        XCTAssertEqual(b.entries.map { "\($0.node)@\($0.host)" }, ["server@h1", "client1@h2", "client2@h3"])
+        XCTAssertEqual(b.unused.map(\.description), ["h4", "h5"])
+    }
+
+    func testBindingByHostNames() throws {
+        let b = try RoleDistribution.bind(try webserver(), overrides: ["client=h1,h4"], hosts: hosts(4), source: "nodes")
+        XCTAssertEqual(b.entries.map { "\($0.node)@\($0.host)" }, ["server@h2", "client1@h1", "client2@h4"])
+        XCTAssertEqual(b.unused.map(\.description), ["h3"])
+    }
+
+    func testBindingErrors() throws {
+        let c = try webserver()
+        XCTAssertThrowsError(try RoleDistribution.bind(c, overrides: [], hosts: hosts(2), source: "nodes")) { e in
+            XCTAssertTrue("\(e)".contains("3 nodes but nodes lists 2 host(s)"), "\(e)")
+        }
+        XCTAssertThrowsError(try RoleDistribution.bind(c, overrides: ["client=h9"], hosts: hosts(3), source: "nodes")) { e in
+            XCTAssertTrue("\(e)".contains("host 'h9' is not in nodes"), "\(e)")
+        }
+        XCTAssertThrowsError(try RoleDistribution.bind(c, overrides: ["client=h1,h1"], hosts: hosts(3), source: "nodes")) { e in
+            XCTAssertTrue("\(e)".contains("given to two nodes"), "\(e)")
+        }
+        // Hosts by name only for testbed flavours.
+        XCTAssertThrowsError(try RoleDistribution.resolve(c, overrides: ["client=h1"])) { e in
+            XCTAssertTrue("\(e)".contains("testbed flavours"), "\(e)")
+        }
+    }
+
+    func testRoleDistributionFile() throws {
+        let p = NSTemporaryDirectory() + "nxc-roles-\(UUID().uuidString).yaml"
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        try Data("server: 1\nclient: [h3, h2]\n".utf8).write(to: URL(fileURLWithPath: p))
+        XCTAssertTrue(RoleDistribution.isDistributionFile(p))
+        let o = try RoleDistribution.overrides(fromFile: p)
+        XCTAssertEqual(o, ["client=h3,h2", "server=1"])
+        let b = try RoleDistribution.bind(try webserver(), overrides: o, hosts: hosts(3), source: "nodes")
+        XCTAssertEqual(b.entries.map { "\($0.node)@\($0.host)" }, ["server@h1", "client1@h3", "client2@h2"])
+        XCTAssertFalse(RoleDistribution.isDistributionFile(DeployTests.repo + "/compositions/webserver/composition.yaml"))
+    }
+
+    /// The kernel command line switch: per-node network for the HTTP way.
+    func testNetParamsForHTTP() {
+        let node = Deployment.Node(role: "server", address: "10.77.0.1", interfaces: [
+            .init(mac: "52:54:00:77:00:01", addresses: ["10.77.0.1/16"], routes: [.init(to: "default", via: "10.77.0.254")]),
+            .init(mac: "52:54:00:78:00:01", addresses: []),
+        ])
+        XCTAssertEqual(KexecStart.netParams(node), "nxc.if=52:54:00:77:00:01,10.77.0.1/16 nxc.route=default,10.77.0.254")
+        XCTAssertEqual(KexecStart.netParams(nil), "")
+    }
+
+    /// The address other nodes use: unique among hosts (slirp's 10.0.2.15 is on every test VM).
+    func testNodeAddressIsUniqueAmongHosts() throws {
+        func run(_ node: String, _ mac2: String, _ priv: String) -> KexecStart.HostRun {
+            var r = KexecStart.HostRun(entry: .init(node: node, role: "client", host: TestbedHost(name: "127.0.0.1", port: 22)))
+            r.facts["addr"] = """
+                [{"ifname":"lo","link_type":"loopback","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host"}]},
+                 {"ifname":"eth0","link_type":"ether","address":"52:54:00:78:00:0\(mac2)","addr_info":[{"family":"inet","local":"10.0.2.15","prefixlen":24,"scope":"global"}]},
+                 {"ifname":"eth1","link_type":"ether","address":"52:54:00:77:00:0\(mac2)","addr_info":[{"family":"inet","local":"\(priv)","prefixlen":16,"scope":"global"}]}]
+                """
+            r.facts["route"] = "[]"
+            return r
+        }
+        let c = try webserver()
+        let ctx = StartContext(project: Project(directory: "/tmp"), composition: c,
+                               flavour: try Flavour.load(path: DeployTests.repo + "/flavours/g5k-ramdisk.yaml"),
+                               buildDirectory: "/tmp", nodes: [], identity: SSHIdentity(privateKey: "k", publicKey: "ssh-ed25519 K"),
+                               timeout: 1, progress: { _ in })
+        let doc = KexecStart.deployment(ctx: ctx, runs: [run("client1", "1", "10.77.0.1"), run("client2", "2", "10.77.0.2")])
+        XCTAssertEqual(doc.nodes["client1"]?.address, "10.77.0.1")
+        XCTAssertEqual(doc.nodes["client2"]?.address, "10.77.0.2")
+        XCTAssertEqual(doc.nodes["client1"]?.interfaces?.count, 2)
+        XCTAssertEqual(doc.nodes["client2"]?.ssh?.port, 22)
+    }
+}
