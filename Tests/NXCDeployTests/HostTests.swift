@@ -121,4 +121,15 @@ final class HostTests: XCTestCase {
         XCTAssertEqual(doc.nodes["client1"]?.interfaces?.count, 2)
         XCTAssertEqual(doc.nodes["client2"]?.ssh?.port, 22)
     }
+
+    func testInlineWhileItFitsThenHTTP() throws {
+        XCTAssertEqual(try KexecStart.chooseVia(forced: nil, inlineSize: 1500).0, .inline)
+        let big = try KexecStart.chooseVia(forced: nil, inlineSize: 2048)
+        XCTAssertEqual(big.0, .http)
+        XCTAssertTrue(big.1.contains("do not fit"), big.1)
+        XCTAssertEqual(try KexecStart.chooseVia(forced: .http, inlineSize: 100).0, .http)
+        XCTAssertThrowsError(try KexecStart.chooseVia(forced: .inline, inlineSize: 5000)) { e in
+            XCTAssertTrue("\(e)".contains("5000 bytes"), "\(e)")
+        }
+    }
 }

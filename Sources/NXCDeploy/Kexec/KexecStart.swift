@@ -100,17 +100,8 @@ struct KexecStart: StartMethod {
         let maxNode = runs.map(\.entry.node.count).max() ?? 0
         let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
             + maxNode + compact.base64EncodedString().count
-        let via: DeployVia = ctx.options.deployVia ?? (inlineSize < Self.commandLineLimit ? .inline : .http)
-        switch (via, ctx.options.deployVia) {
-        case (.inline, _) where inlineSize >= Self.commandLineLimit:
-            throw DeployError.invalid("--deploy-via inline: the kernel command line would be \(inlineSize) bytes, over Linux's \(Self.commandLineLimit)")
-        case (.inline, _):
-            ctx.progress("deployment: inline on the kernel command line (\(inlineSize) of \(Self.commandLineLimit) bytes)")
-        case (.http, .some):
-            ctx.progress("deployment: over HTTP (--deploy-via http)")
-        case (.http, .none):
-            ctx.progress("deployment: over HTTP: \(inlineSize) bytes do not fit on the kernel command line (\(Self.commandLineLimit))")
-        }
+        let (via, why) = try Self.chooseVia(forced: ctx.options.deployVia, inlineSize: inlineSize)
+        ctx.progress("deployment: " + why)
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
         try writeAtomically(compact, to: run + "/deployment.json")
 
@@ -164,6 +155,21 @@ struct KexecStart: StartMethod {
             throw DeployError.nodesDown(failed.map { ("\($0.entry.node) on \($0.entry.host)", $0.error ?? "", nil) })
         }
         return (doc, state)
+    }
+
+    /// Inline while the command line fits, HTTP otherwise; says which and why (never silently).
+    static func chooseVia(forced: DeployVia?, inlineSize: Int) throws -> (DeployVia, String) {
+        let fits = inlineSize < commandLineLimit
+        switch (forced, fits) {
+        case (.inline?, false):
+            throw DeployError.invalid("--deploy-via inline: the kernel command line would be \(inlineSize) bytes, over Linux's \(commandLineLimit)")
+        case (.inline?, true), (nil, true):
+            return (.inline, "inline on the kernel command line (\(inlineSize) of \(commandLineLimit) bytes)")
+        case (.http?, _):
+            return (.http, "over HTTP (--deploy-via http)")
+        case (nil, false):
+            return (.http, "over HTTP: \(inlineSize) bytes do not fit on the kernel command line (\(commandLineLimit))")
+        }
     }
 
     /// Runs `body` over `items` with at most `limit` at once, on threads; results keep the input order.
