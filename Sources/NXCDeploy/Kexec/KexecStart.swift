@@ -36,6 +36,21 @@ struct KexecStart: StartMethod {
         var preKnownHosts: String
         var postKnownHosts: String
         var remoteDir: String
+        /// Short folder for SSH control sockets: a unix socket path holds at most 107 bytes.
+        var controlDir: String
+    }
+
+    /// `/tmp/nxc-ssh-UID`, private to this user.
+    static func controlDirectory() throws -> String {
+        let dir = "/tmp/nxc-ssh-\(geteuid())"
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw DeployError.invalid("cannot create \(dir): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
+            throw DeployError.invalid("\(dir) is not a private folder of this user; remove it")
+        }
+        return dir
     }
 
     /// SSH argv to a stock host before kexec (its user, ControlMaster), or to a node after it.
@@ -52,7 +67,7 @@ struct KexecStart: StartMethod {
                   "-o", "UserKnownHostsFile=\(afterKexec || env.options.reuse ? env.postKnownHosts : env.preKnownHosts)"]
         }
         if master && !afterKexec {
-            a += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(env.run)/cm-%C", "-o", "ControlPersist=120"]
+            a += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(env.controlDir)/%C", "-o", "ControlPersist=120"]
         } else {
             a += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
         }
@@ -75,7 +90,7 @@ struct KexecStart: StartMethod {
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
         let env = Env(run: run, identity: ctx.identity, options: ctx.options,
                       preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
-                      remoteDir: "/tmp/nxc-bundle")
+                      remoteDir: "/tmp/nxc-bundle", controlDir: try Self.controlDirectory())
         var local: [String: String] = [:]
         for f in Self.bundleFiles { local[f] = try sha256(file: ctx.buildDirectory + "/" + f) }
         let started = Date()
@@ -111,7 +126,10 @@ struct KexecStart: StartMethod {
             for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
             Self.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
             let failed = runs.filter(\.failed)
-            if !failed.isEmpty { throw DeployError.nodesDown(failed.map { ($0.entry.host.description, $0.error ?? "", nil) }) }
+            if !failed.isEmpty {
+                throw DeployError.invalid("\(failed.count) host(s) failed the checks: "
+                    + failed.map { "\($0.entry.host): \($0.error ?? "")" }.joined(separator: "; "))
+            }
             return (doc, state)
         }
 
@@ -220,7 +238,7 @@ struct KexecStart: StartMethod {
 
     static func closeMasters(_ hosts: [TestbedHost], env: Env) {
         for h in hosts {
-            var a = ["ssh", "-o", "ControlPath=\(env.run)/cm-%C", "-O", "exit"]
+            var a = ["ssh", "-o", "ControlPath=\(env.controlDir)/%C", "-O", "exit"]
             if let p = h.port { a += ["-p", String(p)] }
             if let u = h.user ?? env.options.sshUser, !env.options.reuse { a += ["-l", u] }
             if env.options.reuse { a += ["-l", "root"] }
