@@ -52,8 +52,10 @@ R=$WORK/results          # what report generation reads
 mkdir -p "$R" "$WORK/logs"
 STARTED_PROJECTS=()
 
+SAMPLER=""
 cleanup() {
   local rc=$?
+  [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
   for p in "${STARTED_PROJECTS[@]}"; do
     "$NXC" stop --project "$p" >/dev/null 2>&1 || true
   done
@@ -68,6 +70,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 T0=$(date +%s)
+
+# Other QEMU VMs (not started by this bench) compete for the CPU: count them every 2 s, so that
+# the report can say how many ran during each measurement.
+other_qemu() { ps -eo args= | awk -v w="$WORK" '/^qemu-system/ && index($0, w) == 0' | wc -l; }
+( while :; do echo "$(date +%s) $(other_qemu)"; sleep 2; done ) >"$R/qemu-samples" 2>/dev/null &
+SAMPLER=$!
 
 # --- facts about this machine and this nxc ----------------------------------------------------
 MIRROR=$($PY "$HELPER" mirror)
@@ -102,6 +110,7 @@ measure() {
   local name=$1 prepare=$2 cmd=$3 cleanup=${4:-true} runs=${5:-$RUNS} tag=${6:-}
   local log=$WORK/logs/$name.log
   say "$name${tag:+ ($tag)}: $cmd"
+  local t0; t0=$(date +%s)
   if hyperfine --runs "$runs" --shell bash --style basic --export-json "$R/$name$tag.json" \
        --prepare "$prepare; echo '=== run' >>$(q "$log")" --cleanup "$cleanup" \
        -n "$name" "{ $cmd; } >>$(q "$log") 2>&1" >>"$WORK/logs/$name.hyperfine" 2>&1; then
@@ -112,6 +121,7 @@ measure() {
     cp "$log" "$R/$name.log"; echo failed >"$R/$name.failed"
     rm -f "$R/$name$tag.json"
   fi
+  echo "$name $t0 $(date +%s)" >>"$R/windows"
 }
 
 build_cmd() { # STORE COMPOSITION PROJECT [extra args]
@@ -189,16 +199,12 @@ if ! skipped noop; then
 fi
 
 # --- 6. VMs: nxc start of webserver (3 VMs) and of one VM alone ----------------------------------
-count_qemu() { pgrep -c -x qemu-system-x86 2>/dev/null || true; }
 if ! skipped start; then
   STARTED_PROJECTS+=("$PROJ")
   stop="$(q "$NXC") stop --project $(q "$PROJ") >/dev/null 2>&1 || true"
   start="$(q "$NXC") start -f $FLAVOUR $(q "$COMP") --project $(q "$PROJ") --timeout 400"
-  echo "before=$(count_qemu) load=$(cut -d' ' -f1-3 /proc/loadavg)" >"$R/qemu-others"
   measure start3 "$stop" "$start" "$stop"
-  echo "between=$(count_qemu) load=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/qemu-others"
   measure start1 "$stop" "$start -r client=0" "$stop"
-  echo "after=$(count_qemu) load=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$R/qemu-others"
   eval "$stop"
 fi
 

@@ -42,7 +42,7 @@ public enum BuildPipeline {
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         do {
             let ctx = ArtefactContext(composition: composition, flavour: flavour, rootfs: rootfs,
-                                      payload: ImagePayload(composition: composition, agentBinary: agent),
+                                      payload: ImagePayload(composition: composition, agentBinary: agent, masked: flavour.mask),
                                       store: store, outputDirectory: tmp, progress: progress)
             var artefacts = try await flavour.artefact.implementation.emit(ctx)
             _ = try flavour.start.implementation.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)

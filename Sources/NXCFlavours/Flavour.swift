@@ -27,6 +27,8 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var components: [String]
     /// Firmware kept in a ramdisk: folders or files under /usr/lib/firmware; empty keeps all.
     public var firmware: [String]
+    /// Units masked in the image: they only slow a boot down on this platform.
+    public var mask: [String]
     /// Default memory of a VM in MiB.
     public var memory: Int
     /// Seconds `start` waits for every node.
@@ -35,7 +37,7 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var file: String = ""
 
     enum CodingKeys: String, CodingKey {
-        case name, description, artefact, start, packages, modules, memory, components, firmware
+        case name, description, artefact, start, packages, modules, memory, components, firmware, mask
         case kernelParams = "kernel_params"
         case bootTimeout = "boot_timeout"
     }
@@ -51,6 +53,7 @@ public struct Flavour: Sendable, Codable, Hashable {
         modules = try c.decodeIfPresent([String].self, forKey: .modules) ?? []
         components = try c.decodeIfPresent([String].self, forKey: .components) ?? []
         firmware = try c.decodeIfPresent([String].self, forKey: .firmware) ?? []
+        mask = try c.decodeIfPresent([String].self, forKey: .mask) ?? []
         memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 1024
         bootTimeout = try c.decodeIfPresent(Int.self, forKey: .bootTimeout) ?? 300
     }

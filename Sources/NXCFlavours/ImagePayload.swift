@@ -60,7 +60,9 @@ public struct ImagePayload: Sendable {
         return Array((try? enc.encode(doc)) ?? Data()) + [10]
     }
 
-    public init(composition c: Composition, agentBinary: String) {
+    /// `masked`: units of the flavour that only slow a boot down (timers of a long-lived system, …);
+    /// a unit that a role lists as a service is never masked.
+    public init(composition c: Composition, agentBinary: String, masked: [String] = []) {
         var e: [ImageEntry] = [
             .directory(path: "/etc/nxc", mode: 0o755),
             .file(path: "/etc/nxc/composition.json", content: Self.compositionJSON(c), mode: 0o644),
@@ -72,6 +74,10 @@ public struct ImagePayload: Sendable {
             .directory(path: "/usr/share/nxc", mode: 0o755),
             .directory(path: Self.rolesDir, mode: 0o755),
         ]
+        let services = Set(c.roles.flatMap { $0.services.map { $0.value.contains(".") ? $0.value : $0.value + ".service" } })
+        for unit in masked.sorted() where !services.contains(unit) {
+            e.append(.symlink(path: "/etc/systemd/system/\(unit)", target: "/dev/null"))
+        }
         for role in c.roles where !role.files.isEmpty {
             let base = "\(Self.rolesDir)/\(role.name)"
             var dirs = Set<String>()

@@ -128,4 +128,17 @@ final class DeployTests: XCTestCase {
         XCTAssertGreaterThan(p, 0)
         XCTAssertFalse(Processes.portInUse(p))
     }
+
+    /// The flavour's masks go into the image, except units a role runs; role files go under the roles folder.
+    func testImagePayloadMasksAndRoleFiles() throws {
+        let c = try Composition.parse("roles:\n  n:\n    services: [fstrim.timer]\n    files:\n      /etc/a/b: { content: x }\n",
+                                      file: "c.yaml", directory: "/tmp", defaultName: "t")
+        let p = ImagePayload(composition: c, agentBinary: "/bin/true", masked: ["fstrim.timer", "e2scrub_reap.service"])
+        let links = p.entries.compactMap { e -> String? in if case .symlink(let path, "/dev/null") = e { return path } else { return nil } }
+        XCTAssertEqual(links, ["/etc/systemd/system/e2scrub_reap.service"])
+        XCTAssertTrue(p.entries.contains(.file(path: "/usr/share/nxc/roles/n/etc/a/b", content: Array("x".utf8), mode: 0o644)))
+        XCTAssertTrue(p.entries.contains(.directory(path: "/usr/share/nxc/roles/n/etc/a", mode: 0o755)))
+        let json = String(decoding: ImagePayload.compositionJSON(c), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"services\" : [\n        \"fstrim.timer\"\n      ]"), json)
+    }
 }
