@@ -43,9 +43,11 @@ demo: build
 	$(NXC) status
 	$(NXC) stop
 
+# vm-ramdisk figures (docs/benchmarks.md), then g5k-ramdisk ones (docs/benchmarks-g5k.md).
 bench: build
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	bash bench/run.sh
+	bash bench/g5k.sh
 
 install: build
 	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc
