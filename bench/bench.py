@@ -140,14 +140,21 @@ def fmt_b(n):
 
 
 def others(d, name):
-    """Most QEMU processes of other users seen at once while NAME was measured ("—" if unknown)."""
-    windows = [(int(a), int(b)) for line in (read(d, "windows", "") or "").splitlines()
-               for n, a, b in [line.split()] if n == name]
-    windows = [(a - 2, b + 2) for a, b in windows]
-    samples = [tuple(map(int, line.split())) for line in (read(d, "qemu-samples", "") or "").splitlines()
-               if len(line.split()) == 2]
+    """(most other QEMU VMs seen at once while NAME was measured, start states) — "—" if unknown.
+    Start states: per hyperfine call, the other VMs and CPU busy % just before it began."""
+    windows, starts = [], []
+    for line in (read(d, "windows", "") or "").splitlines():
+        f = line.split()
+        if f and f[0] == name:
+            windows.append((int(f[1]) - 2, int(f[2]) + 2))
+            if len(f) >= 5:
+                starts.append((int(f[3]), int(f[4])))
+    samples = [tuple(map(int, line.split()[:2])) for line in (read(d, "qemu-samples", "") or "").splitlines()
+               if len(line.split()) >= 2]
     seen = [c for t, c in samples for a, b in windows if a <= t <= b]
-    return str(max(seen)) if seen else "—"
+    during = str(max(seen)) if seen else "—"
+    at_start = ", ".join(f"{o} VM{'s' if o != 1 else ''}/{b}%" for o, b in starts) or "—"
+    return during, at_start
 
 
 def med(ts):
@@ -220,26 +227,31 @@ def report(d):
         t = int(total)
         w(f"- one whole bench run took {t // 60} min {t % 60} s")
     w("- The machine is shared: another engineer's builds and QEMU VMs may have been running during the")
-    w("  measurements (the Summary counts the other QEMU VMs seen during each measurement).")
+    w("  measurements (the Summary says how many other QEMU VMs ran and how busy the CPU was).")
     w("")
 
     O = {n: others(d, n) for n in T}
     w("## Summary")
     w("")
-    w("Last column: QEMU VMs of other users running during the measurement (most seen at once, "
-      "sampled every 2 s); each one takes CPU from this 2-core machine.")
+    w("Last two columns: QEMU VMs of other users and CPU busy % just before each hyperfine call (the bench waits "
+      "up to a few minutes for a quiet machine), and the most other VMs seen at once during the measurement "
+      "(sampled every 2 s). Each other VM takes CPU from this 2-core machine.")
     w("")
-    w("| measurement | median | goal | | other VMs |")
-    w("|---|---:|---|---|---:|")
-    w(f"| baseline: debootstrap + tar.gz | {fmt_s(M['baseline'])} | (reference) | | {O['baseline']} |")
-    w(f"| cold build, empty store | {fmt_s(M['cold'])} | ≤ baseline ({fmt_s(M['baseline'])}) | {met(g_cold)} | {O['cold']} |")
-    w(f"| rebuild after editing one role's file | {fmt_s(M['edit'])} | < 2 s | {met(g_edit)} | {O['edit']} |")
+    w("| measurement | median | goal | | at start | other VMs during |")
+    w("|---|---:|---|---|---|---:|")
+    def row(label, name, goal, ok):
+        during, at_start = O[name]
+        return f"| {label} | {fmt_s(M[name])} | {goal} | {ok} | {at_start} | {during} |"
+    w(row("baseline: debootstrap + tar.gz", "baseline", "(reference)", ""))
+    w(row("cold build, empty store", "cold", f"≤ baseline ({fmt_s(M['baseline'])})", met(g_cold)))
+    w(row("rebuild after editing one role's file", "edit", "< 2 s", met(g_edit)))
     quarter = fmt_s(0.25 * M["cold"]) if M["cold"] else "—"
-    w(f"| rebuild after adding one package | {fmt_s(M['package'])} | < 25% of cold build ({quarter}) | {met(g_pkg)} | {O['package']} |")
-    w(f"| no-op rebuild | {fmt_s(M['noop'])} | < 0.5 s | {met(g_noop)} | {O['noop']} |")
-    w(f"| initrd (kernel apart) | {fmt_b(initrd)} | beside baseline tar.gz ({fmt_b(tar_med)}) | | |")
-    w(f"| `nxc start`, 3 VMs until SSH | {fmt_s(M['start3'])} | parallel boot: < 2 × one VM ({fmt_s(2 * M['start1']) if M['start1'] else '—'}) | {met(g_par)} | {O['start3']} |")
-    w(f"| `nxc start`, 1 VM until SSH | {fmt_s(M['start1'])} | (reference) | | {O['start1']} |")
+    w(row("rebuild after adding one package", "package", f"< 25% of cold build ({quarter})", met(g_pkg)))
+    w(row("no-op rebuild", "noop", "< 0.5 s", met(g_noop)))
+    w(f"| initrd (kernel apart) | {fmt_b(initrd)} | beside baseline tar.gz ({fmt_b(tar_med)}) | | | |")
+    w(row("`nxc start`, 3 VMs until SSH", "start3",
+          f"parallel boot: < 2 × one VM ({fmt_s(2 * M['start1']) if M['start1'] else '—'})", met(g_par)))
+    w(row("`nxc start`, 1 VM until SSH", "start1", "(reference)", ""))
     w("")
 
     def stage_rows(name):

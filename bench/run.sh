@@ -13,6 +13,8 @@
 #   BENCH_TMP    parent of the scratch folder (default: $TMPDIR or /tmp); needs ~4 GB free
 #   BENCH_OUT    report file (default: docs/benchmarks.md of this repository)
 #   BENCH_SKIP   space-separated measurements to skip: baseline cold edit package noop start
+#   BENCH_QUIET_WAIT  seconds to wait, before each measurement, for no other QEMU VM and an idle
+#                CPU (default 300; 0 measures at once)
 #   BENCH_KEEP=1 keep the scratch folder (stores, logs, debootstrap tree) for inspection
 #
 # Runs as root (mmdebstrap root mode, debootstrap); uses only the host's Debian mirror.
@@ -71,11 +73,34 @@ trap 'exit 130' INT TERM
 
 T0=$(date +%s)
 
-# Other QEMU VMs (not started by this bench) compete for the CPU: count them every 2 s, so that
-# the report can say how many ran during each measurement.
+# Other users' QEMU VMs and builds compete for the CPU. Every 2 s the sampler writes the time,
+# the number of QEMU processes not started by this bench, and the CPU busy % (all processes), so
+# that the report can say what else ran during each measurement. Before each measurement the bench
+# waits (up to $BENCH_QUIET_WAIT s, default 300) for no other VM and a CPU under 25% busy.
 other_qemu() { ps -eo args= | awk -v w="$WORK" '/^qemu-system/ && index($0, w) == 0' | wc -l; }
-( while :; do echo "$(date +%s) $(other_qemu)"; sleep 2; done ) >"$R/qemu-samples" 2>/dev/null &
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }
+busy_since() { # PREV_TOTAL PREV_IDLE -> busy % since then
+  local t i; read -r t i < <(cpu_ticks)
+  echo $(( (t - $1) > 0 ? 100 * ((t - $1) - (i - $2)) / (t - $1) : 0 ))
+}
+(
+  read -r pt pi < <(cpu_ticks)
+  while sleep 2; do
+    b=$(busy_since "$pt" "$pi"); read -r pt pi < <(cpu_ticks)
+    echo "$(date +%s) $(other_qemu) $b"
+  done
+) >"$R/qemu-samples" 2>/dev/null &
 SAMPLER=$!
+wait_quiet() {
+  local deadline=$(( $(date +%s) + ${BENCH_QUIET_WAIT:-300} )) o b pt pi said=0
+  while :; do
+    read -r pt pi < <(cpu_ticks); sleep 2; b=$(busy_since "$pt" "$pi"); o=$(other_qemu)
+    if [ "$o" = 0 ] && [ "$b" -lt 25 ]; then break; fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then say "machine still busy ($o other VM(s), CPU $b% busy): measuring anyway"; break; fi
+    [ $said = 1 ] || { say "waiting for a quiet machine ($o other VM(s), CPU $b% busy)"; said=1; }
+  done
+  QUIET="$o $b"
+}
 
 # --- facts about this machine and this nxc ----------------------------------------------------
 MIRROR=$($PY "$HELPER" mirror)
@@ -110,6 +135,7 @@ measure() {
   local name=$1 prepare=$2 cmd=$3 cleanup=${4:-true} runs=${5:-$RUNS} tag=${6:-}
   local log=$WORK/logs/$name.log
   say "$name${tag:+ ($tag)}: $cmd"
+  wait_quiet
   local t0; t0=$(date +%s)
   if hyperfine --runs "$runs" --shell bash --style basic --export-json "$R/$name$tag.json" \
        --prepare "$prepare; echo '=== run' >>$(q "$log")" --cleanup "$cleanup" \
@@ -121,7 +147,7 @@ measure() {
     cp "$log" "$R/$name.log"; echo failed >"$R/$name.failed"
     rm -f "$R/$name$tag.json"
   fi
-  echo "$name $t0 $(date +%s)" >>"$R/windows"
+  echo "$name $t0 $(date +%s) $QUIET" >>"$R/windows"
 }
 
 build_cmd() { # STORE COMPOSITION PROJECT [extra args]
