@@ -5,7 +5,7 @@ NXC      := .build/release/nxc
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Host tools: image building, VMs, the private network, SSH, tmux, C libraries we link.
 APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd netcat-openbsd \
-                libarchive-dev libjansson-dev binutils ca-certificates debian-archive-keyring
+                libarchive-dev libjansson-dev binutils ca-certificates debian-archive-keyring python3 iproute2
 BENCH_PACKAGES := debootstrap
 
 .PHONY: all deps build test unit e2e demo bench install clean
