@@ -9,6 +9,7 @@
 # Environment:
 #   NXC_BIN      nxc binary (default: .build/release/nxc of this repository)
 #   NXC_AGENT    nxc-agent binary (default: the one beside nxc, as nxc itself looks it up)
+#   NXC_BIN_COMMIT  what NXC_BIN was built from, when not HEAD (said in the report)
 #   RUNS         runs per measurement (default 3)
 #   BENCH_TMP    parent of the scratch folder (default: $TMPDIR or /tmp); needs ~4 GB free
 #   BENCH_OUT    report file (default: docs/benchmarks.md of this repository)
@@ -125,6 +126,7 @@ PKGS=$($PY "$HELPER" packages "$REPO/flavours/$FLAVOUR.yaml" "$EXAMPLE/compositi
   echo "nxc_bin=$NXC"
   echo "nxc_built=$(date -u -r "$NXC" '+%Y-%m-%d %H:%M UTC')"
   echo "nxc_sha=$(sha256sum "$NXC" | cut -c1-12)"
+  echo "nxc_bin_commit=${NXC_BIN_COMMIT:-}"
   echo "fs=$(df -PT "$WORK" | awk 'NR==2 {print $2}')"
 } >"$R/facts"
 
@@ -184,6 +186,7 @@ if [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ] && ! skipped cold; then
   sysroot=$(ls -d "$STORE"/*-system/root 2>/dev/null | head -1)
   [ -n "$sysroot" ] && du -sb --apparent-size "$sysroot" | cut -f1 >"$R/system-tree.size"
   du -sb "$STORE" | cut -f1 >"$R/store.size"
+  cp "$(ls "$STORE"/*-system/apt.log | head -1)" "$R/system-apt-update.log" 2>/dev/null || true
   ls "$STORE" >"$R/store.entries"
 fi
 warm_ok() { ls -d "$STORE"/*-base >/dev/null 2>&1 && [ -f "$PROJ/build/webserver/$FLAVOUR/initrd" ]; }
