@@ -21,7 +21,7 @@ struct Build: AsyncParsableCommand {
         try await reportingErrors {
             let store = Store(root: self.store ?? Store.defaultRoot())
             let r = try await BuildPipeline.build(project: options.project, composition: composition,
-                                                  flavour: options.flavour ?? "vm-ramdisk", mirror: mirror,
+                                                  flavour: options.flavourName, mirror: mirror,
                                                   store: store, progress: Progress.printer())
             print("built \(r.composition.name) for \(r.flavour.name) in \(String(format: "%.1f", r.seconds)) s: \(r.directory)")
             for a in r.artefacts {

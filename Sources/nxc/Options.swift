@@ -10,6 +10,9 @@ struct ProjectOptions: ParsableArguments {
     @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
     var projectDirectory: String?
 
+    /// The flavour asked for, or the one a laptop user iterates with.
+    var flavourName: String { flavour ?? "vm-ramdisk" }
+
     var project: Project {
         Project(directory: projectDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
                 ?? FileManager.default.currentDirectoryPath)

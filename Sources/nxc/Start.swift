@@ -61,7 +61,7 @@ struct Start: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let doc = try await Operations.start(project: options.project, composition: composition,
-                                                 flavour: options.flavour ?? "vm-ramdisk", roles: roles,
+                                                 flavour: options.flavourName, roles: roles,
                                                  identityFile: identity, timeout: timeout, options: startOptions,
                                                  progress: Progress.printer())
             if dryRun {
