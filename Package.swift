@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "NXCFlavours", dependencies: ["NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),
         // deploy: role binding, deployment document, start methods, remote execution.
-        .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild",
+        .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
                                                   .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "nxc", dependencies: [
             "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy",
@@ -46,7 +46,7 @@ let package = Package(
                     resources: [.copy("BadCompositions")]),
         .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
-        .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours"]),
+        .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,8 @@ import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
 import NXCFlavours
+import NXCBuild
+import NXCStore
 
 final class HostTests: XCTestCase {
     func testOARNodeFileWithRepeatsPortsAndUsers() throws {
@@ -131,5 +133,44 @@ final class HostTests: XCTestCase {
         XCTAssertThrowsError(try KexecStart.chooseVia(forced: .inline, inlineSize: 5000)) { e in
             XCTAssertTrue("\(e)".contains("5000 bytes"), "\(e)")
         }
+    }
+
+    /// The push path for real, without SSH: the tar nxc writes, unpacked by the receive script with
+    /// the system's sh and tar; then the check script hashes only files whose size matches.
+    func testPushArchiveAndCheckScripts() throws {
+        let fm = FileManager.default
+        let work = NSTemporaryDirectory() + "nxc-push-\(UUID().uuidString.prefix(8))"
+        defer { try? fm.removeItem(atPath: work) }
+        let build = work + "/build", remote = work + "/remote"
+        try fm.createDirectory(atPath: build, withIntermediateDirectories: true)
+        for (f, text) in [("kernel", "K"), ("initrd", String(repeating: "initrd ", count: 50_000)), ("kexec.sh", "#!/bin/sh\n")] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: build + "/" + f))
+        }
+        let archives = KexecStart.PushArchives(folder: work)
+        let tar = try archives.archive(of: ["initrd", "kexec.sh"], from: build)
+        XCTAssertEqual(try archives.archive(of: ["initrd", "kexec.sh"], from: build), tar, "made once per set")
+        try Command.run(["sh", "-c", KexecScript.receive, "sh", remote], timeout: 30, inputFile: tar)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: remote).sorted(), ["initrd", "kexec.sh"])
+        XCTAssertEqual(try sha256(file: remote + "/initrd"), try sha256(file: build + "/initrd"))
+        XCTAssertTrue(fm.isExecutableFile(atPath: remote + "/kexec.sh"))
+        archives.removeAll()
+        XCTAssertFalse(fm.fileExists(atPath: tar))
+
+        // Sizes: kernel absent remotely, initrd matching, kexec.sh given a wrong size → only initrd hashed.
+        let size = { (f: String) in String((try? fm.attributesOfItem(atPath: build + "/" + f)[.size] as? Int) ?? -1) }
+        let out = try Command.run(["sh", "-c", KexecScript.check, "sh", remote, size("kernel"), size("initrd"), "999"], timeout: 30)
+        let shas = out.split(separator: "\n").filter { $0.hasPrefix("@sha ") }
+        XCTAssertEqual(shas, ["@sha initrd \(try sha256(file: build + "/initrd"))"], out)
+        XCTAssertTrue(out.contains("@arch \(try Command.run(["uname", "-m"]).trimmingCharacters(in: .whitespacesAndNewlines))"), out)
+        XCTAssertTrue(out.contains("@tar /"), out)
+
+        // An interrupted stream leaves the old files in place and no half-written one under their names.
+        let half = work + "/half.tar"
+        let full = try Data(contentsOf: URL(fileURLWithPath: try archives.archive(of: ["initrd"], from: build)))
+        try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: half))
+        try Data("old".utf8).write(to: URL(fileURLWithPath: remote + "/initrd"))
+        XCTAssertNotEqual(try Command.status(["sh", "-c", KexecScript.receive, "sh", remote], timeout: 30, inputFile: half).0, 0)
+        XCTAssertEqual(try String(contentsOfFile: remote + "/initrd", encoding: .utf8), "old")
+        archives.removeAll()
     }
 }

@@ -30,21 +30,33 @@ enum KexecScript {
         """
     }
 
-    /// Run on each host before anything changes: facts as `@key value` lines. $1 is the bundle folder.
+    /// Run on each host before anything changes: facts as `@key value` lines. $1 is the bundle folder,
+    /// then the size of each bundle file: a file is only hashed when its size matches.
     static let check = """
         PATH=$PATH:/usr/sbin:/sbin
+        dir=$1; shift
         echo "@arch $(uname -m)"
         echo "@uid $(id -u)"
         echo "@ssh ${SSH_CONNECTION:-}"
         echo "@boot $(cat /proc/sys/kernel/random/boot_id)"
         echo "@kexec $(command -v kexec || echo none)"
+        echo "@tar $(command -v tar || echo none)"
         for f in kernel initrd kexec.sh; do
-          if [ -f "$1/$f" ]; then echo "@sha $f $(sha256sum < "$1/$f" | cut -d' ' -f1)"; fi
+          want=${1:-0}; shift || true
+          if [ -f "$dir/$f" ] && [ "$(wc -c < "$dir/$f")" -eq "$want" ]; then
+            echo "@sha $f $(sha256sum < "$dir/$f" | cut -d' ' -f1)"
+          fi
         done
         echo "@addr $(ip -j address show 2>/dev/null | tr -d '\\n')"
         echo "@route $(ip -j route show 2>/dev/null | tr -d '\\n')"
         """
 
-    /// Writes stdin to $1/$2 atomically.
-    static let receive = #"mkdir -p "$1" && cat > "$1/$2.part" && mv "$1/$2.part" "$1/$2""#
+    /// Unpacks the tar stream on stdin into $1: into $1/.in first, then each file renamed into
+    /// place, so an interrupted push never leaves a half-written file under a bundle name.
+    static let receive = #"set -e; mkdir -p "$1"; rm -rf "$1/.in"; mkdir "$1/.in"; tar -x -o -C "$1/.in"; "#
+        + #"for f in "$1"/.in/*; do mv -f "$f" "$1/"; done; rmdir "$1/.in""#
+
+    /// Writes the deployment document from stdin into $1, then runs the bundle's kexec.sh for node $2.
+    static let deployAndKexec = #"set -e; cat > "$1/deployment.json.part"; mv -f "$1/deployment.json.part" "$1/deployment.json"; "#
+        + #"exec sh "$1/kexec.sh" "$2" "$1/deployment.json""#
 }

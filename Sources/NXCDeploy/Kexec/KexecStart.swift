@@ -1,4 +1,5 @@
 import Foundation
+import NXCArchive
 import NXCBuild
 import NXCComposition
 import NXCFlavours
@@ -92,10 +93,14 @@ struct KexecStart: StartMethod {
                       preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
                       remoteDir: "/tmp/nxc-bundle", controlDir: try Self.controlDirectory())
         var local: [String: String] = [:]
-        for f in Self.bundleFiles { local[f] = try sha256(file: ctx.buildDirectory + "/" + f) }
+        var sizes: [String] = []
+        for f in Self.bundleFiles {
+            local[f] = try sha256(file: ctx.buildDirectory + "/" + f)
+            sizes.append(String((try fm.attributesOfItem(atPath: ctx.buildDirectory + "/" + f)[.size] as? Int) ?? 0))
+        }
         let started = Date()
-        let localSHA = local
-        let build = ctx.buildDirectory
+        let bundle = Bundle(build: ctx.buildDirectory, sha: local, sizes: sizes, archives: PushArchives(folder: run))
+        defer { bundle.archives.removeAll() }
         let progress = ctx.progress
 
         // 1. Connect, check, push — nothing changes on a host before this succeeds.
@@ -103,11 +108,11 @@ struct KexecStart: StartMethod {
         var runs = await Self.forEach(binding.entries.map { HostRun(entry: $0) }, limit: ctx.options.parallel) { r in
             var r = r
             let t0 = Date()
-            Self.checkAndPush(&r, env: env, build: build, localSHA: localSHA, timeout: ctx.timeout, progress: progress)
+            Self.checkAndPush(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
             r.seconds = Date().timeIntervalSince(t0)
             return r
         }
-        Self.closeMasters(runs.map(\.entry.host), env: env)
+        bundle.archives.removeAll()
 
         // 2. The deployment document: addresses recorded before the kexec.
         let doc = Self.deployment(ctx: ctx, runs: runs)
@@ -123,6 +128,7 @@ struct KexecStart: StartMethod {
         var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "kexec",
                                  identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
         if ctx.options.dryRun {
+            Self.closeMasters(runs.map(\.entry.host), env: env)
             for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
             Self.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
             let failed = runs.filter(\.failed)
@@ -161,6 +167,7 @@ struct KexecStart: StartMethod {
             r.seconds += Date().timeIntervalSince(t0)
             return r
         }
+        Self.closeMasters(runs.map(\.entry.host), env: env)
         if let server {
             let missing = runs.filter { !$0.failed && !server.fetchedNodes.contains($0.entry.node) }.map(\.entry.node)
             if !missing.isEmpty { ctx.progress("HTTP: not fetched by \(missing.joined(separator: ", "))") }
@@ -195,12 +202,56 @@ struct KexecStart: StartMethod {
         await Parallel.map(items, limit: limit, body)
     }
 
-    static func checkAndPush(_ r: inout HostRun, env: Env, build: String, localSHA: [String: String], timeout: Double,
+    /// The local bundle: SHA-256 and size of each file, and the tar streams pushed to hosts.
+    struct Bundle: Sendable {
+        var build: String
+        var sha: [String: String]
+        /// Sizes in `bundleFiles` order, as the check script takes them.
+        var sizes: [String]
+        var archives: PushArchives
+    }
+
+    /// One tar per set of files some host lacks (usually all or none), made once and pushed to every
+    /// such host in a single SSH session; removed when the pushes are done.
+    final class PushArchives: @unchecked Sendable {
+        let folder: String
+        private let lock = NSLock()
+        private var made: [String: String] = [:]
+        init(folder: String) { self.folder = folder }
+
+        func archive(of files: [String], from build: String) throws -> String {
+            lock.lock()
+            defer { lock.unlock() }
+            let key = files.joined(separator: "+")
+            if let p = made[key] { return p }
+            let path = folder + "/push-" + key + ".tar"
+            let tmp = path + ".part"
+            let w = try ArchiveWriter(path: tmp, format: .pax, filter: .none)
+            for f in files {
+                try w.addFile(f, contentsOf: build + "/" + f, mode: f.hasSuffix(".sh") ? 0o755 : 0o644)
+            }
+            try w.finish()
+            guard rename(tmp, path) == 0 else { throw DeployError.invalid("cannot write \(path): \(String(cString: strerror(errno)))") }
+            made[key] = path
+            return path
+        }
+
+        func removeAll() {
+            lock.lock()
+            defer { lock.unlock() }
+            for p in made.values { unlink(p) }
+            made = [:]
+        }
+    }
+
+    /// One SSH session gathers the host's facts (and hashes the bundle files already there when
+    /// their sizes match); a second one, only if something is missing, unpacks a tar of what is.
+    static func checkAndPush(_ r: inout HostRun, env: Env, bundle: Bundle, timeout: Double,
                              progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let dir = env.remoteDir
         guard let (st, out) = try? Command.status(ssh(host, env: env, afterKexec: false,
-                                                      command: ["sh", "-c", KexecScript.check, "sh", dir]), timeout: 60),
+                                                      command: ["sh", "-c", KexecScript.check, "sh", dir] + bundle.sizes), timeout: 60),
               st == 0 else {
             let (_, out) = (try? Command.status(ssh(host, env: env, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
             r.error = "unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")"
@@ -221,13 +272,16 @@ struct KexecStart: StartMethod {
         }
         if r.facts["arch"] != "x86_64" { r.error = "architecture \(r.facts["arch"] ?? "?"), the bundle is for x86_64"; r.state = "failed"; return }
         if r.facts["kexec"] == "none" { r.error = "kexec is not installed (apt-get install kexec-tools)"; r.state = "failed"; return }
-        for f in bundleFiles where r.remoteSHA[f] != localSHA[f] {
-            let argv = ssh(host, env: env, afterKexec: false, command: ["sh", "-c", KexecScript.receive, "sh", dir, f])
+        let missing = bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }
+        if !missing.isEmpty {
+            if r.facts["tar"] == "none" { r.error = "tar is not installed"; r.state = "failed"; return }
             do {
-                try Command.run(argv, timeout: timeout, inputFile: build + "/" + f)
-                r.pushed.append(f)
+                let tar = try bundle.archives.archive(of: missing, from: bundle.build)
+                let argv = ssh(host, env: env, afterKexec: false, command: ["sh", "-c", KexecScript.receive, "sh", dir])
+                try Command.run(argv, timeout: timeout, inputFile: tar)
+                r.pushed = missing
             } catch {
-                r.error = "push of \(f) failed: \(error)"
+                r.error = "push of \(missing.joined(separator: ", ")) failed: \(error)"
                 r.state = "failed"
                 return
             }
@@ -302,23 +356,18 @@ struct KexecStart: StartMethod {
         let node = r.entry.node
         let dir = env.remoteDir
         let sudo = (r.facts["uid"] ?? "0") != "0" ? ["sudo", "-n"] : []
+        // One session (over the connection the check opened) writes the document and runs kexec.sh.
         var command: [String]
+        var input: String?
         if url.isEmpty {
-            do {
-                try Command.run(ssh(host, env: env, afterKexec: false, command: ["sh", "-c", KexecScript.receive, "sh", dir, "deployment.json"], master: false),
-                                timeout: 60, inputFile: pushDoc)
-            } catch {
-                r.error = "push of the deployment failed: \(error)"
-                r.state = "failed"
-                return
-            }
-            command = sudo + ["sh", dir + "/kexec.sh", node, dir + "/deployment.json"]
+            command = sudo + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
+            input = pushDoc
         } else {
             command = sudo + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(netParams(doc.nodes[node]))",
                               "sh", dir + "/kexec.sh", node]
         }
         do {
-            let out = try Command.run(ssh(host, env: env, afterKexec: false, command: command, master: false), timeout: 120)
+            let out = try Command.run(ssh(host, env: env, afterKexec: false, command: command), timeout: 120, inputFile: input)
             progress("\(host): \(out.trimmingCharacters(in: .whitespacesAndNewlines))")
         } catch {
             r.error = "kexec failed: \(error)"
