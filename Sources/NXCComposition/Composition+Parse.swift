@@ -216,7 +216,7 @@ struct CompositionParser {
                 roles.append(role)
                 continue
             }
-            for (k, _, rv) in try mapping(v, key, allowed: ["count", "packages", "services", "files", "memory"]) {
+            for (k, _, rv) in try mapping(v, key, allowed: ["count", "packages", "services", "files", "memory", "ports"]) {
                 let rk = "\(key).\(k)"
                 switch k {
                 case "count":
@@ -232,12 +232,35 @@ struct CompositionParser {
                     }
                 case "files": role.files = try parseFiles(rv, rk)
                 case "memory": role.memoryMiB = try parseMemory(rv, rk)
+                case "ports": role.ports = try parsePorts(rv, rk)
                 default: break
                 }
+            }
+            if role.count > 1, let fixed = role.ports.first(where: { $0.hostPort != nil }) {
+                throw CompositionError(file: file, location: fixed.location, key: "\(key).ports",
+                                       "host port \(fixed.hostPort ?? 0) cannot be published by the \(role.count) nodes of role '\(name)'; give only the container port (\(fixed.containerPort)) and each node gets its own host port")
             }
             roles.append(role)
         }
         return roles
+    }
+
+    func parsePorts(_ node: Node, _ key: String) throws -> [PortSpec] {
+        guard case .sequence(let seq) = node else {
+            throw fail(node, key, "expected a list of ports such as [80, \"8080:80\", \"0.0.0.0:8443:443/tcp\"], got \(describe(node))")
+        }
+        var ports: [PortSpec] = []
+        var seen = Set<String>()
+        for item in seq {
+            guard case .scalar(let s) = item, let p = PortSpec.parse(s.string, location: loc(item)) else {
+                throw fail(item, key, "expected a port: CONTAINER, HOST:CONTAINER or ADDRESS:HOST:CONTAINER (ports 1-65535, IPv4 address), optionally /tcp or /udp; got \(describe(item))")
+            }
+            guard seen.insert("\(p.containerPort)/\(p.proto)").inserted else {
+                throw fail(item, key, "container port \(p.containerPort)/\(p.proto) is published twice")
+            }
+            ports.append(p)
+        }
+        return ports
     }
 
     func parseMemory(_ node: Node, _ key: String) throws -> Int {

@@ -68,6 +68,8 @@ public struct Role: Sendable, Hashable {
     public var files: [FileSpec]
     /// Memory of a VM playing this role, in MiB; nil: the flavour's default.
     public var memoryMiB: Int?
+    /// Ports a container of this role publishes (flavours that run containers).
+    public var ports: [PortSpec] = []
     public var location: SourceLocation
 
     public init(name: String, count: Int = 1, packages: [Located<String>] = [], services: [Located<String>] = [],
@@ -119,5 +121,61 @@ public struct Composition: Sendable, Hashable {
     /// Where a package was first named (for build-time errors).
     public func location(ofPackage name: String) -> Located<String>? {
         packages.first { $0.value == name } ?? roles.lazy.compactMap { $0.packages.first { $0.value == name } }.first
+    }
+}
+
+/// A port a role's containers publish: `80` (an ephemeral host port), `"8080:80"`,
+/// `"0.0.0.0:8080:80"`, with `/udp` for UDP. On 127.0.0.1 unless an address is given.
+public struct PortSpec: Sendable, Hashable {
+    public var hostAddress: String
+    public var hostPort: Int?
+    public var containerPort: Int
+    public var proto: String
+    public var location: SourceLocation
+
+    public init(hostAddress: String = "127.0.0.1", hostPort: Int? = nil, containerPort: Int, proto: String = "tcp",
+                location: SourceLocation) {
+        self.hostAddress = hostAddress
+        self.hostPort = hostPort
+        self.containerPort = containerPort
+        self.proto = proto
+        self.location = location
+    }
+
+    /// Parses one item of `ports:`; nil when the text is not of a form above.
+    public static func parse(_ text: String, location: SourceLocation) -> PortSpec? {
+        var body = Substring(text)
+        var proto = "tcp"
+        if let slash = body.lastIndex(of: "/") {
+            proto = String(body[body.index(after: slash)...])
+            body = body[..<slash]
+            guard proto == "tcp" || proto == "udp" else { return nil }
+        }
+        var address = "127.0.0.1"
+        var parts = body.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 3 {
+            address = parts.removeFirst()
+            let octets = address.split(separator: ".", omittingEmptySubsequences: false)
+            guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil && !$0.isEmpty }) else { return nil }
+        }
+        func port(_ s: String) -> Int? {
+            guard let v = Int(s), (1...65535).contains(v), s.allSatisfy(\.isNumber) else { return nil }
+            return v
+        }
+        switch parts.count {
+        case 1:
+            guard let c = port(parts[0]) else { return nil }
+            return PortSpec(hostAddress: address, containerPort: c, proto: proto, location: location)
+        case 2:
+            guard let h = port(parts[0]), let c = port(parts[1]) else { return nil }
+            return PortSpec(hostAddress: address, hostPort: h, containerPort: c, proto: proto, location: location)
+        default:
+            return nil
+        }
+    }
+
+    /// The compose-file form: `ADDRESS:HOST:CONTAINER/PROTO`, `ADDRESS::CONTAINER/PROTO` for an ephemeral port.
+    public var composeForm: String {
+        "\(hostAddress):\(hostPort.map(String.init) ?? ""):\(containerPort)/\(proto)"
     }
 }

@@ -31,10 +31,11 @@ public struct Deployment: Codable, Sendable, Equatable {
 
     public struct Node: Codable, Sendable, Equatable {
         public var role: String
-        public var address: String
+        /// Where other nodes reach it; nil when the engine resolves node names (containers).
+        public var address: String?
         public var interfaces: [Interface]?
         public var ssh: SSHEndpoint?
-        public init(role: String, address: String, interfaces: [Interface]? = nil, ssh: SSHEndpoint? = nil) {
+        public init(role: String, address: String?, interfaces: [Interface]? = nil, ssh: SSHEndpoint? = nil) {
             self.role = role
             self.address = address
             self.interfaces = interfaces

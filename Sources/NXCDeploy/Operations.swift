@@ -167,7 +167,7 @@ public enum Operations {
         let nodes = d.order.compactMap { name -> NodeStatus? in
             guard let n = d.nodes[name] else { return nil }
             let st = active.state.map { active.method.nodeState(node: name, deployment: d, state: $0) } ?? "stopped"
-            return NodeStatus(node: name, role: n.role, address: n.address,
+            return NodeStatus(node: name, role: n.role, address: n.address ?? active.state?.addresses?[name] ?? "-",
                               ssh: n.ssh.map { "\($0.user)@\($0.host):\($0.port)" }, state: st)
         }
         let up = active.state.flatMap { s in nodes.contains { $0.state != "stopped" } ? Int(Date().timeIntervalSince(s.startedAt)) : nil }

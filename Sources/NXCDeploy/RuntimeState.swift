@@ -17,6 +17,22 @@ public struct RuntimeState: Codable, Sendable {
     public var knownHosts: String
     public var startedAt: Date
     public var processes: [Process]
+    /// Node addresses the engine chose (containers), for `status`; the deployment has none.
+    public var addresses: [String: String]?
+    /// The container engine's project (compose project name and file), for `exec`, `status`, `stop`.
+    public var project: ContainerProject?
+
+    public struct ContainerProject: Codable, Sendable {
+        public var name: String
+        public var composeFile: String
+        /// Container of each node.
+        public var containers: [String: String]
+        public init(name: String, composeFile: String, containers: [String: String]) {
+            self.name = name
+            self.composeFile = composeFile
+            self.containers = containers
+        }
+    }
 
     public static func path(in runDirectory: String) -> String { runDirectory + "/state.json" }
 

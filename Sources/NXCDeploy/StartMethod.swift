@@ -82,6 +82,7 @@ extension StartMethodName {
         switch self {
         case .qemu: return QemuStart()
         case .kexec: return KexecStart()
+        case .docker: return DockerStart()
         }
     }
 }

@@ -52,6 +52,7 @@ extension ArtefactKindName {
     public var implementation: any ArtefactKind {
         switch self {
         case .ramdisk: return RamdiskKind()
+        case .dockerImage: return DockerImageKind()
         }
     }
 }

@@ -4,12 +4,14 @@ import Yams
 /// The kinds of artefact a flavour can ask for; each is implemented in its own folder.
 public enum ArtefactKindName: String, Sendable, Codable, CaseIterable {
     case ramdisk
+    case dockerImage = "docker-image"
 }
 
 /// How a flavour's nodes are started; each method is implemented in NXCDeploy, one folder each.
 public enum StartMethodName: String, Sendable, Codable, CaseIterable {
     case qemu
     case kexec
+    case docker
 }
 
 /// A flavour: data naming an artefact kind, a start method and what they need.

@@ -47,3 +47,8 @@ public func sha256(file path: String) throws -> String {
     }
     return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }
+
+/// SHA-256 of bytes in memory, as lowercase hex.
+public func sha256(bytes: [UInt8]) -> String {
+    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+}

@@ -193,6 +193,11 @@ struct Boot {
 
     // 3.
     private func writeHosts(_ deployment: Deployment) throws {
+        if deployment.nodes.values.allSatisfy({ $0.address == nil }) {
+            // Containers: the engine resolves node names and writes /etc/hosts itself.
+            log.info("/etc/hosts: left as it is (no addresses in the deployment: the engine resolves node names)")
+            return
+        }
         var lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
         for name in deployment.nodeNames {
             guard let address = deployment.nodes[name]?.address else {

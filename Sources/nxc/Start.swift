@@ -71,7 +71,7 @@ struct Start: AsyncParsableCommand {
             print("\(doc.composition) (\(doc.flavour)) is up: \(doc.order.count) node(s)")
             for n in doc.order {
                 guard let node = doc.nodes[n] else { continue }
-                print("  \(n)\t\(node.role)\t\(node.address)\t" + (node.ssh.map { "ssh -p \($0.port) \($0.user)@\($0.host)" } ?? ""))
+                print("  \(n)\t\(node.role)\t\(node.address ?? "-")\t" + (node.ssh.map { "ssh -p \($0.port) \($0.user)@\($0.host)" } ?? ""))
             }
         }
     }

@@ -1,0 +1,248 @@
+import Foundation
+import NXCBuild
+import NXCComposition
+import NXCFlavours
+import NXCStore
+
+/// Runs one container per node on a Docker engine with docker-compose: loads the image unless the
+/// engine has it already, brings the project up, and waits until every node's agent is done and
+/// its role's services are active. `exec` and `connect` use `docker exec`.
+struct DockerStart: StartMethod {
+    var bindsHosts: Bool { false }
+
+    /// The image this build wrote: its ID and name, from `image.id`.
+    static func builtImage(_ buildDirectory: String) throws -> (id: String, reference: String) {
+        let p = buildDirectory + "/image.id"
+        guard let text = try? String(contentsOfFile: p, encoding: .utf8) else {
+            throw DeployError.invalid("\(p) is missing; run `nxc build -f docker` first")
+        }
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        guard parts.count == 2, parts[0].hasPrefix("sha256:") else { throw DeployError.invalid("\(p) is not `sha256:ID NAME`") }
+        return (parts[0], parts[1])
+    }
+
+    /// A deployment for containers: no addresses (the engine's DNS resolves node names), no SSH.
+    static func deployment(composition: String, flavour: String, nodes: [(node: String, role: String)], keys: [String]) -> Deployment {
+        var map: [String: Deployment.Node] = [:]
+        for n in nodes { map[n.node] = Deployment.Node(role: n.role, address: nil) }
+        return Deployment(composition: composition, flavour: flavour, authorizedKeys: keys, nodes: map, order: nodes.map(\.node))
+    }
+
+    func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] {
+        // For running by hand: `docker load -i image.tar && docker-compose up -d` in this folder.
+        let nodes = try RoleDistribution.resolve(composition, overrides: [])
+        let image = try Self.builtImage(buildDirectory)
+        let doc = Self.deployment(composition: composition.name, flavour: flavour.name, nodes: nodes, keys: [])
+        let dp = buildDirectory + "/deployment.json"
+        try writeAtomically(try doc.encoded(), to: dp)
+        let header = """
+            Written by `nxc build -f \(flavour.name)` for composition '\(composition.name)': one service per node.
+            By hand, in this folder: docker load -i image.tar && docker-compose up -d
+            (`nxc start -f \(flavour.name)` writes its own copy for the nodes it starts, with your SSH key.)
+            """
+        let cp = buildDirectory + "/docker-compose.yml"
+        try writeAtomically(Data(ComposeFile.text(composition: composition, nodes: nodes, image: image.reference,
+                                                  deployment: "./deployment.json", containerPrefix: "nxc-" + composition.name,
+                                                  header: header).utf8), to: cp)
+        return [dp, cp]
+    }
+
+    /// `docker-compose` (v1, Debian's), else the `docker compose` plugin (v2).
+    static func composeCommand() throws -> [String] {
+        if Command.which("docker-compose") != nil { return ["docker-compose"] }
+        if let (st, _) = try? Command.status(["docker", "compose", "version"], timeout: 20), st == 0 { return ["docker", "compose"] }
+        throw DeployError.toolMissing("docker-compose", package: "docker-compose")
+    }
+
+    static func engineCheck() throws {
+        guard Command.which("docker") != nil else { throw DeployError.toolMissing("docker", package: "docker.io") }
+        let (st, out) = (try? Command.status(["docker", "info", "--format", "{{.ServerVersion}}"], timeout: 30)) ?? (124, "no answer in 30 s")
+        guard st == 0 else {
+            throw DeployError.invalid("no Docker engine answers (`docker info`: \(out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "")); start dockerd (systemctl start docker) or check DOCKER_HOST")
+        }
+    }
+
+    /// Compose project name for a run folder: one per project folder, composition and flavour.
+    static func projectName(composition: String, runDirectory: String) -> String {
+        "nxc-\(composition)-\(sha256(bytes: Array(runDirectory.utf8)).prefix(8))"
+    }
+
+    func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
+        try Self.engineCheck()
+        let compose = try Self.composeCommand()
+        let image = try Self.builtImage(ctx.buildDirectory)
+        let archive = ctx.buildDirectory + "/image.tar"
+        let run = ctx.runDirectory
+        if let old = RuntimeState.load(from: run), let p = old.project,
+           old.project.map({ Self.runningContainers($0).isEmpty }) == false {
+            throw DeployError.alreadyRunning("\(ctx.composition.name) (\(ctx.flavour.name)) is already running (compose project \(p.name)); `nxc stop` it first")
+        }
+        for n in ctx.nodes {
+            let ports = ctx.composition.role(named: n.role)?.ports ?? []
+            let count = ctx.nodes.filter { $0.role == n.role }.count
+            if count > 1, let fixed = ports.first(where: { $0.hostPort != nil }) {
+                throw DeployError.invalid("role \(n.role) publishes host port \(fixed.hostPort ?? 0) (\(ctx.composition.file):\(fixed.location.line)) but has \(count) nodes; give only the container port")
+            }
+        }
+
+        // 1. The image, unless the engine has this very one.
+        let have = (try? Command.status(["docker", "image", "inspect", "--format", "{{.Id}}", image.reference], timeout: 30))
+            .flatMap { $0.0 == 0 ? $0.1.trimmingCharacters(in: .whitespacesAndNewlines) : nil }
+        if have == image.id {
+            ctx.progress("image \(image.reference): already loaded (\(image.id.prefix(19)))")
+        } else {
+            ctx.progress("image \(image.reference): loading \(archive)")
+            let t0 = Date()
+            do {
+                try Command.run(["docker", "load", "-i", archive], timeout: 1800)
+            } catch {
+                throw DeployError.invalid("docker load -i \(archive) failed: \(error)")
+            }
+            let now = (try? Command.run(["docker", "image", "inspect", "--format", "{{.Id}}", image.reference], timeout: 30))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard now == image.id else {
+                throw DeployError.invalid("after docker load, \(image.reference) is \(now ?? "missing"), not \(image.id) as \(ctx.buildDirectory)/image.id says")
+            }
+            ctx.progress(String(format: "image %@: loaded in %.1f s", image.reference, Date().timeIntervalSince(t0)))
+        }
+
+        // 2. The run folder: deployment and compose file for these nodes.
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: run)
+        try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let doc = Self.deployment(composition: ctx.composition.name, flavour: ctx.flavour.name, nodes: ctx.nodes,
+                                  keys: [ctx.identity.publicKey])
+        try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
+        try writeAtomically(try doc.encoded(), to: run + "/deployment.json")
+        let name = Self.projectName(composition: ctx.composition.name, runDirectory: run)
+        let composeFile = run + "/docker-compose.yml"
+        try writeAtomically(Data(ComposeFile.text(composition: ctx.composition, nodes: ctx.nodes, image: image.reference,
+                                                  deployment: run + "/deployment.json", containerPrefix: name,
+                                                  header: "Written by `nxc start` (project \(ctx.project.directory)).").utf8),
+                            to: composeFile)
+        let containers = Dictionary(uniqueKeysWithValues: ctx.nodes.map { ($0.node, name + "-" + $0.node) })
+        let project = RuntimeState.ContainerProject(name: name, composeFile: composeFile, containers: containers)
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "docker",
+                                 identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [],
+                                 project: project)
+        try state.save(in: run)
+
+        // 3. Up.
+        ctx.progress("starting \(ctx.nodes.count) container(s) (compose project \(name)): \(ctx.nodes.map(\.node).joined(separator: ", "))")
+        let (st, out) = try Command.status(compose + ["-p", name, "-f", composeFile, "up", "-d", "--no-build"],
+                                           log: run + "/compose.log", timeout: 600)
+        if st != 0 {
+            _ = Self.down(project)
+            throw DeployError.invalid("docker-compose up failed (\(run)/compose.log):\n\(out.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+
+        // 4. Wait for every node's agent and its role's services.
+        ctx.progress("waiting up to \(Int(ctx.timeout)) s for \(ctx.nodes.count) node(s): agent done, role services active")
+        let deadline = Date().addingTimeInterval(ctx.timeout)
+        var pending = ctx.nodes
+        var last: [String: String] = [:]
+        let t0 = Date()
+        while !pending.isEmpty && Date() < deadline {
+            let results = await Parallel.map(pending, limit: 8) { n -> (String, String?) in
+                let c = containers[n.node] ?? ""
+                let units = ctx.composition.role(named: n.role)?.services.map(\.value) ?? []
+                return (n.node, Self.readiness(container: c, node: n.node, units: units))
+            }
+            var still: [(node: String, role: String)] = []
+            for (i, r) in results.enumerated() {
+                if let why = r.1 {
+                    last[r.0] = why
+                    if why.hasPrefix("failed:") || why.hasPrefix("exited") { continue }
+                    still.append(pending[i])
+                } else {
+                    ctx.progress(String(format: "%@ is ready (%.0f s)", r.0, Date().timeIntervalSince(t0)))
+                    last[r.0] = nil
+                }
+            }
+            let failed = results.filter { $0.1?.hasPrefix("failed:") == true || $0.1?.hasPrefix("exited") == true }
+            if !failed.isEmpty {
+                throw DeployError.nodesDown(failed.map { ($0.0, $0.1 ?? "", "docker logs \(containers[$0.0] ?? "")") })
+            }
+            pending = still
+            if !pending.isEmpty { try? await Task.sleep(nanoseconds: 1_000_000_000) }
+        }
+        if !pending.isEmpty {
+            throw DeployError.nodesDown(pending.map { ($0.node, "not ready within \(Int(ctx.timeout)) s: \(last[$0.node] ?? "no answer")", "docker logs \(containers[$0.node] ?? "")") })
+        }
+        var addresses: [String: String] = [:]
+        for (node, c) in containers {
+            if let ip = try? Command.run(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", c], timeout: 30)
+                .split(separator: " ").first.map(String.init) { addresses[node] = ip }
+        }
+        state.addresses = addresses
+        state.startedAt = Date()
+        try state.save(in: run)
+        return (doc, state)
+    }
+
+    /// nil when the node is ready; otherwise why not ("failed: …" and "exited …" are final).
+    static func readiness(container: String, node: String, units: [String]) -> String? {
+        guard let (st, out) = try? Command.status(["docker", "exec", container, "cat", "/run/nxc/ready"], timeout: 30) else {
+            return "docker exec timed out"
+        }
+        if st != 0 {
+            let state = (try? Command.run(["docker", "inspect", "--format", "{{.State.Status}}", container], timeout: 30))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            if state == "exited" || state == "dead" { return "exited: the container stopped (docker logs \(container))" }
+            if let (fst, failed) = try? Command.status(["docker", "exec", container, "cat", "/run/nxc/failed"], timeout: 30), fst == 0 {
+                return "failed: the agent failed: " + failed.split(separator: "\n").joined(separator: "; ")
+            }
+            return "agent not done (container \(state))"
+        }
+        if out.trimmingCharacters(in: .whitespacesAndNewlines) != node { return "failed: the agent says it is \(out), not \(node)" }
+        if let (fst, failed) = try? Command.status(["docker", "exec", container, "cat", "/run/nxc/failed"], timeout: 30), fst == 0 {
+            return "failed: the agent failed: " + failed.split(separator: "\n").joined(separator: "; ")
+        }
+        guard !units.isEmpty else { return nil }
+        guard let (ust, uout) = try? Command.status(["docker", "exec", container, "systemctl", "is-active"] + units, timeout: 30) else {
+            return "systemctl timed out"
+        }
+        if ust == 0 { return nil }
+        let states = uout.split(separator: "\n").map(String.init)
+        if states.contains("failed") { return "failed: service(s) " + zip(units, states).filter { $0.1 == "failed" }.map(\.0).joined(separator: ", ") + " failed" }
+        return "services: " + zip(units, states).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+    }
+
+    /// Containers of the project that exist (any state).
+    static func runningContainers(_ p: RuntimeState.ContainerProject) -> [String] {
+        guard let out = try? Command.run(["docker", "ps", "-a", "-q", "--filter", "label=com.docker.compose.project=\(p.name)"], timeout: 30)
+        else { return [] }
+        return out.split(separator: "\n").map(String.init)
+    }
+
+    /// `compose down`: containers, networks and volumes of the project. Returns what is left.
+    static func down(_ p: RuntimeState.ContainerProject) -> [String] {
+        if let compose = try? composeCommand() {
+            _ = try? Command.status(compose + ["-p", p.name, "-f", p.composeFile, "down", "--volumes", "--remove-orphans", "-t", "20"], timeout: 300)
+        }
+        var left: [String] = []
+        for (kind, argv) in [("container", ["docker", "ps", "-a", "-q"]), ("network", ["docker", "network", "ls", "-q"]),
+                             ("volume", ["docker", "volume", "ls", "-q"])] {
+            let out = (try? Command.run(argv + ["--filter", "label=com.docker.compose.project=\(p.name)"], timeout: 30)) ?? ""
+            for id in out.split(separator: "\n") { left.append("\(kind) \(id) of compose project \(p.name)") }
+        }
+        return left
+    }
+
+    func stop(_ state: RuntimeState, runDirectory: String) -> [String] {
+        guard let p = state.project else { return [] }
+        return Self.down(p)
+    }
+
+    func remoteCommand(node: String, deployment: Deployment, state: RuntimeState, command: [String], interactive: Bool) -> [String] {
+        guard let c = state.project?.containers[node] else { return ["false"] }
+        return ["docker", "exec", "-i"] + (interactive ? ["-t"] : []) + [c] + (command.isEmpty ? ["bash", "-l"] : command)
+    }
+
+    func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String {
+        guard let c = state.project?.containers[node],
+              let (st, out) = try? Command.status(["docker", "inspect", "--format", "{{.State.Status}}", c], timeout: 15), st == 0
+        else { return "stopped" }
+        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
