@@ -271,6 +271,11 @@ struct Boot {
             log.info("SSH host keys are present")
             return
         }
+        if !system.dryRun && (try? Spawn.resolve("ssh-keygen")) == nil {
+            // Images without OpenSSH (containers reached with `docker exec`): nothing uses host keys.
+            log.info("SSH host keys: none made (no ssh-keygen: this image has no SSH server)")
+            return
+        }
         // Ed25519 and ECDSA only: an RSA key takes seconds to generate on an emulated CPU.
         for (type, file) in [("ed25519", "/etc/ssh/ssh_host_ed25519_key"), ("ecdsa", "/etc/ssh/ssh_host_ecdsa_key")] {
             try system.run(["ssh-keygen", "-q", "-t", type, "-N", "", "-C", "", "-f", file], timeout: 60)

@@ -43,7 +43,7 @@ struct DockerStart: StartMethod {
         let cp = buildDirectory + "/docker-compose.yml"
         try writeAtomically(Data(ComposeFile.text(composition: composition, nodes: nodes, image: image.reference,
                                                   deployment: "./deployment.json", containerPrefix: "nxc-" + composition.name,
-                                                  header: header).utf8), to: cp)
+                                                  header: header, cgroup: .detect()).utf8), to: cp)
         return [dp, cp]
     }
 
@@ -118,7 +118,8 @@ struct DockerStart: StartMethod {
         let composeFile = run + "/docker-compose.yml"
         try writeAtomically(Data(ComposeFile.text(composition: ctx.composition, nodes: ctx.nodes, image: image.reference,
                                                   deployment: run + "/deployment.json", containerPrefix: name,
-                                                  header: "Written by `nxc start` (project \(ctx.project.directory)).").utf8),
+                                                  header: "Written by `nxc start` (project \(ctx.project.directory)).",
+                                                  cgroup: .detect()).utf8),
                             to: composeFile)
         let containers = Dictionary(uniqueKeysWithValues: ctx.nodes.map { ($0.node, name + "-" + $0.node) })
         let project = RuntimeState.ContainerProject(name: name, composeFile: composeFile, containers: containers)

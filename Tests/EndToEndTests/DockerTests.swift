@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+import NXCBuild
+import NXCDeploy
+import NXCStore
+
+/// docker flavour end to end on a real Docker engine: Debian's docker.io and docker-compose are
+/// installed if missing, a dockerd is started when none answers (and stopped, by its PID, after);
+/// build and start compositions/webserver, the vm-ramdisk checks, compose's own validation of the
+/// generated file, and nothing of the project left after `nxc stop`. Runs when NXC_E2E=1.
+final class DockerTests: XCTestCase {
+    static let repo = VMRamdiskTests.repo
+    var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
+    var project = ""
+    /// The dockerd this test started, if it had to.
+    var dockerd: Int32?
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
+        project = NSTemporaryDirectory() + "nxc-docker-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+        if Command.which("dockerd") == nil || Command.which("docker-compose") == nil {
+            var e = ProcessInfo.processInfo.environment
+            e["DEBIAN_FRONTEND"] = "noninteractive"
+            try Command.run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io", "docker-compose"],
+                            environment: e, timeout: 900)
+        }
+        if (try? Command.status(["docker", "info"], timeout: 20))?.0 != 0 {
+            dockerd = try Self.startDockerd(log: project + "/dockerd.log")
+        }
+    }
+
+    /// Starts dockerd in the background and waits (60 s at most) until it answers; returns its PID.
+    static func startDockerd(log: String) throws -> Int32 {
+        let pidfile = NSTemporaryDirectory() + "nxc-dockerd-\(getpid()).pid"
+        try Command.run(["sh", "-c", #"dockerd >"$1" 2>&1 </dev/null & echo $! >"$2""#, "sh", log, pidfile], timeout: 30)
+        guard let text = try? String(contentsOfFile: pidfile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw XCTSkip("could not start dockerd (no PID)")
+        }
+        try? FileManager.default.removeItem(atPath: pidfile)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if (try? Command.status(["docker", "info"], timeout: 20))?.0 == 0 { return pid }
+            guard Processes.isAlive(pid) else { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        Processes.stop(pid, grace: 20)
+        let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+        XCTFail("dockerd did not answer within 60 s:\n\(tail)")
+        throw XCTSkip("no Docker engine")
+    }
+
+    override func tearDown() {
+        if !project.isEmpty, FileManager.default.fileExists(atPath: project + "/.nxc/current") {
+            _ = try? run(["stop"], timeout: 120)
+        }
+        if let pid = dockerd {
+            XCTAssertTrue(Processes.stop(pid, grace: 30), "dockerd \(pid) did not stop")
+        }
+        if !project.isEmpty { try? FileManager.default.removeItem(atPath: project) }
+    }
+
+    var env: [String: String] {
+        var e = ProcessInfo.processInfo.environment
+        e["NXC_STORE"] = Store.defaultRoot()
+        e["HOME"] = project
+        return e
+    }
+
+    @discardableResult
+    func run(_ args: [String], timeout: Double = 900) throws -> (status: Int32, output: String) {
+        let r = try Command.status([nxc] + args + ["--project", project], environment: env, timeout: timeout)
+        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return (r.0, r.1)
+    }
+
+    func execOn(_ target: String, _ command: [String]) throws -> (status: Int32, output: String) {
+        let r = try Command.status([nxc, "exec", "--project", project, target, "--"] + command, environment: env, timeout: 120)
+        print("$ nxc exec \(target) -- \(command.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return (r.0, r.1.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func leftovers(_ project: String) throws -> String {
+        var out = ""
+        for argv in [["docker", "ps", "-a", "-q"], ["docker", "network", "ls", "-q"], ["docker", "volume", "ls", "-q"]] {
+            out += try Command.run(argv + ["--filter", "label=com.docker.compose.project=\(project)"], timeout: 30)
+        }
+        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func testWebserverInContainers() throws {
+        let comp = Self.repo + "/compositions/webserver"
+        let b = try run(["build", "-f", "docker", comp], timeout: 1800)
+        XCTAssertEqual(b.status, 0, b.output)
+        let dir = project + "/build/webserver/docker"
+        for f in ["image.tar", "image.id", "docker-compose.yml", "deployment.json", "manifest.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), "missing \(f)")
+        }
+        // docker-compose itself accepts the generated file.
+        let config = try Command.status(["docker-compose", "-f", dir + "/docker-compose.yml", "config", "-q"], timeout: 60)
+        XCTAssertEqual(config.0, 0, config.1)
+
+        let s = try run(["start", "-f", "docker", "--timeout", "180", comp], timeout: 600)
+        XCTAssertEqual(s.status, 0, s.output)
+        guard s.status == 0 else { return }
+        XCTAssertTrue(s.output.contains("image nxc-webserver:docker: loaded") || s.output.contains("already loaded"), s.output)
+        for (node, role) in [("server", "server"), ("client1", "client"), ("client2", "client")] {
+            XCTAssertEqual(try execOn(node, ["hostname"]).output, node)
+            XCTAssertEqual(try execOn(node, ["cat", "/etc/nxc/role"]).output, role)
+        }
+        XCTAssertEqual(try execOn("client1", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
+        XCTAssertEqual(try execOn("server", ["systemctl", "is-active", "nginx"]).status, 0)
+        XCTAssertNotEqual(try execOn("client1", ["systemctl", "is-active", "nginx"]).status, 0)
+        XCTAssertNotEqual(try execOn("client2", ["systemctl", "is-active", "nginx"]).status, 0)
+        // systemd as PID 1, without privileges.
+        XCTAssertEqual(try execOn("server", ["cat", "/proc/1/comm"]).output, "systemd")
+        let state = RuntimeState.load(from: project + "/.nxc/run/webserver.docker")
+        let name = try XCTUnwrap(state?.project?.name)
+        let privileged = try Command.run(["docker", "inspect", "--format", "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}}",
+                                          name + "-server"], timeout: 30)
+        XCTAssertEqual(privileged.trimmingCharacters(in: .whitespacesAndNewlines), "false []")
+        let status = try run(["status", "--json"])
+        XCTAssertTrue(status.output.contains("\"state\" : \"running\""), status.output)
+
+        // A second start while it runs is refused; the running one is untouched.
+        let again = try run(["start", "-f", "docker", comp], timeout: 120)
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.output.contains("already running"), again.output)
+
+        XCTAssertEqual(try run(["stop"], timeout: 120).status, 0)
+        XCTAssertEqual(try leftovers(name), "", "containers, networks or volumes of \(name) left")
+    }
+}
