@@ -46,7 +46,7 @@ let package = Package(
                     resources: [.copy("BadCompositions")]),
         .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
-        .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore"]),
+        .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],
     swiftLanguageModes: [.v6]
