@@ -6,7 +6,9 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Host tools: image building, VMs, the private network, SSH, tmux, C libraries we link.
 APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd netcat-openbsd \
                 libarchive-dev libjansson-dev binutils ca-certificates debian-archive-keyring python3 iproute2
-BENCH_PACKAGES := debootstrap
+# The docker flavour's tests and benchmarks need an engine (the tests start dockerd when none runs).
+DOCKER_PACKAGES := docker.io docker-compose
+BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES)
 
 .PHONY: all deps build test unit e2e demo bench install clean
 
@@ -27,8 +29,9 @@ build: deps
 	strip .build/release/nxc-agent
 	@ls -l .build/release/nxc-agent | awk '{print "nxc-agent: " $$5 " bytes (stripped, static Swift runtime)"}'
 
-# Unit tests, the agent's tests, and the end-to-end tests with real QEMU VMs.
+# Unit tests, the agent's tests, and the end-to-end tests with real QEMU VMs and a real Docker engine.
 test: build
+	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(DOCKER_PACKAGES)"
 	bash Tests/agent/run.sh .build/release/nxc-agent
 	NXC_E2E=1 NXC_BIN=$(CURDIR)/$(NXC) $(SWIFT) test
 

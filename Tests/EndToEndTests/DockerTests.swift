@@ -119,6 +119,14 @@ final class DockerTests: XCTestCase {
         let privileged = try Command.run(["docker", "inspect", "--format", "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}}",
                                           name + "-server"], timeout: 30)
         XCTAssertEqual(privileged.trimmingCharacters(in: .whitespacesAndNewlines), "false []")
+        // The role's published port: on 127.0.0.1 only, and nginx answers there.
+        let port = try Command.run(["docker", "port", name + "-server", "80/tcp"], timeout: 30)
+            .split(separator: "\n").map(String.init)
+        XCTAssertEqual(port.count, 1, "\(port)")
+        XCTAssertTrue(port.first?.hasPrefix("127.0.0.1:") == true, "\(port)")
+        let page = try Command.run(["python3", "-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())",
+                                    "http://" + (port.first ?? "")], timeout: 60)
+        XCTAssertEqual(page, "hello from nxc\n")
         let status = try run(["status", "--json"])
         XCTAssertTrue(status.output.contains("\"state\" : \"running\""), status.output)
 
