@@ -410,6 +410,18 @@ in_root "$r" boot > "$work/container.log" 2>&1
 check_status "boot from PID 1's environment" $? 0
 check_log "$work/container.log" "environment of PID 1 (NXC_HOST)"
 check_log "$work/container.log" "would run: systemctl start --no-block rpcbind.socket"
+echo "== a deployment without addresses (the engine resolves names): /etc/hosts left to the engine"
+r=$work/engine-dns; make_root "$r"
+mkdir -p "$r/nxc"
+printf '{"version":1,"composition":"c","authorized_keys":[],"nodes":{"server":{"role":"server"},"client1":{"role":"client"}}}' > "$r/nxc/deployment.json"
+printf 'PATH=/usr/bin\0NXC_HOST=client1\0NXC_DEPLOYMENT_FILE=/nxc/deployment.json\0' > "$r/proc/1/environ"
+printf '127.0.0.1 localhost\n172.18.0.3 client1\n' > "$r/etc/hosts"
+in_root "$r" boot > "$work/engine-dns.log" 2>&1
+check_status "boot without addresses" $? 0
+check_log "$work/engine-dns.log" "/etc/hosts: left as it is"
+check_content "$r/etc/hosts" "$(printf '127.0.0.1 localhost\n172.18.0.3 client1')"
+check_content "$r/etc/nxc/role" "client"
+r=$work/container
 echo "== own environment wins over PID 1's"
 check_content <(env NXC_HOST=client1 NXC_AGENT_ROOT="$r" "$agent_binary" whoami) "client1 client"
 echo "== saved /etc/nxc/hostname and deployment.json (a disk image rebooted)"

@@ -11,6 +11,11 @@
 #   NXC_MEMORY      memory in MiB (default 1536)
 #   NXC_GUESTFWD    extra user-mode forward from the guest to this machine, e.g.
 #                   'tcp:10.0.2.100:8080-cmd:nc 127.0.0.1 8080' (default: none)
+#   NXC_ACCEL       QEMU accelerator (default: tcg,tb-size=128; e.g. kvm where it works).
+#                   A 128 MiB translation cache is flushed often enough that a guest which
+#                   kexecs does not crawl through the stale translations of the system it
+#                   replaces (measured: initrd unpack after kexec 27 s with the default
+#                   1 GiB cache, 4 s with 128 MiB).
 #   NXC_CONSOLE     serial console log file; with it QEMU goes to the background and
 #                   writes its PID to NXC_PIDFILE (default: NXC_CONSOLE.pid).
 #                   Without it the console is this terminal (Ctrl-a x quits).
@@ -23,7 +28,7 @@ port=${NXC_SSH_PORT:-$((10021 + index))}
 mem=${NXC_MEMORY:-1536}
 hi=$(printf %02x $((index / 256))); lo=$(printf %02x $((index % 256)))
 append="console=ttyS0,115200 panic=-1 systemd.show_status=1 systemd.mask=serial-getty@ttyS0.service net.ifnames=0 nxc.host=$NXC_NODE nxc.deployment=$(base64 -w0 "$deployment")"
-set -- -name "nxc-$NXC_NODE" -machine pc -cpu max -smp 1 -m "$mem" -no-reboot -nodefaults \
+set -- -name "nxc-$NXC_NODE" -machine pc -accel "${NXC_ACCEL:-tcg,tb-size=128}" -cpu max -smp 1 -m "$mem" -no-reboot -nodefaults \
   -kernel "$here/kernel" -initrd "$here/initrd" -append "$append" \
   -netdev "user,id=user,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22${NXC_GUESTFWD:+,guestfwd=$NXC_GUESTFWD}" \
   -device "virtio-net-pci,netdev=user,mac=52:54:00:78:$hi:$lo" \
