@@ -46,11 +46,12 @@ demo: build
 	$(NXC) status
 	$(NXC) stop
 
-# vm-ramdisk figures (docs/benchmarks.md), then g5k-ramdisk ones (docs/benchmarks-g5k.md).
+# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md).
 bench: build
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	bash bench/run.sh
 	bash bench/g5k.sh
+	bash bench/docker.sh
 
 install: build
 	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc
