@@ -1,4 +1,5 @@
 import Foundation
+import NXCArchive
 import NXCComposition
 
 /// One entry that nxc adds to an image on top of the packages.
@@ -108,5 +109,24 @@ public struct ImagePayload: Sendable {
             }
         }
         return out
+    }
+
+    /// Writes the entries into `w`, as a layer over the system tree at `root`: parents the system
+    /// lacks first; directories the system already has are left out (an upper layer's entry would
+    /// replace their mode and owner).
+    public func write(into w: ArchiveWriter, over root: String) throws {
+        let fm = FileManager.default
+        for dir in missingParents(existsInBase: { fm.fileExists(atPath: root + $0) }) {
+            try w.addDirectory(dir)
+        }
+        for e in entries {
+            switch e {
+            case .directory(let p, let mode):
+                if !fm.fileExists(atPath: root + p) { try w.addDirectory(p, mode: mode) }
+            case .file(let p, let content, let mode): try w.addFile(p, bytes: content, mode: mode)
+            case .fileFromDisk(let p, let src, let mode): try w.addFile(p, contentsOf: src, mode: mode)
+            case .symlink(let p, let target): try w.addSymlink(p, target: target)
+            }
+        }
     }
 }

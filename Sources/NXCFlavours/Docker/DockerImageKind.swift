@@ -55,20 +55,7 @@ struct DockerImageKind: ArtefactKind {
     /// The payload layer: agent, units, composition data and role files, as a tar.
     static func writePayloadLayer(_ payload: ImagePayload, root: String, to path: String) throws {
         let w = try ArchiveWriter(path: path, format: .pax, filter: .none)
-        let fm = FileManager.default
-        for dir in payload.missingParents(existsInBase: { fm.fileExists(atPath: root + $0) }) {
-            try w.addDirectory(dir)
-        }
-        for e in payload.entries {
-            switch e {
-            case .directory(let p, let mode):
-                // A directory entry in an upper layer replaces the lower one's owner and mode: only new ones.
-                if !fm.fileExists(atPath: root + p) { try w.addDirectory(p, mode: mode) }
-            case .file(let p, let content, let mode): try w.addFile(p, bytes: content, mode: mode)
-            case .fileFromDisk(let p, let src, let mode): try w.addFile(p, contentsOf: src, mode: mode)
-            case .symlink(let p, let target): try w.addSymlink(p, target: target)
-            }
-        }
+        try payload.write(into: w, over: root)
         try w.finish()
     }
 

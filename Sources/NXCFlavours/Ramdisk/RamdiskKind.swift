@@ -71,20 +71,7 @@ struct RamdiskKind: ArtefactKind {
     /// The per-composition segment: agent, units, role files. Small; rebuilt on every build.
     static func writePayloadSegment(_ payload: ImagePayload, root: String, to path: String) throws {
         let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: 3))
-        let fm = FileManager.default
-        for dir in payload.missingParents(existsInBase: { fm.fileExists(atPath: root + $0) }) {
-            try w.addDirectory(dir)
-        }
-        for e in payload.entries {
-            switch e {
-            case .directory(let p, let mode):
-                // Directories that the system already has keep their mode (the kernel would chmod them).
-                if !fm.fileExists(atPath: root + p) { try w.addDirectory(p, mode: mode) }
-            case .file(let p, let content, let mode): try w.addFile(p, bytes: content, mode: mode)
-            case .fileFromDisk(let p, let src, let mode): try w.addFile(p, contentsOf: src, mode: mode)
-            case .symlink(let p, let target): try w.addSymlink(p, target: target)
-            }
-        }
+        try payload.write(into: w, over: root)
         try w.finish()
     }
 
