@@ -31,6 +31,8 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var firmware: [String]
     /// Units masked in the image: they only slow a boot down on this platform.
     public var mask: [String]
+    /// Whether a ramdisk keeps the kernel under /boot, so that a node can kexec itself again.
+    public var keepKernel: Bool
     /// Default memory of a VM in MiB.
     public var memory: Int
     /// Seconds `start` waits for every node.
@@ -42,6 +44,7 @@ public struct Flavour: Sendable, Codable, Hashable {
         case name, description, artefact, start, packages, modules, memory, components, firmware, mask
         case kernelParams = "kernel_params"
         case bootTimeout = "boot_timeout"
+        case keepKernel = "keep_kernel"
     }
 
     public init(from decoder: Decoder) throws {
@@ -57,6 +60,7 @@ public struct Flavour: Sendable, Codable, Hashable {
         firmware = try c.decodeIfPresent([String].self, forKey: .firmware) ?? []
         mask = try c.decodeIfPresent([String].self, forKey: .mask) ?? []
         memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 1024
+        keepKernel = try c.decodeIfPresent(Bool.self, forKey: .keepKernel) ?? false
         bootTimeout = try c.decodeIfPresent(Int.self, forKey: .bootTimeout) ?? 300
     }
 }

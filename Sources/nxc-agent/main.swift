@@ -9,6 +9,7 @@ let usage = """
     usage: nxc-agent boot [--host NAME] [--deployment FILE] [--link-timeout SECONDS] [--fetch-timeout SECONDS]
            nxc-agent whoami [--host NAME] [--deployment FILE]   (never fetches nxc.deployment_url)
            nxc-agent generator NORMAL_DIR EARLY_DIR LATE_DIR   (as systemd runs nxc-generator)
+           nxc-agent bundle DIR   (this node's kernel and retained initrd, for kexec --reuse)
            nxc-agent --version
 
     """
@@ -43,6 +44,8 @@ func main() -> Int32 {
         }
     case "whoami":
         return whoami(rest, root: root)
+    case "bundle":
+        return BundleCommand(root: root, log: Logger(program: "nxc-agent", sink: .standardOutput)).run(rest)
     default:
         writeAll(2, "nxc-agent: unknown command \"\(arguments[1])\"\n\(usage)")
         return 64

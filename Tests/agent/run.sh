@@ -503,6 +503,57 @@ check_status "generator for a node not in the deployment" $? 0
 check_content <(masks "$work/gx/early") "chrony.service iperf3.service nfs-server.service nginx.service php8.2-fpm.service rpcbind.socket "
 check_log "$work/genx.log" 'node "stranger" is not in the deployment'
 
+echo "== bundle: the running kernel and the initrd kept in memory (retain_initrd), for kexec --reuse"
+r=$work/bundle; mkdir -p "$r/proc" "$r/sys/kernel/boot_params" "$r/boot"
+printf 'kernel image' > "$r/boot/vmlinuz-$(uname -r)"
+# A fake /proc/kcore: an ELF64 core whose second PT_LOAD maps physical 0x100000-0x500000 at file
+# offset 0x2000; the "initrd" is 3000 bytes at physical 0x101234, and boot_params say so.
+python3 - "$r" <<'PY'
+import struct, sys, os, random
+r = sys.argv[1]
+random.seed(7)
+initrd = bytes(random.getrandbits(8) for _ in range(3000))
+open(r + "/initrd.expected", "wb").write(initrd)
+eh = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, 2, 0, 0, 0)
+ph1 = struct.pack("<IIQQQQQQ", 1, 7, 0x1000, 0xffffffffff600000, 0xffffffffffffffff, 0x100, 0x100, 0x1000)  # vmalloc: no paddr
+ph2 = struct.pack("<IIQQQQQQ", 1, 7, 0x2000, 0xffff888000100000, 0x100000, 0x400000, 0x400000, 0x1000)
+core = bytearray(eh + ph1 + ph2)
+core += bytes(0x2000 - len(core))
+ram = bytearray(0x400000)
+ram[0x1234:0x1234 + len(initrd)] = initrd
+core += ram
+open(r + "/proc/kcore", "wb").write(core)
+bp = bytearray(4096)
+struct.pack_into("<I", bp, 0x218, 0x101234)
+struct.pack_into("<I", bp, 0x21c, len(initrd))
+open(r + "/sys/kernel/boot_params/data", "wb").write(bp)
+PY
+printf 'console=ttyS0 nxc.host=server retain_initrd\n' > "$r/proc/cmdline"
+in_root "$r" bundle "$r/tmp/nxc-bundle" > "$work/bundle.log" 2>&1
+check_status "bundle" $? 0
+check "initrd copied out of memory" cmp -s "$r/tmp/nxc-bundle/initrd" "$r/initrd.expected"
+check_content "$r/tmp/nxc-bundle/kernel" "kernel image"
+check_log "$work/bundle.log" "initrd: 3000 bytes copied from memory (retain_initrd)"
+echo "== bundle: files already there are kept; no retain_initrd: no initrd"
+printf 'pushed' > "$r/tmp/nxc-bundle/initrd"
+in_root "$r" bundle "$r/tmp/nxc-bundle" > "$work/bundle2.log" 2>&1
+check_status "bundle again" $? 0
+check_content "$r/tmp/nxc-bundle/initrd" "pushed"
+printf 'console=ttyS0\n' > "$r/proc/cmdline"
+in_root "$r" bundle "$r/tmp/other" > "$work/bundle3.log" 2>&1
+check_status "bundle without retain_initrd" $? 0
+check "no initrd without retain_initrd" test ! -e "$r/tmp/other/initrd"
+check_log "$work/bundle3.log" "not kept in memory (no retain_initrd"
+echo "== bundle: a range the core does not map is said, not invented"
+printf 'console=ttyS0 retain_initrd\n' > "$r/proc/cmdline"
+python3 -c 'import struct,sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); struct.pack_into("<I", b, 0x218, 0x9000000); open(p,"wb").write(b)' "$r/sys/kernel/boot_params/data"
+in_root "$r" bundle "$r/tmp/third" > "$work/bundle4.log" 2>&1
+check_status "bundle, range not mapped" $? 0
+check "no initrd from an unmapped range" test ! -e "$r/tmp/third/initrd"
+check_log "$work/bundle4.log" "is not in"
+in_root "$r" bundle relative/dir > "$work/bundle5.log" 2>&1
+check_status "bundle with a relative folder" $? 64
+
 echo "== generator never fails"
 r=$work/gen-broken; make_root "$r"
 echo '{"roles": [' > "$r/etc/nxc/composition.json"

@@ -41,6 +41,10 @@ enum KexecScript {
         echo "@boot $(cat /proc/sys/kernel/random/boot_id)"
         echo "@kexec $(command -v kexec || echo none)"
         echo "@tar $(command -v tar || echo none)"
+        # A node of an nxc image (--reuse): its own kernel and retained initrd, if it kept them.
+        if [ "$(id -u)" = 0 ] && command -v nxc-agent >/dev/null 2>&1 && nxc-agent bundle "$dir" >/dev/null 2>&1; then
+          echo "@bundle node"
+        fi
         for f in kernel initrd kexec.sh; do
           want=${1:-0}; shift || true
           if [ -f "$dir/$f" ] && [ "$(wc -c < "$dir/$f")" -eq "$want" ]; then

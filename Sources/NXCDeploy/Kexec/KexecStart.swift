@@ -286,7 +286,9 @@ struct KexecStart: StartMethod {
                 return
             }
         }
-        r.state = r.pushed.isEmpty ? "checked (bundle already there)" : "pushed \(r.pushed.joined(separator: ", "))"
+        let own = r.facts["bundle"] == "node" && !r.pushed.contains("kernel") && !r.pushed.contains("initrd")
+        let kept = own ? "kernel and initrd from the node itself" : "bundle already there"
+        r.state = r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", "))" + (own ? " (\(kept))" : "")
         progress("\(host): \(r.state)")
     }
 

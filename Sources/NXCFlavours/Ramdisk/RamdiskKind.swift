@@ -10,7 +10,9 @@ struct RamdiskKind: ArtefactKind {
     static let recipeVersion = "5"
 
     /// Paths (absolute, inside the image) that a ramdisk does not carry.
-    static func excluded(_ path: String, modulesPrefix: String, kept: Set<String>, firmware: [String] = []) -> Bool {
+    static func excluded(_ path: String, modulesPrefix: String, kept: Set<String>, firmware: [String] = [],
+                         keepKernel: Bool = false) -> Bool {
+        if keepKernel, path.hasPrefix("/boot/vmlinuz") { return false }
         if !firmware.isEmpty, path.hasPrefix("/usr/lib/firmware/") {
             let rel = path.dropFirst("/usr/lib/firmware/".count)
             // Keep the wanted files, the folders leading to them, and everything under wanted folders.
@@ -39,6 +41,7 @@ struct RamdiskKind: ArtefactKind {
         h.add("rootfs", ctx.rootfs.hash)
         h.add("modules", ctx.flavour.modules)
         h.add("firmware", ctx.flavour.firmware)
+        if ctx.flavour.keepKernel { h.add("keep_kernel", "yes") }
         let hash = h.finalize()
         if let p = ctx.store.lookup(name: "initrd-system", hash: hash) {
             ctx.progress("initrd system segment: reused")
@@ -49,13 +52,14 @@ struct RamdiskKind: ArtefactKind {
         let root = ctx.rootfs.root
         let modules = ctx.flavour.modules
         let firmware = ctx.flavour.firmware
+        let keepKernel = ctx.flavour.keepKernel
         let entry = try await ctx.store.realise(name: "initrd-system", hash: hash) { tmp in
             let kept = try kernel.select(modules)
             let meta = try kernel.regenerateMetadata(kept: kept, in: tmp + "/modules")
             let prefix = "/usr/lib/modules/\(kernel.version)"
             let keptSet = Set(kept)
             let w = try ArchiveWriter(path: tmp + "/system.cpio.zst", format: .cpioNewc, filter: .zstd(level: 6))
-            try w.addTree(root) { !Self.excluded($0, modulesPrefix: prefix, kept: keptSet, firmware: firmware) }
+            try w.addTree(root) { !Self.excluded($0, modulesPrefix: prefix, kept: keptSet, firmware: firmware, keepKernel: keepKernel) }
             let names = try FileManager.default.contentsOfDirectory(atPath: meta).filter { $0.hasPrefix("modules.") }.sorted()
             for n in names { try w.addFile(prefix + "/" + n, contentsOf: meta + "/" + n, mode: 0o644) }
             // The kernel runs /init from the initramfs: systemd directly, no intermediate init.
