@@ -137,8 +137,10 @@ def console_boots(path):
                 b["init"] = t
             elif re.search(r"nxc-agent: node \S+ is ready", msg):
                 b["ready"] = t
-        if "unpack0" in b and "unpack1" in b:
-            b["unpack"] = b["unpack1"] - b["unpack0"]
+        # A kernel that keeps its initrd (retain_initrd) does not free it: /init marks the end instead.
+        end = b.get("unpack1", b.get("init"))
+        if "unpack0" in b and end is not None:
+            b["unpack"] = end - b["unpack0"]
         boots.append(b)
     return boots
 
@@ -285,7 +287,8 @@ for c in cons:
 if rows:
     w("Where the boot time goes, from the serial console of each VM (guest kernel clock, seconds since")
     w("that kernel started). *unpack* = `Trying to unpack rootfs image as initramfs` → `Freeing initrd")
-    w("memory`; *agent ready* = `nxc-agent: node … is ready`. The stock boot is the vm-ramdisk boot of the")
+    w("memory` (or `Run /init` when the kernel keeps its initrd: `retain_initrd`, as the g5k-ramdisk")
+    w("bundle does); *agent ready* = `nxc-agent: node … is ready`. The stock boot is the vm-ramdisk boot of the")
     w("stock host before the run (QEMU loads kernel and initrd); the kexec'd boot is the webserver bundle")
     w("after `kexec -e` inside that VM.")
     w("")
@@ -455,10 +458,10 @@ if ku and su and ku > 3 * su:
     if k1_ and s1_ and boot1:
         t += (f" With 1 host, that is {k1_ / s1_:.0f}× slower and {100 * k1_ / boot1:.0f} % of the boot phase ({boot1:.0f} s)"
               + (f", while the CPUs were only {busy1:.0f} % busy (median): not a matter of CPU contention." if busy1 is not None and busy1 < 90 else "."))
-    t += (" Its cause was not investigated here. It may come from kexec inside a TCG guest (the new kernel unpacks"
-          " into memory where the old system's code ran) rather than from the bundle, in which case real hosts would"
-          " not show it and the boot phase measured here is pessimistic; a boot of the same bundle on real hardware"
-          " (or a kexec under KVM) would tell.")
+    t += (" Measured cause: QEMU's TCG translation cache still holds the old system's code when the new kernel"
+          " unpacks into that memory, and every write to such a page takes QEMU's self-modifying-code path; a smaller"
+          " cache (launch.sh's default `-accel tcg,tb-size=128`) is flushed before that happens. Real hosts do not"
+          " have this cost. Check that the VMs ran with that setting (NXC_ACCEL).")
     notes.append(t)
 if r_cold is not None and r_cold > 3:
     busy = med([float(r["env"]["cpu_busy"]) for r in c30 if r["ok"] and r["env"].get("cpu_busy")])
@@ -497,7 +500,7 @@ if os.path.exists(sshd_log):
                                          (HOSTS, rm30), (1, rm1), (HOSTS, rh30), (1, rh1)) for _ in rs)
     t = (f"The sshds ({starts} starts) accepted {accepted} SSH connection(s) in all; one per host and run, plus the"
          f" script's one sanity check, makes {expected}"
-         + (": nxc's ControlMaster carries all of a host's sessions (check and three pushes) on one connection"
+         + (": nxc's ControlMaster carries all of a host's sessions (check, one push, and the kexec) on one connection"
             if accepted == expected else ": nxc opened more connections than one per host and run")
          + f". {probes} pre-authentication close(s) are the script's port probes (`nc -z`).")
     if sshd_err:

@@ -2,6 +2,7 @@
 #define NXC_CARCHIVE_SHIM_H
 #include <archive.h>
 #include <archive_entry.h>
+#include <sys/xattr.h>
 /* The AE_IF* macros are expressions Swift cannot import: re-export them. */
 static const unsigned int NXC_AE_IFMT = AE_IFMT;
 static const unsigned int NXC_AE_IFREG = AE_IFREG;

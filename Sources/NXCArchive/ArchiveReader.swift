@@ -12,6 +12,8 @@ public struct ArchiveEntry: Sendable, Equatable {
     public var mtime: Int64
     public var linkTarget: String?
     public var data: [UInt8]
+    /// Extended attributes (pax tar), by name.
+    public var xattrs: [String: [UInt8]] = [:]
 }
 
 /// Reads every member of an archive (any format and filter libarchive knows). A cpio stream of
@@ -131,11 +133,20 @@ public enum ArchiveReader {
                     data.append(contentsOf: buf[0..<n])
                 }
             }
+            var xattrs: [String: [UInt8]] = [:]
+            if archive_entry_xattr_reset(entry) > 0 {
+                var xname: UnsafePointer<CChar>?
+                var xvalue: UnsafeRawPointer?
+                var xsize = 0
+                while archive_entry_xattr_next(entry, &xname, &xvalue, &xsize) == ARCHIVE_OK, let xname {
+                    xattrs[String(cString: xname)] = xvalue.map { Array(UnsafeRawBufferPointer(start: $0, count: xsize)) } ?? []
+                }
+            }
             out.append(ArchiveEntry(path: name, kind: kind, mode: UInt32(archive_entry_perm(entry)),
                                     uid: archive_entry_uid(entry), gid: archive_entry_gid(entry),
                                     mtime: Int64(archive_entry_mtime(entry)),
                                     linkTarget: archive_entry_symlink(entry).map { String(cString: $0) },
-                                    data: data))
+                                    data: data, xattrs: xattrs))
         }
         return out
     }

@@ -24,6 +24,8 @@ public final class ArchiveWriter {
     private var nextInode: Int64 = 1
     /// Fixed modification time of every entry, for reproducible archives.
     public var mtime: Int64
+    /// Extended attributes for the next entry (set by `addTree` when it keeps them).
+    private var pendingXattrs: [(name: String, value: [UInt8])] = []
 
     public init(path: String, format: ArchiveFormat, filter: ArchiveFilter, mtime: Int64 = 0) throws {
         self.path = path
@@ -75,6 +77,10 @@ public final class ArchiveWriter {
         archive_entry_set_ino64(e, nextInode)
         nextInode += 1
         archive_entry_set_nlink(e, type == NXC_AE_IFDIR ? 2 : 1)
+        for x in pendingXattrs {
+            x.value.withUnsafeBytes { archive_entry_xattr_add_entry(e, x.name, $0.baseAddress, $0.count) }
+        }
+        pendingXattrs = []
         return e
     }
 
@@ -173,11 +179,33 @@ public final class ArchiveWriter {
 
     /// Adds the tree under `directory` (sorted, owners and modes from lstat, hard links as copies),
     /// with member names relative to it. `include` sees paths like "/usr/bin/ls" and may skip them.
-    public func addTree(_ directory: String, include: (String) -> Bool = { _ in true }) throws {
-        try walk(directory, "", include)
+    /// `xattrs`: keep extended attributes (file capabilities are `security.capability`), sorted by
+    /// name; pax tar records them, cpio cannot.
+    public func addTree(_ directory: String, xattrs: Bool = false, include: (String) -> Bool = { _ in true }) throws {
+        try walk(directory, "", xattrs, include)
     }
 
-    private func walk(_ root: String, _ rel: String, _ include: (String) -> Bool) throws {
+    /// The extended attributes of `path` (not following a symbolic link), sorted by name.
+    public static func extendedAttributes(_ path: String) -> [(name: String, value: [UInt8])] {
+        let size = llistxattr(path, nil, 0)
+        guard size > 0 else { return [] }
+        var names = [CChar](repeating: 0, count: size)
+        let got = llistxattr(path, &names, size)
+        guard got > 0 else { return [] }
+        var out: [(String, [UInt8])] = []
+        for raw in names[0..<got].split(separator: 0) {
+            let name = String(decoding: raw.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let n = lgetxattr(path, name, nil, 0)
+            guard n >= 0 else { continue }
+            var value = [UInt8](repeating: 0, count: n)
+            let m = n == 0 ? 0 : lgetxattr(path, name, &value, n)
+            guard m >= 0 else { continue }
+            out.append((name, Array(value.prefix(m))))
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    private func walk(_ root: String, _ rel: String, _ xattrs: Bool, _ include: (String) -> Bool) throws {
         let dir = root + rel
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "/" : dir) else {
             throw ArchiveError(path: path, operation: "list \(dir)", message: "cannot read directory")
@@ -192,11 +220,12 @@ public final class ArchiveWriter {
             }
             let type = st.st_mode & S_IFMT
             let mode = UInt32(st.st_mode & 0o7777)
+            pendingXattrs = xattrs ? Self.extendedAttributes(full) : []
             let uid = Int64(st.st_uid), gid = Int64(st.st_gid)
             switch type {
             case S_IFDIR:
                 try addDirectory(r, mode: mode, uid: uid, gid: gid)
-                try walk(root, r, include)
+                try walk(root, r, xattrs, include)
             case S_IFREG:
                 try addFile(r, contentsOf: full, mode: mode, uid: uid, gid: gid)
             case S_IFLNK:
@@ -215,6 +244,7 @@ public final class ArchiveWriter {
             case S_IFIFO:
                 try addFifo(r, mode: mode, uid: uid, gid: gid)
             default:
+                pendingXattrs = []
                 continue // sockets are not archived
             }
         }

@@ -90,6 +90,10 @@ public struct RootfsBuilder: Sendable {
         return BuiltRootfs(root: sys.path + "/root", hash: sysHash, ranMmdebstrap: ran, reused: false)
     }
 
+    /// The time every build claims to happen at (mmdebstrap, maintainer scripts, mkinitramfs and
+    /// shadow honour it), so that builds of the same inputs at different times give the same files.
+    public static let sourceDateEpoch = "1700000000"
+
     static func mmdebstrap(_ req: RootfsRequest, packages: [String], into tmp: String, rootMode: Bool,
                            composition: Composition) throws {
         let log = tmp + "/mmdebstrap.log"
@@ -103,7 +107,9 @@ public struct RootfsBuilder: Sendable {
         if !packages.isEmpty { argv.append("--include=\(packages.joined(separator: ","))") }
         argv += [req.distribution.suite, tmp + "/root", req.mirror]
         do {
-            try Command.run(argv, log: log, timeout: 1800)
+            var env = ProcessInfo.processInfo.environment
+            env["SOURCE_DATE_EPOCH"] = Self.sourceDateEpoch
+            try Command.run(argv, environment: env, log: log, timeout: 1800)
         } catch let e as CommandError {
             if let missing = unknownPackage(in: e.output), let loc = composition.location(ofPackage: missing) {
                 throw BuildError.unknownPackage(loc)
@@ -118,7 +124,8 @@ public struct RootfsBuilder: Sendable {
         let log = tmp + "/apt.log"
         // Copy the base (reflinks where the filesystem has them), then apt inside a chroot.
         try Command.run(["cp", "-a", "--reflink=auto", base, root], timeout: 600)
-        let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"]
+        let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8",
+                   "SOURCE_DATE_EPOCH": Self.sourceDateEpoch]
         let fm = FileManager.default
         // Name resolution for apt inside the chroot; removed afterwards.
         let resolv = root + "/etc/resolv.conf"

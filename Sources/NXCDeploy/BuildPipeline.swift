@@ -42,8 +42,9 @@ public enum BuildPipeline {
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         do {
             let ctx = ArtefactContext(composition: composition, flavour: flavour, rootfs: rootfs,
-                                      payload: ImagePayload(composition: composition, agentBinary: agent, masked: flavour.mask),
-                                      store: store, outputDirectory: tmp, progress: progress)
+                                      payload: ImagePayload(composition: composition, agentBinary: agent, masked: flavour.mask,
+                                                            files: flavour.files, links: flavour.links),
+                                      store: store, outputDirectory: tmp, finalDirectory: final, progress: progress)
             var artefacts = try await flavour.artefact.implementation.emit(ctx)
             _ = try flavour.start.implementation.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)
             let manifest = Manifest(composition: composition.name, flavour: flavour.name, rootfs: rootfs.hash,

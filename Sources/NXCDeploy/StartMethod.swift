@@ -22,6 +22,8 @@ public struct StartOptions: Sendable {
     /// Address to listen on (default: httpAddress).
     public var httpListen: String?
     public var httpPort: Int?
+    /// The Kadeploy client (g5k-image).
+    public var kadeployCommand = "kadeploy3"
 
     public init() {}
 }
@@ -83,6 +85,7 @@ extension StartMethodName {
         case .qemu: return QemuStart()
         case .kexec: return KexecStart()
         case .docker: return DockerStart()
+        case .kadeploy: return KadeployStart()
         }
     }
 }

@@ -28,10 +28,14 @@ public struct ArtefactContext: Sendable {
     public var store: Store
     /// A fresh, empty folder; the caller moves it into `build/<composition>/<flavour>/` when all went well.
     public var outputDirectory: String
+    /// Where the output folder ends up (for files that name an artefact by its path).
+    public var finalDirectory: String
     public var progress: @Sendable (String) -> Void
 
     public init(composition: Composition, flavour: Flavour, rootfs: BuiltRootfs, payload: ImagePayload,
-                store: Store, outputDirectory: String, progress: @escaping @Sendable (String) -> Void) {
+                store: Store, outputDirectory: String, finalDirectory: String? = nil,
+                progress: @escaping @Sendable (String) -> Void) {
+        self.finalDirectory = finalDirectory ?? outputDirectory
         self.composition = composition
         self.flavour = flavour
         self.rootfs = rootfs
@@ -53,6 +57,7 @@ extension ArtefactKindName {
         switch self {
         case .ramdisk: return RamdiskKind()
         case .dockerImage: return DockerImageKind()
+        case .tarball: return TarballKind()
         }
     }
 }

@@ -5,6 +5,7 @@ import Yams
 public enum ArtefactKindName: String, Sendable, Codable, CaseIterable {
     case ramdisk
     case dockerImage = "docker-image"
+    case tarball
 }
 
 /// How a flavour's nodes are started; each method is implemented in NXCDeploy, one folder each.
@@ -12,6 +13,7 @@ public enum StartMethodName: String, Sendable, Codable, CaseIterable {
     case qemu
     case kexec
     case docker
+    case kadeploy
 }
 
 /// A flavour: data naming an artefact kind, a start method and what they need.
@@ -33,6 +35,24 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var mask: [String]
     /// Whether a ramdisk keeps the kernel under /boot, so that a node can kexec itself again.
     public var keepKernel: Bool
+    /// Files the flavour adds to every image (path → content), e.g. network configuration.
+    public var files: [String: String]
+    /// Symbolic links the flavour adds (path → target), e.g. units it enables.
+    public var links: [String: String]
+    /// Kadeploy environment settings (g5k-image).
+    public var kadeploy: KadeploySettings?
+
+    /// What a Kadeploy environment description says besides the image (Grid'5000's standard
+    /// postinstall by default).
+    public struct KadeploySettings: Sendable, Codable, Hashable {
+        public var visibility: String?
+        public var postinstall: Postinstall?
+        public struct Postinstall: Sendable, Codable, Hashable {
+            public var archive: String
+            public var compression: String
+            public var script: String
+        }
+    }
     /// Default memory of a VM in MiB.
     public var memory: Int
     /// Seconds `start` waits for every node.
@@ -45,6 +65,7 @@ public struct Flavour: Sendable, Codable, Hashable {
         case kernelParams = "kernel_params"
         case bootTimeout = "boot_timeout"
         case keepKernel = "keep_kernel"
+        case files, links, kadeploy
     }
 
     public init(from decoder: Decoder) throws {
@@ -61,6 +82,9 @@ public struct Flavour: Sendable, Codable, Hashable {
         mask = try c.decodeIfPresent([String].self, forKey: .mask) ?? []
         memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 1024
         keepKernel = try c.decodeIfPresent(Bool.self, forKey: .keepKernel) ?? false
+        files = try c.decodeIfPresent([String: String].self, forKey: .files) ?? [:]
+        links = try c.decodeIfPresent([String: String].self, forKey: .links) ?? [:]
+        kadeploy = try c.decodeIfPresent(KadeploySettings.self, forKey: .kadeploy)
         bootTimeout = try c.decodeIfPresent(Int.self, forKey: .bootTimeout) ?? 300
     }
 }

@@ -63,7 +63,9 @@ public struct ImagePayload: Sendable {
 
     /// `masked`: units of the flavour that only slow a boot down (timers of a long-lived system, …);
     /// a unit that a role lists as a service is never masked.
-    public init(composition c: Composition, agentBinary: String, masked: [String] = []) {
+    /// `files` and `links`: what the flavour adds (path → content, path → target).
+    public init(composition c: Composition, agentBinary: String, masked: [String] = [],
+                files: [String: String] = [:], links: [String: String] = [:]) {
         var e: [ImageEntry] = [
             .directory(path: "/etc/nxc", mode: 0o755),
             .file(path: "/etc/nxc/composition.json", content: Self.compositionJSON(c), mode: 0o644),
@@ -92,6 +94,12 @@ public struct ImagePayload: Sendable {
                 }
                 e.append(.file(path: base + f.path, content: f.content, mode: f.mode))
             }
+        }
+        for (path, content) in files.sorted(by: { $0.key < $1.key }) {
+            e.append(.file(path: path, content: Array(content.utf8), mode: 0o644))
+        }
+        for (path, target) in links.sorted(by: { $0.key < $1.key }) {
+            e.append(.symlink(path: path, target: target))
         }
         entries = e
     }

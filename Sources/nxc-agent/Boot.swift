@@ -87,6 +87,7 @@ struct Boot {
         // 1. Who am I, and the deployment.
         let context = BootContext(root: root, log: log)
         guard let (name, source) = context.nodeName(option: options.host) else {
+            if context.kernelParameters["nxc.await"] == "ssh" { return awaitContextualisation() }
             return fatal(AgentError.noNodeName)
         }
         var failures: [String] = []
@@ -323,6 +324,24 @@ struct Boot {
             }
         }
         return failures
+    }
+
+    /// A disk image's first boot (`nxc.await=ssh`: Kadeploy deployed it; nxc contextualises it
+    /// next over SSH with `nxc-agent boot --host NAME --deployment FILE`): only what SSH needs.
+    private func awaitContextualisation() -> Int32 {
+        log.info("no node name yet (nxc.await=ssh): making SSH host keys and waiting to be contextualised over SSH")
+        var failures: [String] = []
+        let network = Network(root: root, system: system, log: log)
+        do { try network.bringLoopbackUp() } catch { failures.append("network: lo: \(error)") }
+        do { try makeHostKeys() } catch { failures.append("SSH host keys: \(error)") }
+        do {
+            try Files.makeDirectories(root.path("/run/nxc"))
+            try Files.write(root.path("/run/nxc/awaiting"), text: "ssh\n")
+        } catch {
+            failures.append("\(error)")
+        }
+        for f in failures { log.error(f) }
+        return failures.isEmpty ? 0 : 1
     }
 
     /// Nothing can be done: say why, also in /run/nxc/failed so a deployer

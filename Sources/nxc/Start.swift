@@ -44,11 +44,14 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Port of the HTTP server (default: an ephemeral one).")
     var httpPort: Int?
 
-    @Flag(help: "The hosts already run this composition: connect as root with nxc's key and kexec again.")
+    @Flag(help: "The hosts already run this composition: connect as root with nxc's key and kexec again (g5k-ramdisk), or only contextualise them again (g5k-image).")
     var reuse = false
 
     @Flag(help: "Connect, check and push, but do not kexec (checks a reservation).")
     var dryRun = false
+
+    @Option(help: "Kadeploy client program (g5k-image; default: kadeploy3 on PATH).")
+    var kadeploy: String?
 
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
@@ -90,6 +93,7 @@ extension Start {
         o.httpAddress = httpAddress
         o.httpListen = httpListen
         o.httpPort = httpPort
+        if let kadeploy { o.kadeployCommand = kadeploy }
         return o
     }
 }

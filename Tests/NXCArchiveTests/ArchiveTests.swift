@@ -98,4 +98,31 @@ final class ArchiveTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("/nonexistent-dir/x.cpio"), "\(e)")
         }
     }
+
+    /// Extended attributes (file capabilities live in security.capability) survive a pax tar with
+    /// zstd, sorted by name; cpio and trees read without `xattrs:` carry none.
+    func testExtendedAttributesInPax() throws {
+        let tree = dir + "/tree"
+        try FileManager.default.createDirectory(atPath: tree + "/bin", withIntermediateDirectories: true)
+        let file = tree + "/bin/ping"
+        try Data("binary".utf8).write(to: URL(fileURLWithPath: file))
+        let a: [UInt8] = [1, 2, 3], b = Array("value".utf8)
+        guard setxattr(file, "user.nxc.b", b, b.count, 0) == 0, setxattr(file, "user.nxc.a", a, a.count, 0) == 0 else {
+            throw XCTSkip("this file system has no user extended attributes")
+        }
+        XCTAssertEqual(ArchiveWriter.extendedAttributes(file).map(\.name), ["user.nxc.a", "user.nxc.b"])
+        let tar = dir + "/t.tar.zst"
+        let w = try ArchiveWriter(path: tar, format: .pax, filter: .zstd(level: 3))
+        try w.addTree(tree, xattrs: true)
+        try w.finish()
+        let e = try XCTUnwrap(try ArchiveReader.entries(path: tar).first { $0.path == "bin/ping" })
+        XCTAssertEqual(e.xattrs["user.nxc.a"], a)
+        XCTAssertEqual(e.xattrs["user.nxc.b"], b)
+        XCTAssertEqual(e.data, Array("binary".utf8))
+        let plain = dir + "/plain.tar"
+        let w2 = try ArchiveWriter(path: plain, format: .pax, filter: .none)
+        try w2.addTree(tree)
+        try w2.finish()
+        XCTAssertEqual(try ArchiveReader.entries(path: plain).first { $0.path == "bin/ping" }?.xattrs, [:])
+    }
 }

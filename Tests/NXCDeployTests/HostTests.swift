@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
-import NXCFlavours
+@testable import NXCFlavours
 import NXCBuild
 import NXCStore
 
@@ -172,5 +172,52 @@ final class HostTests: XCTestCase {
         XCTAssertNotEqual(try Command.status(["sh", "-c", KexecScript.receive, "sh", remote], timeout: 30, inputFile: half).0, 0)
         XCTAssertEqual(try String(contentsOfFile: remote + "/initrd", encoding: .utf8), "old")
         archives.removeAll()
+    }
+
+    /// Kadeploy's verdict: its -o/-n files, else the summary of its output.
+    func testKadeployOutcome() throws {
+        let work = NSTemporaryDirectory() + "nxc-ka-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try Data("node-1.nancy.grid5000.fr\n\nnode-2.nancy.grid5000.fr\n".utf8).write(to: URL(fileURLWithPath: work + "/ok"))
+        try Data("node-3.nancy.grid5000.fr\n".utf8).write(to: URL(fileURLWithPath: work + "/ko"))
+        let files = KadeployStart.outcome(okFile: work + "/ok", koFile: work + "/ko", output: "")
+        XCTAssertEqual(files.ok, ["node-1.nancy.grid5000.fr", "node-2.nancy.grid5000.fr"])
+        XCTAssertEqual(files.ko, ["node-3.nancy.grid5000.fr"])
+        let output = """
+            Deployment #D-0f0e started
+            Grab the key file /home/u/.ssh/id_rsa.pub
+            Nodes correctly deployed on cluster grisou
+            The deployment is successful on nodes
+            grisou-1.nancy.grid5000.fr
+            grisou-4.nancy.grid5000.fr
+            The deployment failed on nodes
+            grisou-9.nancy.grid5000.fr (Reboot timeout)
+            grisou-7.nancy.grid5000.fr
+            """
+        let parsed = KadeployStart.outcome(okFile: work + "/none", koFile: work + "/none", output: output)
+        XCTAssertEqual(parsed.ok, ["grisou-1.nancy.grid5000.fr", "grisou-4.nancy.grid5000.fr"])
+        XCTAssertEqual(parsed.ko, ["grisou-7.nancy.grid5000.fr"])
+        XCTAssertEqual(KadeployStart.kadeployName(TestbedHost(name: "127.0.0.1", port: 2222, user: "root")), "127.0.0.1:2222")
+        XCTAssertEqual(KadeployStart.kadeployName(TestbedHost(name: "grisou-1")), "grisou-1")
+    }
+
+    /// The Kadeploy environment description: every key Kadeploy needs, values quoted.
+    func testKadeployEnvironment() throws {
+        let text = TarballKind.environment(name: "nxc-web", composition: "web", tarball: "/p/build/web/g5k-image/web.tar.zst",
+                                           kernel: "/boot/vmlinuz-6.1.0-1-amd64", initrd: "/boot/initrd.img-6.1.0-1-amd64",
+                                           kernelParams: ["console=tty0", "rw"], author: "alice", settings: nil)
+        for line in ["name: \"nxc-web\"", "version: 1", "author: \"alice\"", "visibility: \"private\"", "destructive: false",
+                     "os: linux", "arch: x86_64", "  file: \"/p/build/web/g5k-image/web.tar.zst\"", "  kind: tar",
+                     "  compression: zstd", "- archive: \"server:///grid5000/postinstalls/g5k-postinstall.tgz\"",
+                     "  kernel: \"/boot/vmlinuz-6.1.0-1-amd64\"", "  initrd: \"/boot/initrd.img-6.1.0-1-amd64\"",
+                     "  kernel_params: \"console=tty0 rw\"", "filesystem: ext4", "partition_type: 131", "multipart: false"] {
+            XCTAssertTrue(text.split(separator: "\n").contains { $0 == line }, "missing line: \(line)\n\(text)")
+        }
+        let f = try Flavour.load(path: DeployTests.repo + "/flavours/g5k-image.yaml")
+        XCTAssertEqual(f.artefact, .tarball)
+        XCTAssertEqual(f.start, .kadeploy)
+        XCTAssertTrue(f.kernelParams.contains("nxc.await=ssh"))
+        XCTAssertEqual(f.kadeploy?.postinstall?.script, "g5k-postinstall --net none")
     }
 }

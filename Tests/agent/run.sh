@@ -187,6 +187,19 @@ echo "== no node name at all"
 in_root "$r" boot --deployment "$work/deployment.json" > "$work/noname.log" 2>&1
 check_status "boot without a name" $? 1
 check_log "$work/noname.log" "no node name"
+echo "== no node name, nxc.await=ssh (a disk image before contextualisation): host keys, then wait"
+r=$work/await; make_root "$r"
+printf 'root=/dev/vda rw nxc.await=ssh\n' > "$r/proc/cmdline"
+in_root "$r" boot > "$work/await.log" 2>&1
+check_status "boot awaiting contextualisation" $? 0
+check_log "$work/await.log" "would run: ssh-keygen -q -t ed25519"
+check_content "$r/run/nxc/awaiting" "ssh"
+check "not ready before contextualisation" test ! -e "$r/run/nxc/ready"
+in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/await2.log" 2>&1
+check_status "contextualised over SSH" $? 0
+check_content "$r/etc/nxc/role" "server"
+check_content "$r/run/nxc/ready" "server"
+r=$work/nobody
 
 echo "== kernel command line: nxc.host and nxc.deployment (base64 without padding)"
 r=$work/cmdline; make_root "$r"
