@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCArchive
+import CArchive
 
 final class ArchiveTests: XCTestCase {
     var dir = ""

@@ -194,10 +194,11 @@ final class HostTests: XCTestCase {
             The deployment failed on nodes
             grisou-9.nancy.grid5000.fr (Reboot timeout)
             grisou-7.nancy.grid5000.fr
+            Deployment #D-0f0e done
             """
         let parsed = KadeployStart.outcome(okFile: work + "/none", koFile: work + "/none", output: output)
         XCTAssertEqual(parsed.ok, ["grisou-1.nancy.grid5000.fr", "grisou-4.nancy.grid5000.fr"])
-        XCTAssertEqual(parsed.ko, ["grisou-7.nancy.grid5000.fr"])
+        XCTAssertEqual(parsed.ko, ["grisou-9.nancy.grid5000.fr", "grisou-7.nancy.grid5000.fr"])
         XCTAssertEqual(KadeployStart.kadeployName(TestbedHost(name: "127.0.0.1", port: 2222, user: "root")), "127.0.0.1:2222")
         XCTAssertEqual(KadeployStart.kadeployName(TestbedHost(name: "grisou-1")), "grisou-1")
     }

@@ -35,8 +35,12 @@ struct KadeployStart: StartMethod {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.hasPrefix("The deployment is successful on nodes") { section = 1; continue }
             if line.hasPrefix("The deployment failed on nodes") { section = 2; continue }
-            if line.isEmpty || line.contains(" ") { if section != 0 && line.contains(" ") { section = 0 }; continue }
-            if section == 1 { ok.insert(line) } else if section == 2 { ko.insert(line) }
+            // A host, maybe followed by a reason ("node-9 (Reboot timeout)"); anything else ends the list.
+            let first = line.split(separator: " ").first.map(String.init) ?? ""
+            let isHost = !first.isEmpty && first.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" }
+                && first.first.map { $0.isLowercase || $0.isNumber } == true
+            guard isHost else { section = 0; continue }
+            if section == 1 { ok.insert(first) } else if section == 2 { ko.insert(first) }
         }
         return (ok, ko)
     }
