@@ -81,7 +81,7 @@ for i in $(seq 1 "$RUNS"); do
   EDIT+=("$(T "$WORK/edit$i.log" nxc build -f docker "$P/webserver")")
   COLD+=("$(T "$WORK/start-new$i.log" nxc start -f docker "$P/webserver")")
   LOADS+=("$(grep -o 'loaded in [0-9.]* s' "$WORK/start-new$i.log" | grep -o '[0-9.]*' || echo -)")
-  nxc exec client1 -- curl -sf http://server/ | grep -q "edited for run $i" || { say "run $i: client1 did not get the edited page"; exit 1; }
+  HOME=$P "$NXC" exec --project "$P" client1 -- curl -sf http://server/ | grep -q "edited for run $i" || { say "run $i: client1 did not get the edited page"; exit 1; }
   nxc stop -f docker --composition webserver >/dev/null 2>&1
   WARM+=("$(T "$WORK/start-warm$i.log" nxc start -f docker "$P/webserver")")
   grep -q "already loaded" "$WORK/start-warm$i.log" || { say "run $i: the second start loaded the image again"; exit 1; }

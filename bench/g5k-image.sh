@@ -22,6 +22,7 @@ command -v debootstrap >/dev/null || { apt-get update -q >/dev/null; DEBIAN_FRON
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nxc-g5kimagebench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
 MIRROR=$(python3 - <<'PY'
 import glob, re
 for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*")):
