@@ -77,7 +77,8 @@ public enum Operations {
                                nodes: nodes, identity: identity, timeout: timeout ?? Double(flavour.bootTimeout),
                                options: options, binding: binding, progress: progress)
         if !options.dryRun { try project.setCurrent(composition: composition.name, flavour: flavour.name) }
-        let (doc, state) = try await method.start(ctx)
+        var (doc, state) = try await method.start(ctx)
+        state.compositionFile = composition.file
         if !options.dryRun { try state.save(in: ctx.runDirectory) }
         return doc
     }
@@ -86,6 +87,20 @@ public enum Operations {
     public static func exec(_ active: ActiveDeployment, target: String, command: [String]) async throws -> Int32 {
         let state = try active.requireState()
         let nodes = try active.deployment.resolve(target)
+        // Under `nxc driver`: every line says its node, and a failure names it (for the summary).
+        let driven = ProcessInfo.processInfo.environment[Driver.environmentFlag] == "1"
+        if driven {
+            let printer = LinePrinter()
+            let method = active.method
+            let deployment = active.deployment
+            let statuses = await Parallel.map(nodes, limit: 64) { node -> Int32 in
+                let argv = method.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: false)
+                let st = (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255
+                if st != 0 { FileHandle.standardError.write(Data("\(Driver.failureMark)\(node) exit \(st)\n".utf8)) }
+                return st
+            }
+            return statuses.max() ?? 0
+        }
         if nodes.count == 1 {
             let argv = active.method.remoteCommand(node: nodes[0], deployment: active.deployment, state: state,
                                                    command: command, interactive: false)

@@ -17,6 +17,8 @@ public struct RuntimeState: Codable, Sendable {
     public var knownHosts: String
     public var startedAt: Date
     public var processes: [Process]
+    /// The composition file started (for `nxc driver`'s default script).
+    public var compositionFile: String?
     /// Node addresses the engine chose (containers), for `status`; the deployment has none.
     public var addresses: [String: String]?
     /// The container engine's project (compose project name and file), for `exec`, `status`, `stop`.

@@ -130,6 +130,27 @@ final class DockerTests: XCTestCase {
         let status = try run(["status", "--json"])
         XCTAssertTrue(status.output.contains("\"state\" : \"running\""), status.output)
 
+        // nxc wait and nxc driver (the composition's test, then a failing script).
+        XCTAssertEqual(try run(["wait", "server", "--unit", "nginx", "--timeout", "30"]).status, 0)
+        XCTAssertEqual(try run(["wait", "client", "--cmd", "test -s /etc/nxc/role", "--timeout", "30"]).status, 0)
+        let portWait = try run(["wait", "server", "--port", "80", "--timeout", "30"])
+        XCTAssertEqual(portWait.status, 0)
+        XCTAssertTrue(portWait.output.contains("server: TCP port 80 listening"), portWait.output)
+        let never = try run(["wait", "client", "--port", "80", "--timeout", "3"])
+        XCTAssertNotEqual(never.status, 0)
+        XCTAssertTrue(never.output.contains("client1: not TCP port 80 listening after 3 s"), never.output)
+        let driven = try run(["driver"], timeout: 300)
+        XCTAssertEqual(driven.status, 0, driven.output)
+        XCTAssertTrue(driven.output.contains("── step 2: nxc exec client -- curl -sf http://server/"), driven.output)
+        XCTAssertTrue(driven.output.contains("client2: hello from nxc"), driven.output)
+        XCTAssertTrue(driven.output.contains("driver: 2 step(s) passed"), driven.output)
+        let failing = project + "/failing.sh"
+        try Data("nxc exec server -- true\nnxc exec client -- sh -c 'test \"$(hostname)\" = client1'\nnxc exec server -- true\n".utf8)
+            .write(to: URL(fileURLWithPath: failing))
+        let bad = try run(["driver", failing], timeout: 300)
+        XCTAssertEqual(bad.status, 1, bad.output)
+        XCTAssertTrue(bad.output.contains("driver: FAILED at step 2 of 2 (exit 1) on client2: nxc exec client -- sh -c"), bad.output)
+
         // A second start while it runs is refused; the running one is untouched.
         let again = try run(["start", "-f", "docker", comp], timeout: 120)
         XCTAssertNotEqual(again.status, 0)

@@ -98,6 +98,12 @@ final class G5KImageTests: XCTestCase {
         // Booted from the disk Kadeploy wrote, with the image's own kernel and initramfs.
         XCTAssertEqual(try execOn("server", ["findmnt", "-n", "-o", "SOURCE", "/"]).output, "/dev/vda")
         XCTAssertEqual(try execOn("server", ["sh", "-c", "test -f /boot/initrd.img-$(uname -r) && echo yes"]).output, "yes")
+        // The composition's test script, unchanged, through nxc driver (-r client=1 on the hosts that are up).
+        let script = project + "/test.sh"
+        try Data("nxc exec server -- systemctl is-active nginx\nnxc exec client1 -- curl -sf http://server/\n".utf8).write(to: URL(fileURLWithPath: script))
+        let driven = try nxcRun(["driver", script], timeout: 300)
+        XCTAssertEqual(driven.status, 0, driven.output)
+        XCTAssertTrue(driven.output.contains("client1: hello from nxc"), driven.output)
     }
 
     /// Two builds from empty stores, minutes apart: the same tarball, byte for byte.

@@ -123,6 +123,11 @@ final class VMRamdiskTests: XCTestCase {
         let states = (json["nodes"] as? [[String: Any]])?.compactMap { $0["state"] as? String }
         XCTAssertEqual(states, ["running", "running", "running"])
 
+        // The composition's test script through nxc driver, the same one the docker test runs.
+        let driven = try run(["driver"], timeout: 300)
+        XCTAssertEqual(driven.status, 0, driven.output)
+        XCTAssertTrue(driven.output.contains("client1: hello from nxc") && driven.output.contains("driver: 2 step(s) passed"), driven.output)
+
         // connect with several nodes: a tmux session with one pane per node.
         let session = "nxc-e2e-\(getpid())"
         let conn = try Command.status([nxc, "connect", "--project", project, "--detach", "--session", session],
