@@ -192,7 +192,9 @@ public struct RootfsBuilder: Sendable {
             for s in role.services {
                 let unit = s.value.contains(".") ? s.value : s.value + ".service"
                 let dirs = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
-                var found = dirs.contains { FileManager.default.fileExists(atPath: root + $0 + "/" + unit) }
+                // A unit the role brings itself as one of its files counts too.
+                var found = dirs.contains { d in FileManager.default.fileExists(atPath: root + d + "/" + unit)
+                    || role.files.contains { $0.path == d + "/" + unit } }
                 // Template instances (getty@tty1.service) come from their template unit.
                 if !found, let at = unit.firstIndex(of: "@"), let dot = unit.lastIndex(of: ".") {
                     let template = String(unit[...at]) + String(unit[dot...])

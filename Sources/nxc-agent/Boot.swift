@@ -136,7 +136,10 @@ struct Boot {
         failures += network.configure(node.interfaces, timeout: options.linkTimeout).map { "network: " + $0 }
         step("SSH host keys") { try makeHostKeys() }
         if let composition {
-            failures += startServices(composition, role: node.role, restart: roleFilesChanged)
+            // Unit files among the role's files: systemd only sees them after a reload.
+            let unitDirectories = ["/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/"]
+            let bringsUnits = (composition.files[node.role] ?? []).contains { path in unitDirectories.contains { path.hasPrefix($0) } }
+            failures += startServices(composition, role: node.role, restart: roleFilesChanged, reload: bringsUnits)
         }
         return finish(name: name, failures: failures)
     }
@@ -287,7 +290,7 @@ struct Boot {
     /// Starts the role's units, or restarts them when `restart`: nothing
     /// orders a package's service after this agent, so it may already be
     /// running with the files the role's files just replaced.
-    private func startServices(_ composition: CompositionRoles, role: String, restart: Bool) -> [String] {
+    private func startServices(_ composition: CompositionRoles, role: String, restart: Bool, reload: Bool = false) -> [String] {
         guard let units = composition.services[role] else {
             let error = AgentError.invalid(origin: root.path(CompositionRoles.path), key: "roles",
                                            message: "has no role \"\(role)\"")
@@ -304,9 +307,9 @@ struct Boot {
         // holds the answer, a reload runs it again and lifts those masks.
         let early = root.path(Boot.earlyGeneratorDirectory)
         let masked = units.filter { Files.linkTarget(early + "/" + $0) == "/dev/null" }
-        if !masked.isEmpty {
-            log.info("the generator masked \(masked.joined(separator: " ")) (it did not know this node); "
-                + "reloading systemd to run it again")
+        if !masked.isEmpty || reload {
+            log.info(masked.isEmpty ? "the role brings unit files: reloading systemd"
+                : "the generator masked \(masked.joined(separator: " ")) (it did not know this node); reloading systemd to run it again")
             do {
                 try system.run(["systemctl", "daemon-reload"], timeout: 60)
             } catch {
