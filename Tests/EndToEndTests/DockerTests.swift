@@ -151,6 +151,27 @@ final class DockerTests: XCTestCase {
         XCTAssertEqual(bad.status, 1, bad.output)
         XCTAssertTrue(bad.output.contains("driver: FAILED at step 2 of 2 (exit 1) on client2: nxc exec client -- sh -c"), bad.output)
 
+        // connect: a tmux session, one pane per node, each a shell in its container.
+        let session = "nxc-docker-e2e-\(getpid())"
+        let conn = try Command.status([nxc, "connect", "--project", project, "--detach", "--session", session], environment: env, timeout: 60)
+        XCTAssertEqual(conn.0, 0, conn.1)
+        defer { _ = try? Command.status(["tmux", "kill-session", "-t", session], timeout: 10) }
+        let titles = try Command.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_title}"], timeout: 10)
+            .split(separator: "\n").map(String.init)
+        XCTAssertEqual(titles.sorted(), ["client1", "client2", "server"])
+        for (i, node) in titles.enumerated() {
+            let target = "\(session):0.\(i)"
+            var screen = ""
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                _ = try? Command.status(["tmux", "send-keys", "-t", target, "echo pane-of-$(hostname)", "Enter"], timeout: 10)
+                Thread.sleep(forTimeInterval: 1)
+                screen = (try? Command.run(["tmux", "capture-pane", "-p", "-t", target], timeout: 10)) ?? ""
+                if screen.contains("\npane-of-\(node)") { break }
+            }
+            XCTAssertTrue(screen.contains("\npane-of-\(node)"), "pane \(i) (\(node)):\n\(screen)")
+        }
+
         // A second start while it runs is refused; the running one is untouched.
         let again = try run(["start", "-f", "docker", comp], timeout: 120)
         XCTAssertNotEqual(again.status, 0)
