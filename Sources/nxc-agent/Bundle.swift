@@ -99,32 +99,20 @@ struct BundleCommand {
             log.info("initrd: physical range \(location.address)+\(location.size) is not in \(corePath)")
             return
         }
-        let temporary = path + ".part"
-        unlink(temporary)
-        let out = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw AgentError.io(path: temporary, operation: "create", errno: errno) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var done: UInt64 = 0
-        var failure: AgentError?
-        while done < location.size {
-            let want = Int(min(UInt64(buffer.count), location.size - done))
-            let got = pread(core, &buffer, want, off_t(start + Int64(done)))
-            if got <= 0 { failure = .io(path: corePath, operation: "read", errno: got < 0 ? errno : EIO); break }
-            var chunk = Array(buffer[0..<got])
-            let code = writeAll(out, &chunk)
-            if code != 0 { failure = .io(path: temporary, operation: "write", errno: code); break }
-            done += UInt64(got)
+        let code = try Files.replace(path, mode: 0o600) { out, temporary in
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            var done: UInt64 = 0
+            while done < location.size {
+                let want = Int(min(UInt64(buffer.count), location.size - done))
+                let got = pread(core, &buffer, want, off_t(start + Int64(done)))
+                if got <= 0 { throw AgentError.io(path: corePath, operation: "read", errno: got < 0 ? errno : EIO) }
+                var chunk = Array(buffer[0..<got])
+                let failed = writeAll(out, &chunk)
+                if failed != 0 { throw AgentError.io(path: temporary, operation: "write", errno: failed) }
+                done += UInt64(got)
+            }
         }
-        close(out)
-        if let failure {
-            unlink(temporary)
-            throw failure
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw AgentError.io(path: path, operation: "rename onto", errno: code)
-        }
+        guard code == 0 else { throw AgentError.io(path: path, operation: "rename onto", errno: code) }
         log.info("initrd: \(location.size) bytes copied from memory (retain_initrd) to \(path)")
     }
 }

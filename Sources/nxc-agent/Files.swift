@@ -115,22 +115,39 @@ enum Files {
             if stat(path, &info) == 0, info.st_mode & 0o7777 != mode { try setMode(path, mode) }
             return .unchanged
         }
+        var content = bytes
+        let code = try replace(path, mode: mode) { fd, temporary in
+            let writeError = writeAll(fd, &content)
+            if writeError != 0 { throw AgentError.io(path: temporary, operation: "write", errno: writeError) }
+        }
+        if code == 0 { return .replaced }
+        guard code == EBUSY else { throw AgentError.io(path: path, operation: "rename onto", errno: code) }
+        try overwrite(path, bytes)
+        return .overwrittenInPlace
+    }
+
+    /// Writes `path` through a temporary file beside it: `fill` writes the content to its
+    /// descriptor, then the mode is set, the data synced, and the file renamed into place. The
+    /// temporary is removed on any failure. Returns 0, or the errno of a failed rename, for the
+    /// caller to handle (EBUSY: a bind-mounted file).
+    static func replace(_ path: String, mode: mode_t, _ fill: (Int32, String) throws -> Void) throws -> Int32 {
         let temporary = path + ".nxc-tmp.\(getpid())"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw AgentError.io(path: temporary, operation: "create", errno: errno) }
-        var content = bytes
-        var failure: AgentError?
-        let writeError = writeAll(fd, &content)
-        if writeError != 0 {
-            failure = .io(path: temporary, operation: "write", errno: writeError)
-        } else if fchmod(fd, mode) != 0 {
-            failure = .io(path: temporary, operation: "chmod", errno: errno)
-        } else if fsync(fd) != 0 {
-            failure = .io(path: temporary, operation: "fsync", errno: errno)
+        var failure: (any Error)?
+        do {
+            try fill(fd, temporary)
+            if fchmod(fd, mode) != 0 {
+                failure = AgentError.io(path: temporary, operation: "chmod", errno: errno)
+            } else if fsync(fd) != 0 {
+                failure = AgentError.io(path: temporary, operation: "fsync", errno: errno)
+            }
+        } catch {
+            failure = error
         }
         if close(fd) != 0, failure == nil {
-            failure = .io(path: temporary, operation: "close", errno: errno)
+            failure = AgentError.io(path: temporary, operation: "close", errno: errno)
         }
         if let failure {
             unlink(temporary)
@@ -139,11 +156,9 @@ enum Files {
         guard rename(temporary, path) == 0 else {
             let code = errno
             unlink(temporary)
-            guard code == EBUSY else { throw AgentError.io(path: path, operation: "rename onto", errno: code) }
-            try overwrite(path, bytes)
-            return .overwrittenInPlace
+            return code
         }
-        return .replaced
+        return 0
     }
 
     static func write(_ path: String, text: String, mode: mode_t = 0o644) throws {

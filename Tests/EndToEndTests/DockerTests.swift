@@ -60,24 +60,16 @@ final class DockerTests: XCTestCase {
         if !project.isEmpty { try? FileManager.default.removeItem(atPath: project) }
     }
 
-    var env: [String: String] {
-        var e = ProcessInfo.processInfo.environment
-        e["NXC_STORE"] = Store.defaultRoot()
-        e["HOME"] = project
-        return e
-    }
+    var session: NxcSession { NxcSession(nxc: nxc, project: project) }
+    var env: [String: String] { session.environment() }
 
     @discardableResult
     func run(_ args: [String], timeout: Double = 900) throws -> (status: Int32, output: String) {
-        let r = try Command.status([nxc] + args + ["--project", project], environment: env, timeout: timeout)
-        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
-        return (r.0, r.1)
+        try session.run(args, timeout: timeout)
     }
 
     func execOn(_ target: String, _ command: [String]) throws -> (status: Int32, output: String) {
-        let r = try Command.status([nxc, "exec", "--project", project, target, "--"] + command, environment: env, timeout: 120)
-        print("$ nxc exec \(target) -- \(command.joined(separator: " ")) → \(r.0)\n\(r.1)")
-        return (r.0, r.1.trimmingCharacters(in: .whitespacesAndNewlines))
+        try session.exec(target, command)
     }
 
     func leftovers(_ project: String) throws -> String {
@@ -152,25 +144,11 @@ final class DockerTests: XCTestCase {
         XCTAssertTrue(bad.output.contains("driver: FAILED at step 2 of 2 (exit 1) on client2: nxc exec client -- sh -c"), bad.output)
 
         // connect: a tmux session, one pane per node, each a shell in its container.
-        let session = "nxc-docker-e2e-\(getpid())"
-        let conn = try Command.status([nxc, "connect", "--project", project, "--detach", "--session", session], environment: env, timeout: 60)
+        let tmux = "nxc-docker-e2e-\(getpid())"
+        let conn = try Command.status([nxc, "connect", "--project", project, "--detach", "--session", tmux], environment: env, timeout: 60)
         XCTAssertEqual(conn.0, 0, conn.1)
-        defer { _ = try? Command.status(["tmux", "kill-session", "-t", session], timeout: 10) }
-        let titles = try Command.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_title}"], timeout: 10)
-            .split(separator: "\n").map(String.init)
-        XCTAssertEqual(titles.sorted(), ["client1", "client2", "server"])
-        for (i, node) in titles.enumerated() {
-            let target = "\(session):0.\(i)"
-            var screen = ""
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                _ = try? Command.status(["tmux", "send-keys", "-t", target, "echo pane-of-$(hostname)", "Enter"], timeout: 10)
-                Thread.sleep(forTimeInterval: 1)
-                screen = (try? Command.run(["tmux", "capture-pane", "-p", "-t", target], timeout: 10)) ?? ""
-                if screen.contains("\npane-of-\(node)") { break }
-            }
-            XCTAssertTrue(screen.contains("\npane-of-\(node)"), "pane \(i) (\(node)):\n\(screen)")
-        }
+        defer { _ = try? Command.status(["tmux", "kill-session", "-t", tmux], timeout: 10) }
+        try assertPanesAreShells(session: tmux, nameCommand: "hostname", timeout: 30)
 
         // A second start while it runs is refused; the running one is untouched.
         let again = try run(["start", "-f", "docker", comp], timeout: 120)

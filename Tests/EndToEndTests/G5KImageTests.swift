@@ -32,27 +32,21 @@ final class G5KImageTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: project)
     }
 
-    func env(_ extra: [String: String] = [:]) -> [String: String] {
-        var e = ProcessInfo.processInfo.environment
-        e["NXC_STORE"] = Store.defaultRoot()
-        e["HOME"] = project
-        e["PATH"] = Self.repo + "/Tests/EndToEndTests/Fixtures/kadeploy:" + (e["PATH"] ?? "/usr/bin:/bin")
-        e["NXC_FAKE_KADEPLOY_STATE"] = state
-        for (k, v) in extra { e[k] = v }
-        return e
+    /// The stand-in kadeploy3 first on PATH, its state folder in the project.
+    var session: NxcSession {
+        NxcSession(nxc: nxc, project: project, extra: [
+            "PATH": Self.repo + "/Tests/EndToEndTests/Fixtures/kadeploy:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+            "NXC_FAKE_KADEPLOY_STATE": state])
     }
+    func env(_ more: [String: String] = [:]) -> [String: String] { session.environment(more) }
 
     @discardableResult
     func nxcRun(_ args: [String], timeout: Double = 1800, extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let r = try Command.status([nxc] + args + ["--project", project], environment: env(extra), timeout: timeout)
-        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
-        return (r.0, r.1)
+        try session.run(args, timeout: timeout, env: extra)
     }
 
     func execOn(_ target: String, _ command: [String]) throws -> (status: Int32, output: String) {
-        let r = try Command.status([nxc, "exec", "--project", project, target, "--"] + command, environment: env(), timeout: 120)
-        print("$ nxc exec \(target) -- \(command.joined(separator: " ")) → \(r.0)\n\(r.1)")
-        return (r.0, r.1.trimmingCharacters(in: .whitespacesAndNewlines))
+        try session.exec(target, command)
     }
 
     func testKadeployAndContextualiseWebserver() throws {

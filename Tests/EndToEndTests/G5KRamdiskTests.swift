@@ -24,25 +24,15 @@ final class G5KRamdiskTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: project)
     }
 
-    func env(_ extra: [String: String] = [:]) -> [String: String] {
-        var e = ProcessInfo.processInfo.environment
-        e["NXC_STORE"] = Store.defaultRoot()
-        e["HOME"] = project
-        for (k, v) in extra { e[k] = v }
-        return e
-    }
+    var session: NxcSession { NxcSession(nxc: nxc, project: project) }
 
     @discardableResult
     func nxcRun(_ args: [String], timeout: Double = 900, extraEnv: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let r = try Command.status([nxc] + args + ["--project", project], environment: env(extraEnv), timeout: timeout)
-        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
-        return (r.0, r.1)
+        try session.run(args, timeout: timeout, env: extraEnv)
     }
 
     func execOn(_ target: String, _ command: [String]) throws -> (status: Int32, output: String) {
-        let r = try Command.status([nxc, "exec", "--project", project, target, "--"] + command, environment: env(), timeout: 120)
-        print("$ nxc exec \(target) -- \(command.joined(separator: " ")) → \(r.0)\n\(r.1)")
-        return (r.0, r.1.trimmingCharacters(in: .whitespacesAndNewlines))
+        try session.exec(target, command)
     }
 
     func testKexecHostsIntoWebserver() throws {

@@ -136,18 +136,7 @@ final class VMRamdiskTests: XCTestCase {
         let panes = try Command.status(["tmux", "list-panes", "-t", session, "-F", "#{pane_title}"], timeout: 10)
         XCTAssertEqual(panes.1.split(separator: "\n").map(String.init).sorted(), ["client1", "client2", "server"])
         // Each pane is a shell on its node: type into it, read the screen back.
-        for (i, node) in panes.1.split(separator: "\n").map(String.init).enumerated() {
-            let target = "\(session):0.\(i)"
-            var screen = ""
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
-                _ = try? Command.status(["tmux", "send-keys", "-t", target, "echo pane-of-$(cat /etc/nxc/hostname)", "Enter"], timeout: 10)
-                Thread.sleep(forTimeInterval: 2)
-                screen = (try? Command.run(["tmux", "capture-pane", "-p", "-t", target], timeout: 10)) ?? ""
-                if screen.contains("pane-of-\(node)\n") || screen.hasSuffix("pane-of-\(node)") || screen.contains("\npane-of-\(node)") { break }
-            }
-            XCTAssertTrue(screen.contains("\npane-of-\(node)"), "pane \(i) (\(node)):\n\(screen)")
-        }
+        try assertPanesAreShells(session: session, nameCommand: "cat /etc/nxc/hostname", timeout: 60)
         _ = try? Command.status(["tmux", "kill-session", "-t", session], timeout: 10)
 
         let stop = try run(["stop"], timeout: 120)

@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+import NXCBuild
+import NXCStore
+
+/// nxc as the end-to-end tests run it: the binary under test (NXC_BIN), one project folder as
+/// HOME (no user key: nxc makes one in .nxc/), and the store shared between tests.
+struct NxcSession {
+    let nxc: String
+    let project: String
+    /// Added to (or replacing) the inherited environment.
+    var extra: [String: String] = [:]
+
+    func environment(_ more: [String: String] = [:]) -> [String: String] {
+        var e = ProcessInfo.processInfo.environment
+        e["NXC_STORE"] = Store.defaultRoot()
+        e["HOME"] = project
+        for (k, v) in extra { e[k] = v }
+        for (k, v) in more { e[k] = v }
+        return e
+    }
+
+    /// `nxc ARGS --project PROJECT`, output printed for the test log.
+    @discardableResult
+    func run(_ args: [String], timeout: Double = 900, env more: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let r = try Command.status([nxc] + args + ["--project", project], environment: environment(more), timeout: timeout)
+        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return (r.0, r.1)
+    }
+
+    /// `nxc exec --project PROJECT TARGET -- COMMAND`, output trimmed.
+    func exec(_ target: String, _ command: [String]) throws -> (status: Int32, output: String) {
+        let r = try Command.status([nxc, "exec", "--project", project, target, "--"] + command, environment: environment(), timeout: 120)
+        print("$ nxc exec \(target) -- \(command.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return (r.0, r.1.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+/// Every pane of a tmux session is a shell on its node (the pane's title): types
+/// `echo pane-of-$(NAME_COMMAND)` into it and reads the screen back until the answer shows.
+func assertPanesAreShells(session: String, nameCommand: String, timeout: Double,
+                          file: StaticString = #filePath, line: UInt = #line) throws {
+    let titles = try Command.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_title}"], timeout: 10)
+        .split(separator: "\n").map(String.init)
+    XCTAssertFalse(titles.isEmpty, "no panes in \(session)", file: file, line: line)
+    for (i, node) in titles.enumerated() {
+        let target = "\(session):0.\(i)"
+        var screen = ""
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            _ = try? Command.status(["tmux", "send-keys", "-t", target, "echo pane-of-$(\(nameCommand))", "Enter"], timeout: 10)
+            Thread.sleep(forTimeInterval: 1.5)
+            screen = (try? Command.run(["tmux", "capture-pane", "-p", "-t", target], timeout: 10)) ?? ""
+            if screen.contains("\npane-of-\(node)") { break }
+        }
+        XCTAssertTrue(screen.contains("\npane-of-\(node)"), "pane \(i) (\(node)):\n\(screen)", file: file, line: line)
+    }
+}
