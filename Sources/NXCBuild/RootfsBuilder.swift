@@ -35,7 +35,7 @@ public struct RootfsBuilder: Sendable {
     public let store: Store
     public let progress: @Sendable (String) -> Void
     /// Bumped when the way layers are made changes, so old entries are not reused.
-    static let recipeVersion = "3"
+    static let recipeVersion = "4"
 
     public init(store: Store, progress: @escaping @Sendable (String) -> Void) {
         self.store = store
@@ -176,6 +176,9 @@ public struct RootfsBuilder: Sendable {
         if let names = try? fm.contentsOfDirectory(atPath: root + "/etc/ssh") {
             for n in names where n.hasPrefix("ssh_host_") { try fm.removeItem(atPath: root + "/etc/ssh/" + n) }
         }
+        // Secrets packages generate at install time are not shipped (no secret in an artefact):
+        // munge's key comes from the composition at run time (templates/slurm).
+        try? fm.removeItem(atPath: root + "/etc/munge/munge.key")
         // systemd creates a fresh machine id on each node at boot.
         fm.createFile(atPath: root + "/etc/machine-id", contents: Data())
         try? fm.removeItem(atPath: root + "/var/lib/dbus/machine-id")

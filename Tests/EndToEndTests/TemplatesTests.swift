@@ -46,7 +46,7 @@ final class TemplatesTests: XCTestCase {
         let list = try Command.status([nxc, "init", "-t", "list"], environment: env, timeout: 30)
         XCTAssertEqual(list.0, 0)
         let names = list.1.split(separator: "\n").map(String.init)
-        XCTAssertEqual(names, ["basic", "nfs", "webserver"])
+        XCTAssertEqual(names, ["basic", "nfs", "slurm", "webserver"])
         for name in names {
             let dir = work + "/" + name
             let t0 = Date()
