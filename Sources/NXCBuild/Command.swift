@@ -44,10 +44,11 @@ public enum Command {
     /// so daemons they fork (QEMU -daemonize, vde_switch) neither inherit our pipes nor ignore SIGTERM.
     public static func status(_ argv: [String], environment: [String: String]? = nil,
                               log: String? = nil, timeout: Double = 3600, input: Data? = nil,
-                              inputFile: String? = nil) throws -> (Int32, String) {
+                              inputFile: String? = nil, onOutput: (@Sendable (Data) -> Void)? = nil) throws -> (Int32, String) {
         guard let exe = which(argv[0], path: environment?["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]) else {
             throw CommandError(argv: argv, status: 127, output: "\(argv[0]): command not found")
         }
+        ChildSignals.install()
         let collector = OutputCollector(logPath: log)
         var outPipe: [Int32] = [-1, -1]
         var inPipe: [Int32] = [-1, -1]
@@ -85,6 +86,8 @@ public enum Command {
         }
         close(outPipe[1])
         if input != nil { close(inPipe[0]) }
+        let slot = rc == 0 ? ChildSignals.register(pid) : nil
+        defer { ChildSignals.unregister(slot) }
         guard rc == 0 else {
             close(outPipe[0])
             if input != nil { close(inPipe[1]) }
@@ -112,7 +115,11 @@ public enum Command {
                 var pfd = pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)
                 if poll(&pfd, 1, 50) > 0 {
                     let n = read(outPipe[0], &buf, buf.count)
-                    if n > 0 { collector.append(Data(buf[0..<n])) } else { eof = true }
+                    if n > 0 {
+                        let chunk = Data(buf[0..<n])
+                        collector.append(chunk)
+                        onOutput?(chunk)
+                    } else { eof = true }
                 }
             } else {
                 usleep(20_000)
@@ -133,7 +140,7 @@ public enum Command {
             }
         }
         // A daemon forked by the child may hold the pipe open: drain what is there, never wait for EOF.
-        drain(outPipe[0], into: collector)
+        drain(outPipe[0], into: collector, onOutput: onOutput)
         close(outPipe[0])
         let out = collector.text
         if timedOut { throw CommandError(argv: argv, status: -1, output: out, timedOut: true) }
@@ -141,6 +148,93 @@ public enum Command {
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (code, out)
     }
+}
+
+extension Command {
+    /// Runs `argv` attached to this process's stdin, stdout and stderr (a terminal stays its
+    /// terminal: interactive ssh, docker exec -it, tmux attach) and returns its exit status, or
+    /// 128+signal. Like `status`, the child starts with a clean signal mask and default handlers,
+    /// and SIGINT, SIGTERM and SIGHUP sent to nxc are passed on to it.
+    public static func runAttached(_ argv: [String], environment: [String: String]? = nil) throws -> Int32 {
+        guard let exe = which(argv[0], path: environment?["PATH"] ?? ProcessInfo.processInfo.environment["PATH"]) else {
+            throw CommandError(argv: argv, status: 127, output: "\(argv[0]): command not found")
+        }
+        ChildSignals.install()
+        closeInheritedDescriptors()
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let rc = withCStrings(argv) { cargv in
+            withCStrings(env) { cenv in posix_spawn(&pid, exe, nil, &attr, cargv, cenv) }
+        }
+        guard rc == 0 else { throw CommandError(argv: argv, status: 127, output: "\(exe): \(String(cString: strerror(rc)))") }
+        let slot = ChildSignals.register(pid)
+        defer { ChildSignals.unregister(slot) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+}
+
+/// The children nxc is waiting for, so that SIGINT, SIGTERM and SIGHUP sent to nxc (Ctrl-C,
+/// `timeout`, a closed terminal) reach them too: a child of a killed nxc must not go on alone.
+/// The slots are a fixed C array: the handler only reads it and calls kill(2), both safe in a handler.
+public enum ChildSignals {
+    static let capacity = 512
+    nonisolated(unsafe) static let slots: UnsafeMutablePointer<pid_t> = {
+        let p = UnsafeMutablePointer<pid_t>.allocate(capacity: capacity)
+        p.initialize(repeating: 0, count: capacity)
+        return p
+    }()
+    static let lock = NSLock()
+    nonisolated(unsafe) static var installed = false
+
+    /// Installs the forwarding handlers once.
+    public static func install() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !installed else { return }
+        installed = true
+        _ = slots
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, forwardSignal) }
+    }
+
+    static func register(_ pid: pid_t) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        for i in 0..<capacity where slots[i] == 0 {
+            slots[i] = pid
+            return i
+        }
+        return nil
+    }
+
+    static func unregister(_ slot: Int?) {
+        guard let slot else { return }
+        lock.lock()
+        slots[slot] = 0
+        lock.unlock()
+    }
+}
+
+/// Passes the signal on to every child nxc waits for, then takes its default action on nxc.
+private func forwardSignal(_ sig: Int32) {
+    for i in 0..<ChildSignals.capacity {
+        let pid = ChildSignals.slots[i]
+        if pid > 0 { kill(pid, sig) }
+    }
+    signal(sig, SIG_DFL)
+    raise(sig)
 }
 
 /// Marks every descriptor above stderr close-on-exec, so children get only stdin/stdout/stderr.
@@ -170,14 +264,16 @@ func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePo
 }
 
 /// Reads what a pipe holds within a short grace period, without waiting for its writers to close it.
-func drain(_ fd: Int32, into collector: OutputCollector) {
+func drain(_ fd: Int32, into collector: OutputCollector, onOutput: (@Sendable (Data) -> Void)? = nil) {
     var buf = [UInt8](repeating: 0, count: 65536)
     while true {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&pfd, 1, 100) > 0 else { return }
         let n = read(fd, &buf, buf.count)
         if n <= 0 { return }
-        collector.append(Data(buf[0..<n]))
+        let chunk = Data(buf[0..<n])
+        collector.append(chunk)
+        onOutput?(chunk)
     }
 }
 

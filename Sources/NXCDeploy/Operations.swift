@@ -118,46 +118,14 @@ public enum Operations {
 
     /// Runs argv with this process's stdin/stdout/stderr; returns its exit status.
     public static func runInherited(_ argv: [String]) throws -> Int32 {
-        guard let exe = Command.which(argv[0]) else { throw DeployError.toolMissing(argv[0], package: argv[0]) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
+        try Command.runAttached(argv)
     }
 
     static func runPrefixed(_ argv: [String], prefix: String, printer: LinePrinter) throws -> Int32 {
-        guard let exe = Command.which(argv[0]) else { throw DeployError.toolMissing(argv[0], package: argv[0]) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = Array(argv.dropFirst())
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
         let buffer = LineBuffer(prefix: prefix, printer: printer)
-        out.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if d.isEmpty { h.readabilityHandler = nil } else { buffer.feed(d) }
-        }
-        try p.run()
-        p.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        drain(out.fileHandleForReading.fileDescriptor, into: buffer)
+        let (status, _) = try Command.status(argv, timeout: 30 * 24 * 3600, onOutput: { buffer.feed($0) })
         buffer.flush()
-        return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
-    }
-
-    static func drain(_ fd: Int32, into buffer: LineBuffer) {
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 100) > 0 else { return }
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { return }
-            buffer.feed(Data(buf[0..<n]))
-        }
+        return status
     }
 
     public struct NodeStatus: Codable, Sendable {
