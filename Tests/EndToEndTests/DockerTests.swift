@@ -51,8 +51,10 @@ final class DockerTests: XCTestCase {
     }
 
     override func tearDown() {
-        if !project.isEmpty, FileManager.default.fileExists(atPath: project + "/.nxc/current") {
-            _ = try? run(["stop"], timeout: 120)
+        // This project's deployment, and those of the template projects inside it.
+        let subfolders = ((try? FileManager.default.contentsOfDirectory(atPath: project)) ?? []).map { project + "/" + $0 }
+        for dir in [project] + subfolders where !project.isEmpty && FileManager.default.fileExists(atPath: dir + "/.nxc/current") {
+            _ = try? NxcSession(nxc: nxc, project: dir).run(["stop"], timeout: 120)
         }
         if let pid = dockerd {
             XCTAssertTrue(Processes.stop(pid, grace: 30), "dockerd \(pid) did not stop")
@@ -157,5 +159,25 @@ final class DockerTests: XCTestCase {
 
         XCTAssertEqual(try run(["stop"], timeout: 120).status, 0)
         XCTAssertEqual(try leftovers(name), "", "containers, networks or volumes of \(name) left")
+    }
+
+    /// The templates the engine allows run their own test in containers too: basic and webserver.
+    /// (nfs needs the host kernel's nfsd and mount(2): not without privileges; see docs/driver.md.)
+    func testTemplatesInContainers() throws {
+        for name in ["basic", "webserver"] {
+            let dir = project + "/" + name
+            let made = try Command.status([nxc, "init", "-t", name, dir], environment: env, timeout: 30)
+            XCTAssertEqual(made.0, 0, made.1)
+            let t = NxcSession(nxc: nxc, project: dir)
+            XCTAssertEqual(try t.run(["build", "-f", "docker"], timeout: 1800).status, 0, name)
+            let s = try t.run(["start", "-f", "docker", "--timeout", "180"], timeout: 600)
+            XCTAssertEqual(s.status, 0, name)
+            if s.status == 0 {
+                let d = try t.run(["driver", "--timeout", "300"], timeout: 400)
+                XCTAssertEqual(d.status, 0, "\(name): \(d.output)")
+                XCTAssertTrue(d.output.contains("step(s) passed"), d.output)
+            }
+            XCTAssertEqual(try t.run(["stop"], timeout: 120).status, 0)
+        }
     }
 }

@@ -100,6 +100,13 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertEqual(try execOn("client", ["hostname"]).output, "client")
         XCTAssertEqual(try execOn("client", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
         XCTAssertEqual(try execOn("server", ["cat", "/etc/nxc/role"]).output, "server")
+        // The webserver test script, unchanged, through nxc driver on the kexec'd nodes.
+        let script = project + "/test.sh"
+        try Data("nxc exec server -- systemctl is-active nginx\nnxc exec client -- curl -sf http://server/\n".utf8)
+            .write(to: URL(fileURLWithPath: script))
+        let driven = try nxcRun(["driver", script], timeout: 300)
+        XCTAssertEqual(driven.status, 0, driven.output)
+        XCTAssertTrue(driven.output.contains("client: hello from nxc"), driven.output)
 
         XCTAssertEqual(try nxcRun(["stop", "-f", "g5k-ramdisk", "--composition", "webserver"]).status, 0)
         let state = RuntimeState.load(from: project + "/.nxc/run/stockhost.vm-ramdisk")
