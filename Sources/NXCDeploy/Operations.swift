@@ -87,21 +87,9 @@ public enum Operations {
     public static func exec(_ active: ActiveDeployment, target: String, command: [String]) async throws -> Int32 {
         let state = try active.requireState()
         let nodes = try active.deployment.resolve(target)
-        // Under `nxc driver`: every line says its node, and a failure names it (for the summary).
+        // Under `nxc driver`: every line says its node, also for one node, and a failure names it.
         let driven = ProcessInfo.processInfo.environment[Driver.environmentFlag] == "1"
-        if driven {
-            let printer = LinePrinter()
-            let method = active.method
-            let deployment = active.deployment
-            let statuses = await Parallel.map(nodes, limit: 64) { node -> Int32 in
-                let argv = method.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: false)
-                let st = (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255
-                if st != 0 { FileHandle.standardError.write(Data("\(Driver.failureMark)\(node) exit \(st)\n".utf8)) }
-                return st
-            }
-            return statuses.max() ?? 0
-        }
-        if nodes.count == 1 {
+        if nodes.count == 1 && !driven {
             let argv = active.method.remoteCommand(node: nodes[0], deployment: active.deployment, state: state,
                                                    command: command, interactive: false)
             return try runInherited(argv)
@@ -111,7 +99,9 @@ public enum Operations {
         let deployment = active.deployment
         let statuses = await Parallel.map(nodes, limit: 64) { node -> Int32 in
             let argv = method.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: false)
-            return (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255
+            let st = (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255
+            if driven && st != 0 { FileHandle.standardError.write(Data("\(Driver.failureMark)\(node) exit \(st)\n".utf8)) }
+            return st
         }
         return statuses.max() ?? 0
     }
@@ -122,7 +112,7 @@ public enum Operations {
     }
 
     static func runPrefixed(_ argv: [String], prefix: String, printer: LinePrinter) throws -> Int32 {
-        let buffer = LineBuffer(prefix: prefix, printer: printer)
+        let buffer = LineSplitter { printer.print("\(prefix): \($0)") }
         let (status, _) = try Command.status(argv, timeout: 30 * 24 * 3600, onOutput: { buffer.feed($0) })
         buffer.flush()
         return status
@@ -174,36 +164,6 @@ final class LinePrinter: @unchecked Sendable {
         lock.lock()
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
         lock.unlock()
-    }
-}
-
-final class LineBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending = Data()
-    let prefix: String
-    let printer: LinePrinter
-
-    init(prefix: String, printer: LinePrinter) {
-        self.prefix = prefix
-        self.printer = printer
-    }
-
-    func feed(_ d: Data) {
-        lock.lock()
-        defer { lock.unlock() }
-        pending.append(d)
-        while let nl = pending.firstIndex(of: 10) {
-            let line = String(decoding: pending[pending.startIndex..<nl], as: UTF8.self)
-            pending.removeSubrange(pending.startIndex...nl)
-            printer.print("\(prefix): \(line)")
-        }
-    }
-
-    func flush() {
-        lock.lock()
-        defer { lock.unlock() }
-        if !pending.isEmpty { printer.print("\(prefix): \(String(decoding: pending, as: UTF8.self))") }
-        pending = Data()
     }
 }
 

@@ -205,7 +205,7 @@ final class HostTests: XCTestCase {
 
     /// The Kadeploy environment description: every key Kadeploy needs, values quoted.
     func testKadeployEnvironment() throws {
-        let text = TarballKind.environment(name: "nxc-web", composition: "web", tarball: "/p/build/web/g5k-image/web.tar.zst",
+        let text = TarballKind.environment(name: "nxc-web", composition: "web", flavour: "g5k-image", tarball: "/p/build/web/g5k-image/web.tar.zst",
                                            kernel: "/boot/vmlinuz-6.1.0-1-amd64", initrd: "/boot/initrd.img-6.1.0-1-amd64",
                                            kernelParams: ["console=tty0", "rw"], author: "alice", settings: nil)
         for line in ["name: \"nxc-web\"", "version: 1", "author: \"alice\"", "visibility: \"private\"", "destructive: false",

@@ -11,10 +11,10 @@ struct DockerStart: StartMethod {
     var bindsHosts: Bool { false }
 
     /// The image this build wrote: its ID and name, from `image.id`.
-    static func builtImage(_ buildDirectory: String) throws -> (id: String, reference: String) {
+    static func builtImage(_ buildDirectory: String, flavour: String) throws -> (id: String, reference: String) {
         let p = buildDirectory + "/image.id"
         guard let text = try? String(contentsOfFile: p, encoding: .utf8) else {
-            throw DeployError.invalid("\(p) is missing; run `nxc build -f docker` first")
+            throw DeployError.invalid("\(p) is missing; run `nxc build -f \(flavour)` first")
         }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard parts.count == 2, parts[0].hasPrefix("sha256:") else { throw DeployError.invalid("\(p) is not `sha256:ID NAME`") }
@@ -31,7 +31,7 @@ struct DockerStart: StartMethod {
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] {
         // For running by hand: `docker load -i image.tar && docker-compose up -d` in this folder.
         let nodes = try RoleDistribution.resolve(composition, overrides: [])
-        let image = try Self.builtImage(buildDirectory)
+        let image = try Self.builtImage(buildDirectory, flavour: flavour.name)
         let doc = Self.deployment(composition: composition.name, flavour: flavour.name, nodes: nodes, keys: [])
         let dp = buildDirectory + "/deployment.json"
         try writeAtomically(try doc.encoded(), to: dp)
@@ -70,7 +70,7 @@ struct DockerStart: StartMethod {
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
         try Self.engineCheck()
         let compose = try Self.composeCommand()
-        let image = try Self.builtImage(ctx.buildDirectory)
+        let image = try Self.builtImage(ctx.buildDirectory, flavour: ctx.flavour.name)
         let archive = ctx.buildDirectory + "/image.tar"
         let run = ctx.runDirectory
         if let old = RuntimeState.load(from: run), let p = old.project,

@@ -27,7 +27,7 @@ struct TarballKind: ArtefactKind {
     }
 
     /// The Kadeploy environment description (kaenv3 YAML).
-    static func environment(name: String, composition: String, tarball: String, kernel: String, initrd: String,
+    static func environment(name: String, composition: String, flavour: String, tarball: String, kernel: String, initrd: String,
                             kernelParams: [String], author: String, settings: Flavour.KadeploySettings?) -> String {
         func q(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
@@ -36,8 +36,8 @@ struct TarballKind: ArtefactKind {
                                                   compression: "gzip", script: "g5k-postinstall --net none")
         return """
             ---
-            # Kadeploy environment of nxc composition '\(composition)', written by `nxc build -f g5k-image`.
-            # kadeploy3 -a THIS_FILE -f MACHINES -k KEY.pub  (or: nxc start -f g5k-image -m MACHINES)
+            # Kadeploy environment of nxc composition '\(composition)', written by `nxc build -f \(flavour)`.
+            # kadeploy3 -a THIS_FILE -f MACHINES -k KEY.pub  (or: nxc start -f \(flavour) -m MACHINES)
             name: \(q(name))
             version: 1
             description: \(q("nxc composition \(composition): Debian with every role's packages; nxc start contextualises the nodes"))
@@ -90,7 +90,7 @@ struct TarballKind: ArtefactKind {
         ctx.progress(String(format: "tarball: packed in %.1f s", Date().timeIntervalSince(started)))
 
         let author = ProcessInfo.processInfo.environment["NXC_AUTHOR"] ?? ProcessInfo.processInfo.environment["USER"] ?? "nxc"
-        let env = Self.environment(name: "nxc-\(name)", composition: name, tarball: ctx.finalDirectory + "/" + file,
+        let env = Self.environment(name: "nxc-\(name)", composition: name, flavour: ctx.flavour.name, tarball: ctx.finalDirectory + "/" + file,
                                    kernel: "/boot/" + kernel, initrd: "/boot/" + initrd,
                                    kernelParams: ctx.flavour.kernelParams, author: author, settings: ctx.flavour.kadeploy)
         let envPath = ctx.outputDirectory + "/\(name).env.yaml"
