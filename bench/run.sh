@@ -205,7 +205,7 @@ if ! skipped edit; then
     "$(build_cmd "$STORE" "$CE" "$WORK/proj-edit")"
   # The new content must be in the payload segment appended after the cached system segment.
   seg=$(ls "$STORE"/*-initrd-system/system.cpio.zst | head -1)
-  tail -c +$(( $(stat -c %s "$seg") + 1 )) "$WORK/proj-edit/build/webserver/$FLAVOUR/initrd" | gzip -dc \
+  tail -c +$(( $(stat -c %s "$seg") + 1 )) "$WORK/proj-edit/build/webserver/$FLAVOUR/initrd" | zstd -dc \
     | cpio -i --quiet --to-stdout usr/share/nxc/roles/server/var/www/html/index.html >"$WORK/payload-index.html" 2>/dev/null || true
   if cmp -s "$WORK/payload-index.html" "$CE/index.html"; then echo yes >"$R/edit.shipped"; else echo no >"$R/edit.shipped"; fi
 fi
