@@ -27,7 +27,7 @@ let package = Package(
         // archive: libarchive writers/readers (cpio newc, tar) with zstd/gzip.
         .target(name: "NXCArchive", dependencies: ["CArchive"]),
         // build: root filesystems (mmdebstrap), process running, host facts.
-        .target(name: "NXCBuild", dependencies: ["NXCComposition", "NXCStore", "NXCArchive"]),
+        .target(name: "NXCBuild", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", .product(name: "Yams", package: "Yams")]),
         // flavours: flavour files and artefact kinds.
         .target(name: "NXCFlavours", dependencies: ["NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),

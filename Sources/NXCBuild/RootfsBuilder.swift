@@ -10,13 +10,40 @@ public struct RootfsRequest: Sendable {
     public var basePackages: [String]
     /// Packages of the composition: installed on top of the base.
     public var packages: [String]
+    /// The flavour the image is for: its entry in the lock.
+    public var flavour: String
+    /// The composition's lock (nil: none yet; the build resolves against the mirror).
+    public var lock: LockFile?
+    /// Where the lock lives (for errors).
+    public var lockPath: String
+    public var mode: LockMode
+    /// SOURCE_DATE_EPOCH of every step (from the lock).
+    public var sourceDateEpoch: Int64
 
-    public init(distribution: Distribution, mirror: String, basePackages: [String], packages: [String]) {
+    public init(distribution: Distribution, mirror: String, basePackages: [String], packages: [String],
+                flavour: String = "", lock: LockFile? = nil, lockPath: String = "composition.lock",
+                mode: LockMode = .follow, sourceDateEpoch: Int64 = 1_700_000_000) {
         self.distribution = distribution
         self.mirror = mirror
         self.basePackages = basePackages.sorted()
         self.packages = packages.sorted()
+        self.flavour = flavour
+        self.lock = lock
+        self.lockPath = lockPath
+        self.mode = mode
+        self.sourceDateEpoch = sourceDateEpoch
     }
+}
+
+/// How a build treats the composition's lock.
+public enum LockMode: Sendable {
+    /// Install the locked versions; packages the lock does not have yet (a new flavour, a package
+    /// added to the composition) are resolved against the mirror and added.
+    case follow
+    /// Install exactly the lock's packages for this flavour, nothing else (`--frozen`, `nxc verify`).
+    case frozen
+    /// Ignore the lock and resolve against the mirror's current versions (`nxc lock --update`).
+    case update
 }
 
 /// A root filesystem in the store.
@@ -26,6 +53,10 @@ public struct BuiltRootfs: Sendable {
     public var hash: String
     public var ranMmdebstrap: Bool
     public var reused: Bool
+    /// Every package of the image, with the SHA-256 of its .deb.
+    public var packages: [InstalledPackage] = []
+    /// Date of the mirror's Release file the packages were resolved against.
+    public var mirrorDate: String?
 }
 
 /// Builds root filesystems in two cached layers: the base (mmdebstrap of the flavour's packages)
@@ -35,7 +66,7 @@ public struct RootfsBuilder: Sendable {
     public let store: Store
     public let progress: @Sendable (String) -> Void
     /// Bumped when the way layers are made changes, so old entries are not reused.
-    static let recipeVersion = "4"
+    static let recipeVersion = "5"
 
     public init(store: Store, progress: @escaping @Sendable (String) -> Void) {
         self.store = store
@@ -44,6 +75,7 @@ public struct RootfsBuilder: Sendable {
 
     public func build(_ req: RootfsRequest, composition: Composition) async throws -> BuiltRootfs {
         guard Command.which("mmdebstrap") != nil else { throw BuildError.toolMissing("mmdebstrap", package: "mmdebstrap") }
+        let lock = req.mode == .update ? nil : req.lock
         var h = InputHash("base")
         h.add("recipe", Self.recipeVersion)
         h.add("suite", req.distribution.suite)
@@ -51,51 +83,184 @@ public struct RootfsBuilder: Sendable {
         h.add("components", req.distribution.components)
         h.add("arch", req.distribution.architecture)
         h.add("packages", req.basePackages)
+        h.add("source-date-epoch", String(req.sourceDateEpoch))
         let layered = HostFacts.isRoot
         if !layered { h.add("single-layer", req.packages) }
-        let baseHash = h.finalize()
+        let baseKey = h.finalize()
         var ran = false
+        var made: [(name: String, key: String, path: String)] = []
         let base: (path: String, reused: Bool)
-        if let p = store.lookup(name: "base", hash: baseHash) {
+        if let p = reusable(name: "base", key: baseKey, req: req, lock: lock) {
             base = (p, true)
             progress("base system: reused \(p)")
         } else {
             ran = true
             let all = layered ? req.basePackages : req.basePackages + req.packages
-            progress("base system: running mmdebstrap (\(all.count) packages, \(req.distribution.suite), \(req.mirror))")
+            progress("base system: running mmdebstrap (\(all.count) packages, \(req.distribution.suite), \(req.mirror))"
+                     + (lock == nil ? "" : ", versions from \(req.lockPath)"))
             let started = Date()
-            base = try await store.realise(name: "base", hash: baseHash) { tmp in
-                try Self.mmdebstrap(req, packages: all, into: tmp, rootMode: layered, composition: composition)
+            let key = newKey(baseKey, req: req, lock: lock)
+            base = try await store.realise(name: "base", hash: key) { tmp in
+                try Self.mmdebstrap(req, packages: all, into: tmp, rootMode: layered, lock: lock, composition: composition)
+                try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: !layered || req.packages.isEmpty)
             }
+            made.append(("base", baseKey, base.path))
             progress(String(format: "base system: built in %.1f s", Date().timeIntervalSince(started)))
         }
-        guard layered, !req.packages.isEmpty else {
-            return BuiltRootfs(root: base.path + "/root", hash: baseHash, ranMmdebstrap: ran, reused: base.reused)
+        var result: BuiltRootfs
+        if !layered || req.packages.isEmpty {
+            result = BuiltRootfs(root: base.path + "/root", hash: baseKey, ranMmdebstrap: ran, reused: base.reused)
+        } else {
+            var s = InputHash("system")
+            s.add("base", baseKey)
+            s.add("recipe", Self.recipeVersion)
+            s.add("packages", req.packages)
+            let sysKey = s.finalize()
+            if let p = reusable(name: "system", key: sysKey, req: req, lock: lock) {
+                progress("packages: reused \(p)")
+                result = BuiltRootfs(root: p + "/root", hash: sysKey, ranMmdebstrap: ran, reused: true)
+            } else {
+                progress("packages: installing \(req.packages.joined(separator: " "))")
+                let started = Date()
+                let sys = try await store.realise(name: "system", hash: newKey(sysKey, req: req, lock: lock)) { tmp in
+                    try Self.installPackages(req.packages, base: base.path + "/root", into: tmp, lock: lock, req: req,
+                                             composition: composition)
+                    try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: true)
+                }
+                made.append(("system", sysKey, sys.path))
+                progress(String(format: "packages: installed in %.1f s", Date().timeIntervalSince(started)))
+                result = BuiltRootfs(root: sys.path + "/root", hash: sysKey, ranMmdebstrap: ran, reused: false)
+            }
         }
-        var s = InputHash("system")
-        s.add("base", baseHash)
-        s.add("recipe", Self.recipeVersion)
-        s.add("packages", req.packages)
-        let sysHash = s.finalize()
-        if let p = store.lookup(name: "system", hash: sysHash) {
-            progress("packages: reused \(p)")
-            return BuiltRootfs(root: p + "/root", hash: sysHash, ranMmdebstrap: ran, reused: true)
+        // The image's packages, with the .deb hashes: from the lock when it has that version, else from
+        // the apt indexes of both layers (reading those takes about half a second).
+        var installed = try DebianRecords.installed(root: result.root)
+        for i in installed.indices {
+            if let l = lock?.packages[installed[i].name], l.version == installed[i].version, l.architecture == installed[i].architecture {
+                installed[i].sha256 = l.sha256
+            }
         }
-        progress("packages: installing \(req.packages.joined(separator: " "))")
-        let started = Date()
-        let sys = try await store.realise(name: "system", hash: sysHash) { tmp in
-            try Self.installPackages(req.packages, base: base.path + "/root", into: tmp, composition: composition)
+        result.mirrorDate = lock?.mirrorDate
+        if installed.contains(where: { $0.sha256.isEmpty }) || (result.mirrorDate == nil && !made.isEmpty) {
+            var idx = DebianRecords.index(root: base.path + "/root")
+            if result.root != base.path + "/root" {
+                let top = DebianRecords.index(root: result.root)
+                idx.sha.merge(top.sha) { a, _ in a }
+                idx.date = top.date ?? idx.date
+            }
+            for i in installed.indices where installed[i].sha256.isEmpty {
+                installed[i].sha256 = idx.sha["\(installed[i].name) \(installed[i].version) \(installed[i].architecture)"] ?? ""
+            }
+            result.mirrorDate = result.mirrorDate ?? idx.date
         }
-        progress(String(format: "packages: installed in %.1f s", Date().timeIntervalSince(started)))
-        return BuiltRootfs(root: sys.path + "/root", hash: sysHash, ranMmdebstrap: ran, reused: false)
+        result.packages = installed
+        // New layers are also found under the key of the versions they hold, so that the next build
+        // (with the lock this build writes) reuses them.
+        let pins = Self.pinsDigest(result.packages)
+        for m in made { try? store.alias(name: m.name, hash: Self.combine(m.key, pins), to: m.path) }
+        return result
     }
 
-    /// The time every build claims to happen at (mmdebstrap, maintainer scripts, mkinitramfs and
-    /// shadow honour it), so that builds of the same inputs at different times give the same files.
-    public static let sourceDateEpoch = "1700000000"
+    /// A cached layer usable with this lock: the one made without pins when it holds the locked
+    /// versions, else the one made for exactly the versions the lock gives this flavour.
+    func reusable(name: String, key: String, req: RootfsRequest, lock: LockFile?) -> String? {
+        if req.mode == .update { return nil }
+        if let p = store.lookup(name: name, hash: key), Self.consistent(root: p + "/root", lock: lock) { return p }
+        guard let lock, let names = lock.flavours[req.flavour] else { return nil }
+        let pinned = names.compactMap { n in lock.packages[n].map { InstalledPackage(name: n, version: $0.version, architecture: $0.architecture, sha256: $0.sha256) } }
+        if let p = store.lookup(name: name, hash: Self.combine(key, Self.pinsDigest(pinned))), Self.consistent(root: p + "/root", lock: lock) {
+            return p
+        }
+        return nil
+    }
 
+    /// The store key of a layer built now: the plain key without a lock, else one that also names the
+    /// lock (so it never shadows the layer built without one), or the time for a fresh resolution.
+    func newKey(_ key: String, req: RootfsRequest, lock: LockFile?) -> String {
+        if req.mode == .update { return Self.combine(key, "update-\(Date().timeIntervalSince1970)") }
+        guard let lock else { return key }
+        let all = lock.packages.map { InstalledPackage(name: $0.key, version: $0.value.version, architecture: $0.value.architecture, sha256: $0.value.sha256) }
+        return Self.combine(key, Self.pinsDigest(all))
+    }
+
+    static func combine(_ key: String, _ extra: String) -> String {
+        var h = InputHash("pinned")
+        h.add("key", key)
+        h.add("pins", extra)
+        return h.finalize()
+    }
+
+    static func pinsDigest(_ packages: [InstalledPackage]) -> String {
+        var h = InputHash("pins")
+        h.add("packages", packages.sorted { $0.name < $1.name }.map { "\($0.name) \($0.version) \($0.architecture) \($0.sha256)" })
+        return h.finalize()
+    }
+
+    /// True when every package of `root` that the lock names has the locked version.
+    static func consistent(root: String, lock: LockFile?) -> Bool {
+        guard let lock else { return true }
+        guard let installed = try? DebianRecords.installed(root: root) else { return false }
+        return installed.allSatisfy { p in lock.packages[p.name].map { $0.version == p.version && $0.architecture == p.architecture } ?? true }
+    }
+
+    /// After a layer is made with a lock: every locked package has its locked version and .deb, and
+    /// (frozen) nothing outside the lock was installed. Lists every mismatch at once.
+    static func checkAgainstLock(root: String, req: RootfsRequest, lock: LockFile?, final: Bool) throws {
+        guard let lock else { return }
+        let installed = try DebianRecords.installed(root: root)
+        let sha = DebianRecords.index(root: root).sha
+        var problems: [LockError] = []
+        for p in installed {
+            guard let want = lock.packages[p.name] else {
+                if req.mode == .frozen {
+                    problems.append(LockError(file: req.lockPath, key: "packages", "\(p.name) \(p.version) was installed but is not in the lock (the lock does not match the composition or flavour '\(req.flavour)'; `nxc lock` adds it)"))
+                }
+                continue
+            }
+            if want.version != p.version {
+                problems.append(LockError(file: req.lockPath, line: want.line, key: "packages.\(p.name)",
+                                          "locked at version \(want.version), but the mirror \(req.mirror) has \(p.version) instead"))
+            } else if let got = sha["\(p.name) \(p.version) \(p.architecture)"], got != want.sha256 {
+                problems.append(LockError(file: req.lockPath, line: want.line, key: "packages.\(p.name)",
+                                          "the mirror's .deb of \(p.name) \(p.version) has sha256 \(got), the lock says \(want.sha256)"))
+            }
+        }
+        if final, req.mode == .frozen, let names = lock.flavours[req.flavour] {
+            let have = Set(installed.map(\.name))
+            for n in names where !have.contains(n) {
+                problems.append(LockError(file: req.lockPath, line: lock.packages[n]?.line ?? 0, key: "flavours.\(req.flavour)",
+                                          "\(n) is locked for this flavour but was not installed"))
+            }
+        }
+        guard !problems.isEmpty else { return }
+        var text = problems.prefix(20).map(\.description).joined(separator: "\n")
+        if problems.count > 20 { text += "\n… and \(problems.count - 20) more" }
+        if problems.contains(where: { $0.message.contains("the mirror") }) {
+            text += "\nThe lock's versions are gone from \(req.mirror). Build from a mirror that still has them, e.g. set"
+                + "\n  mirror: \"\(lock.snapshotMirror)\"\nin \(req.lockPath) (a snapshot of the Debian archive),"
+                + " or move the lock to the mirror's current versions with `nxc lock --update`."
+        }
+        throw BuildError.invalid("the build does not match \(req.lockPath):\n" + text)
+    }
+
+    /// Writes apt preferences holding the lock's versions to a private temporary file.
+    static func preferencesFile(_ lock: LockFile) throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/nxc-lock-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw BuildError.invalid("cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        close(fd)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        try Data(lock.aptPreferences().utf8).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o644)
+        return path
+    }
+
+    static let preferencesInImage = "/etc/apt/preferences.d/nxc-lock"
+
+    /// mmdebstrap, maintainer scripts, mkinitramfs and shadow honour SOURCE_DATE_EPOCH (the lock's),
+    /// so builds of the same inputs at different times give the same files.
     static func mmdebstrap(_ req: RootfsRequest, packages: [String], into tmp: String, rootMode: Bool,
-                           composition: Composition) throws {
+                           lock: LockFile?, composition: Composition) throws {
         let log = tmp + "/mmdebstrap.log"
         var argv = ["mmdebstrap", "--mode=\(rootMode ? "root" : "unshare")", "--variant=minbase",
                     "--architectures=\(req.distribution.architecture)",
@@ -105,11 +270,21 @@ public struct RootfsBuilder: Sendable {
                     // Lists stay so that the package layer can install without a new download of them.
                     "--skip=cleanup/apt/lists"]
         if !packages.isEmpty { argv.append("--include=\(packages.joined(separator: ","))") }
+        // The lock's versions, as apt preferences during the build (mmdebstrap's own hook command,
+        // not a shell: the path has no spaces).
+        var prefs: String?
+        if let lock {
+            let p = try preferencesFile(lock)
+            prefs = p
+            argv.append("--setup-hook=upload \(p) \(preferencesInImage)")
+        }
+        defer { if let prefs { try? FileManager.default.removeItem(atPath: prefs) } }
         argv += [req.distribution.suite, tmp + "/root", req.mirror]
         do {
             var env = ProcessInfo.processInfo.environment
-            env["SOURCE_DATE_EPOCH"] = Self.sourceDateEpoch
+            env["SOURCE_DATE_EPOCH"] = String(req.sourceDateEpoch)
             try Command.run(argv, environment: env, log: log, timeout: 1800)
+            try? FileManager.default.removeItem(atPath: tmp + "/root" + preferencesInImage)
         } catch let e as CommandError {
             if let missing = unknownPackage(in: e.output), let loc = composition.location(ofPackage: missing) {
                 throw BuildError.unknownPackage(loc)
@@ -119,13 +294,14 @@ public struct RootfsBuilder: Sendable {
         try scrub(tmp + "/root")
     }
 
-    static func installPackages(_ packages: [String], base: String, into tmp: String, composition: Composition) throws {
+    static func installPackages(_ packages: [String], base: String, into tmp: String, lock: LockFile?, req: RootfsRequest,
+                                composition: Composition) throws {
         let root = tmp + "/root"
         let log = tmp + "/apt.log"
         // Copy the base (reflinks where the filesystem has them), then apt inside a chroot.
         try Command.run(["cp", "-a", "--reflink=auto", base, root], timeout: 600)
         let env = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8",
-                   "SOURCE_DATE_EPOCH": Self.sourceDateEpoch]
+                   "SOURCE_DATE_EPOCH": String(req.sourceDateEpoch)]
         let fm = FileManager.default
         // Name resolution for apt inside the chroot; removed afterwards.
         let resolv = root + "/etc/resolv.conf"
@@ -134,7 +310,10 @@ public struct RootfsBuilder: Sendable {
         // Keep package scripts from starting services in the chroot.
         let policy = root + "/usr/sbin/policy-rc.d"
         fm.createFile(atPath: policy, contents: Data("#!/bin/sh\nexit 101\n".utf8), attributes: [.posixPermissions: 0o755])
+        let prefs = root + preferencesInImage
+        if let lock { fm.createFile(atPath: prefs, contents: Data(lock.aptPreferences().utf8)) }
         defer {
+            try? fm.removeItem(atPath: prefs)
             try? fm.removeItem(atPath: policy)
             if !hadResolv { try? fm.removeItem(atPath: resolv) }
         }
@@ -182,9 +361,28 @@ public struct RootfsBuilder: Sendable {
         // systemd creates a fresh machine id on each node at boot.
         fm.createFile(atPath: root + "/etc/machine-id", contents: Data())
         try? fm.removeItem(atPath: root + "/var/lib/dbus/machine-id")
+        // Records of the build itself (dates, inode-keyed caches, backups of the previous state).
+        removeFiles(root + "/var/log") { $0.hasSuffix(".log") || $0.hasSuffix(".log.xz") }
+        try? fm.removeItem(atPath: root + "/var/cache/ldconfig/aux-cache")
+        for dir in ["/var/lib/dpkg", "/var/cache/debconf"] { removeFiles(root + dir, recursive: false) { $0.hasSuffix("-old") } }
         for dir in ["/var/cache/apt/archives/partial", "/var/cache/apt"] {
             if let names = try? fm.contentsOfDirectory(atPath: root + dir) {
                 for n in names where n.hasSuffix(".bin") || n.hasSuffix(".deb") { try? fm.removeItem(atPath: root + dir + "/" + n) }
+            }
+        }
+    }
+
+    static func removeFiles(_ dir: String, recursive: Bool = true, where match: (String) -> Bool) {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: dir) else { return }
+        for n in names {
+            let p = dir + "/" + n
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: p, isDirectory: &isDir) else { continue }
+            if isDir.boolValue {
+                if recursive, (try? fm.destinationOfSymbolicLink(atPath: p)) == nil { removeFiles(p, where: match) }
+            } else if match(n) {
+                try? fm.removeItem(atPath: p)
             }
         }
     }

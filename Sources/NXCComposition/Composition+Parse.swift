@@ -291,6 +291,7 @@ struct CompositionParser {
                 throw fail(pathNode, fk, "file path '\(path)' must name a file (no empty components, no trailing '/')")
             }
             var content: [UInt8]?
+            var source: String?
             var mode: UInt32 = 0o644
             for (k, _, fv) in try mapping(v, fk, allowed: ["content", "source", "mode"]) {
                 let kk = "\(fk).\(k)"
@@ -307,6 +308,7 @@ struct CompositionParser {
                         throw fail(fv, kk, "cannot read source file '\(src)'" + (src.hasPrefix("/") ? "" : " (relative to the composition's folder)"))
                     }
                     content = Array(data)
+                    source = src
                 case "mode":
                     guard case .scalar(let s) = fv, (3...4).contains(s.string.count),
                           s.string.allSatisfy({ ("0"..."7").contains($0) }), let m = UInt32(s.string, radix: 8) else {
@@ -317,7 +319,7 @@ struct CompositionParser {
                 }
             }
             guard let c = content else { throw fail(pathNode, fk, "a file needs 'content' or 'source'") }
-            files.append(FileSpec(path: path, content: c, mode: mode, location: loc(pathNode)))
+            files.append(FileSpec(path: path, content: c, mode: mode, location: loc(pathNode), source: source))
         }
         return files
     }

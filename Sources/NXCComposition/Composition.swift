@@ -50,12 +50,15 @@ public struct FileSpec: Sendable, Hashable {
     public var content: [UInt8]
     public var mode: UInt32
     public var location: SourceLocation
+    /// The `source:` file the content was read from, as written (nil: inline `content:`).
+    public var source: String?
 
-    public init(path: String, content: [UInt8], mode: UInt32, location: SourceLocation) {
+    public init(path: String, content: [UInt8], mode: UInt32, location: SourceLocation, source: String? = nil) {
         self.path = path
         self.content = content
         self.mode = mode
         self.location = location
+        self.source = source
     }
 }
 

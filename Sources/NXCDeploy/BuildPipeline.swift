@@ -12,25 +12,39 @@ public struct BuildResult: Sendable {
     public var artefacts: [Artefact]
     public var ranMmdebstrap: Bool
     public var seconds: Double
+    /// The composition's lock and what this build changed in it (empty: nothing).
+    public var lockPath: String
+    public var lockChanges: [String]
+    public var lockCreated: Bool
+}
+
+/// The root filesystem of one flavour, resolved against the composition's lock.
+struct ResolvedImage: Sendable {
+    var composition: Composition
+    var flavour: Flavour
+    var rootfs: BuiltRootfs
+    var lockPath: String
+    /// The lock before and after this flavour was recorded.
+    var oldLock: LockFile?
+    var newLock: LockFile
 }
 
 /// parse → rootfs (store) → artefact kind → start method files → `build/<composition>/<flavour>/`.
 public enum BuildPipeline {
     public static func build(project: Project, composition path: String?, flavour name: String, mirror: String?,
+                             lockMode: LockMode = .follow,
                              store: Store, progress: @escaping @Sendable (String) -> Void) async throws -> BuildResult {
         let started = Date()
-        let composition = try Composition.load(path: project.compositionFile(path))
-        let flavour = try Flavour.named(name, project: project.directory)
         guard let agent = DataFiles.agentBinary() else {
             throw BuildError.invalid("the nxc-agent binary was not found beside nxc; build it (`make`) or set NXC_AGENT")
         }
-        await store.collectGarbage()
-        var distribution = composition.distribution
-        for c in flavour.components where !distribution.components.contains(c) { distribution.components.append(c) }
-        let req = RootfsRequest(distribution: distribution,
-                                mirror: mirror ?? composition.distribution.mirror ?? HostFacts.aptMirror(),
-                                basePackages: flavour.packages, packages: composition.allPackages)
-        let rootfs = try await RootfsBuilder(store: store, progress: progress).build(req, composition: composition)
+        let compositionFile = project.compositionFile(path)
+        let lockPath = LockFile.path(forComposition: compositionFile)
+        let resolved = try await resolve(project: project, compositionFile: compositionFile, flavour: name, mirror: mirror,
+                                         mode: lockMode, lock: try LockFile.load(path: lockPath), store: store, progress: progress)
+        let composition = resolved.composition
+        let flavour = resolved.flavour
+        let rootfs = resolved.rootfs
         try RootfsBuilder.checkServices(of: composition, root: rootfs.root)
 
         let final = project.buildDirectory(composition: composition.name, flavour: flavour.name)
@@ -58,12 +72,101 @@ public enum BuildPipeline {
             try fm.moveItem(atPath: tmp, toPath: final)
             try? fm.removeItem(atPath: old)
             artefacts = artefacts.map { var a = $0; a.path = final + "/" + a.name; return a }
+            // The lock is written once the artefacts are in place: a failed build leaves it as it was.
+            let changes = try writeLock(resolved)
             return BuildResult(composition: composition, flavour: flavour, directory: final, artefacts: artefacts,
-                               ranMmdebstrap: rootfs.ranMmdebstrap, seconds: Date().timeIntervalSince(started))
+                               ranMmdebstrap: rootfs.ranMmdebstrap, seconds: Date().timeIntervalSince(started),
+                               lockPath: lockPath, lockChanges: changes, lockCreated: resolved.oldLock == nil)
         } catch {
             try? fm.removeItem(atPath: tmp)
             throw error
         }
+    }
+
+    /// `nxc lock`: resolves the root filesystem of each flavour (from the store when it holds them)
+    /// and records their packages in the lock; with `update`, against the mirror's current versions.
+    public static func lock(project: Project, composition path: String?, flavours names: [String], update: Bool,
+                            mirror: String?, store: Store,
+                            progress: @escaping @Sendable (String) -> Void) async throws -> (path: String, changes: [String], lock: LockFile) {
+        let compositionFile = project.compositionFile(path)
+        let lockPath = LockFile.path(forComposition: compositionFile)
+        let original = try LockFile.load(path: lockPath)
+        var names = names
+        if names.isEmpty { names = original.map { $0.flavours.keys.sorted() } ?? [] }
+        if names.isEmpty { names = ["vm-ramdisk"] }
+        var current = original
+        var updatedEpoch: Int64?
+        for name in names {
+            var lock = current
+            if update, let e = updatedEpoch { lock?.sourceDateEpoch = e }
+            let r = try await resolve(project: project, compositionFile: compositionFile, flavour: name, mirror: mirror,
+                                      mode: update ? .update : .follow, lock: lock, store: store, progress: progress)
+            current = r.newLock
+            updatedEpoch = r.newLock.sourceDateEpoch
+        }
+        guard var final = current else { throw BuildError.invalid("no flavour to lock") }
+        if update {
+            // Flavours resolved now replace their old records; packages only others used go with them.
+            for f in final.flavours.keys where !names.contains(f) { final.flavours[f] = original?.flavours[f] }
+            let used = Set(final.flavours.values.joined())
+            final.packages = final.packages.filter { used.contains($0.key) }
+        }
+        let composition = try Composition.load(path: compositionFile)
+        if final != original { try final.write(to: lockPath, composition: composition.name) }
+        return (lockPath, final.changes(from: original), final)
+    }
+
+    /// Parses the composition and flavour and makes the root filesystem with the lock's versions.
+    static func resolve(project: Project, compositionFile: String, flavour name: String, mirror: String?, mode: LockMode,
+                        lock: LockFile?, store: Store, progress: @escaping @Sendable (String) -> Void) async throws -> ResolvedImage {
+        let composition = try Composition.load(path: compositionFile)
+        let flavour = try Flavour.named(name, project: project.directory)
+        let lockPath = LockFile.path(forComposition: compositionFile)
+        await store.collectGarbage()
+        var distribution = composition.distribution
+        for c in flavour.components where !distribution.components.contains(c) { distribution.components.append(c) }
+        if mode == .frozen {
+            guard let lock else { throw LockError(file: lockPath, "no lock file; `nxc lock` writes it") }
+            guard lock.flavours[flavour.name] != nil else {
+                throw LockError(file: lockPath, key: "flavours", "has no packages for flavour '\(flavour.name)'; `nxc lock -f \(flavour.name)` adds them")
+            }
+        }
+        if let lock, mode != .update {
+            if lock.suite != distribution.suite || lock.architecture != distribution.architecture {
+                throw LockError(file: lockPath, key: "suite",
+                                "the lock is for \(lock.suite)/\(lock.architecture) but the composition asks for "
+                                + "\(distribution.suite)/\(distribution.architecture); `nxc lock --update` re-resolves it")
+            }
+        }
+        let epoch = (mode == .update ? nil : lock?.sourceDateEpoch) ?? LockFile.todayEpoch()
+        let usedMirror = mirror ?? (mode == .update ? nil : lock?.mirror) ?? composition.distribution.mirror ?? HostFacts.aptMirror()
+        let req = RootfsRequest(distribution: distribution, mirror: usedMirror,
+                                basePackages: flavour.packages, packages: composition.allPackages,
+                                flavour: flavour.name, lock: lock, lockPath: lockPath, mode: mode, sourceDateEpoch: epoch)
+        let rootfs = try await RootfsBuilder(store: store, progress: progress).build(req, composition: composition)
+        if let missing = rootfs.packages.first(where: { $0.sha256.isEmpty }) {
+            throw BuildError.invalid("\(missing.name) \(missing.version) is installed in \(rootfs.root) but no apt index there lists its .deb; cannot lock it")
+        }
+        var newLock = lock ?? LockFile(mirror: usedMirror, suite: distribution.suite, architecture: distribution.architecture,
+                                       sourceDateEpoch: epoch)
+        if mode == .update {
+            newLock.mirror = usedMirror
+            newLock.suite = distribution.suite
+            newLock.architecture = distribution.architecture
+            newLock.sourceDateEpoch = epoch
+            newLock.mirrorDate = rootfs.mirrorDate
+        }
+        if newLock.mirrorDate == nil { newLock.mirrorDate = rootfs.mirrorDate }
+        newLock.record(flavour: flavour.name, installed: rootfs.packages)
+        return ResolvedImage(composition: composition, flavour: flavour, rootfs: rootfs, lockPath: lockPath,
+                             oldLock: lock, newLock: newLock)
+    }
+
+    /// Writes the lock when the build changed it; returns the changes.
+    static func writeLock(_ r: ResolvedImage) throws -> [String] {
+        guard r.newLock != r.oldLock else { return [] }
+        try r.newLock.write(to: r.lockPath, composition: r.composition.name)
+        return r.newLock.changes(from: r.oldLock)
     }
 
     struct Manifest: Codable {

@@ -66,6 +66,18 @@ public actor Store {
         return (final, false)
     }
 
+    /// Makes the entry at `path` also found under `hash` (a relative symbolic link in the store).
+    /// Does nothing when an entry of that hash exists.
+    public nonisolated func alias(name: String, hash: String, to path: String) throws {
+        let link = self.path(name: name, hash: hash)
+        guard lookup(name: name, hash: hash) == nil, link != path else { return }
+        try? FileManager.default.removeItem(atPath: link) // a dangling link
+        let target = (path as NSString).lastPathComponent
+        if symlink(target, link) != 0, lookup(name: name, hash: hash) == nil {
+            throw StoreError.cannotCreate(link, String(cString: strerror(errno)))
+        }
+    }
+
     /// Removes temporary directories left by interrupted builds.
     public func collectGarbage() {
         let fm = FileManager.default

@@ -14,6 +14,9 @@ struct Build: AsyncParsableCommand {
     @Option(help: "Store folder (default: $NXC_STORE, $XDG_CACHE_HOME/nxc or ~/.cache/nxc).")
     var store: String?
 
+    @Flag(help: "Install exactly the packages composition.lock gives this flavour; fail instead of adding any.")
+    var frozen = false
+
     @Argument(help: "Composition file or folder (default: ./composition.yaml).")
     var composition: String?
 
@@ -22,13 +25,31 @@ struct Build: AsyncParsableCommand {
             let store = Store(root: self.store ?? Store.defaultRoot())
             let r = try await BuildPipeline.build(project: options.project, composition: composition,
                                                   flavour: options.flavourName, mirror: mirror,
+                                                  lockMode: frozen ? .frozen : .follow,
                                                   store: store, progress: Progress.printer())
             print("built \(r.composition.name) for \(r.flavour.name) in \(String(format: "%.1f", r.seconds)) s: \(r.directory)")
             for a in r.artefacts {
                 print(String(format: "  %-10@ %10@  sha256:%@", a.name, formatSize(a.size), String(a.sha256.prefix(16))))
             }
+            printLockChanges(path: r.lockPath, changes: r.lockChanges, created: r.lockCreated)
         }
     }
+}
+
+/// Tells what a build or `nxc lock` changed in the lock file.
+func printLockChanges(path: String, changes: [String], created: Bool) {
+    let name = relativeToCurrentDirectory(path)
+    if created {
+        print("wrote \(name): \(changes.filter { $0.hasPrefix("+ ") && !$0.hasPrefix("+ flavour") }.count) packages (keep it with the composition)")
+    } else if !changes.isEmpty {
+        print("updated \(name):")
+        for c in changes { print("  " + c) }
+    }
+}
+
+func relativeToCurrentDirectory(_ path: String) -> String {
+    let cwd = FileManager.default.currentDirectoryPath + "/"
+    return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
 }
 
 func formatSize(_ n: Int64) -> String {
