@@ -46,13 +46,14 @@ demo: build
 	$(NXC) status
 	$(NXC) stop
 
-# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md), g5k-image ones (docs/benchmarks-g5k-image.md).
+# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md), g5k-image ones (docs/benchmarks-g5k-image.md), lock/export/verify ones (docs/benchmarks-repro.md).
 bench: build
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	bash bench/run.sh
 	bash bench/g5k.sh
 	bash bench/docker.sh
 	bash bench/g5k-image.sh
+	bash bench/repro.sh
 
 install: build
 	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc

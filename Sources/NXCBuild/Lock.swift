@@ -203,7 +203,7 @@ public struct LockFile: Sendable, Equatable {
             var column = f.count + 5
             for (i, n) in flavours[f]!.sorted().enumerated() {
                 let item = (i == 0 ? "" : ", ") + n
-                if i > 0, column + item.count > 100 {
+                if i > 0, column + item.count > 99 {
                     out += ",\n    " + n
                     column = 4 + n.count
                 } else {

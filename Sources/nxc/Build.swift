@@ -43,7 +43,8 @@ func printLockChanges(path: String, changes: [String], created: Bool) {
         print("wrote \(name): \(changes.filter { $0.hasPrefix("+ ") && !$0.hasPrefix("+ flavour") }.count) packages (keep it with the composition)")
     } else if !changes.isEmpty {
         print("updated \(name):")
-        for c in changes { print("  " + c) }
+        for c in changes.prefix(20) { print("  " + c) }
+        if changes.count > 20 { print("  … and \(changes.count - 20) more (`git diff \(name)` shows them all)") }
     }
 }
 

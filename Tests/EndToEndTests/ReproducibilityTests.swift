@@ -1,0 +1,144 @@
+import Foundation
+import XCTest
+import NXCArchive
+import NXCBuild
+import NXCStore
+
+/// Reproducibility for papers, end to end with real mmdebstrap builds: two builds of webserver from
+/// empty stores, minutes apart, give byte-identical artefacts for vm-ramdisk, g5k-image and docker;
+/// export then verify passes; a tampered archive fails naming the file; a lock naming a version the
+/// mirror lacks fails clearly; `nxc lock --update` repairs it and prints the change. NXC_E2E=1.
+final class ReproducibilityTests: XCTestCase {
+    static let repo = VMRamdiskTests.repo
+    var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
+    var work = ""
+    var project: String { work + "/webserver" }
+    let flavours = ["vm-ramdisk", "g5k-image", "docker"]
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
+        work = NSTemporaryDirectory() + "nxc-repro-\(UUID().uuidString.prefix(8))"
+        // The composition is copied: its lock is written beside it.
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+        for f in ["composition.yaml", "index.html"] {
+            try FileManager.default.copyItem(atPath: Self.repo + "/compositions/webserver/" + f, toPath: project + "/" + f)
+        }
+    }
+
+    override func tearDown() {
+        if !work.isEmpty { try? FileManager.default.removeItem(atPath: work) }
+    }
+
+    func session(store: String) -> NxcSession { NxcSession(nxc: nxc, project: project, extra: ["NXC_STORE": store]) }
+
+    /// SHA-256 of every file of every flavour's build folder.
+    func artefactSums() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for f in flavours {
+            let dir = project + "/build/webserver/" + f
+            for n in try FileManager.default.contentsOfDirectory(atPath: dir) { out["\(f)/\(n)"] = try sha256(file: dir + "/" + n) }
+        }
+        return out
+    }
+
+    func testEmptyStoreBuildsAreIdenticalAndExportVerifies() throws {
+        let lockPath = project + "/composition.lock"
+        // 1. First builds, no lock yet: the first one writes it, the others add their flavours.
+        let s1 = session(store: work + "/store1")
+        for f in flavours {
+            let r = try s1.run(["build", "-f", f], timeout: 2400)
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: lockPath), "the first build writes composition.lock")
+        let lock1 = try String(contentsOfFile: lockPath, encoding: .utf8)
+        let parsed = try LockFile.parse(lock1, file: lockPath)
+        XCTAssertEqual(parsed.flavours.keys.sorted(), flavours.sorted())
+        XCTAssertTrue(parsed.packages["nginx-light"] != nil && parsed.packages["linux-image-amd64"] != nil, lock1)
+        let first = try artefactSums()
+        try FileManager.default.removeItem(atPath: work + "/store1")
+
+        // 2. The same composition and lock, another empty store, minutes later: the same bytes.
+        let s2 = session(store: work + "/store2")
+        for f in flavours {
+            let r = try s2.run(["build", "-f", f], timeout: 2400)
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.output.contains("versions from"), "the second build follows the lock:\n\(r.output)")
+        }
+        let second = try artefactSums()
+        XCTAssertEqual(Set(first.keys), Set(second.keys))
+        for k in first.keys.sorted() { XCTAssertEqual(first[k], second[k], "\(k) differs between the two builds") }
+        for k in ["vm-ramdisk/initrd", "g5k-image/webserver.tar.zst", "docker/image.tar", "docker/docker-compose.yml"] {
+            XCTAssertNotNil(first[k], "\(k) is built and compared")
+        }
+        XCTAssertEqual(try String(contentsOfFile: lockPath, encoding: .utf8), lock1, "a build with a lock leaves it as it is")
+
+        // 3. Export, then verify rebuilds and compares.
+        let archive = work + "/paper.tar.zst"
+        let e = try s2.run(["export", "-o", archive], timeout: 1200)
+        XCTAssertEqual(e.status, 0, e.output)
+        let members = try ArchiveReader.entries(path: archive, withData: false).map(\.path)
+        for m in ["paper/README.md", "paper/SHA256SUMS", "paper/sbom.cdx.json", "paper/composition.yaml", "paper/composition.lock",
+                  "paper/index.html", "paper/flavours/g5k-image.yaml", "paper/artefacts/vm-ramdisk/initrd",
+                  "paper/artefacts/g5k-image/webserver.tar.zst", "paper/artefacts/docker/image.tar"] {
+            XCTAssertTrue(members.contains(m), "\(m) missing from the export: \(members)")
+        }
+        let v = try Command.status([nxc, "verify", archive], environment: s2.environment(), timeout: 1200)
+        print("$ nxc verify → \(v.0)\n\(v.1)")
+        XCTAssertEqual(v.0, 0, v.1)
+        XCTAssertTrue(v.1.contains("verify: OK"), v.1)
+
+        // 4. Tampered archives fail, naming the file: (a) an artefact changed, (b) changed with its
+        //    SHA256SUMS line updated too (only the rebuild can tell).
+        let unpacked = work + "/unpacked"
+        try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+        XCTAssertEqual(try Command.status(["tar", "--zstd", "-xf", archive, "-C", unpacked], timeout: 300).0, 0)
+        let compose = unpacked + "/paper/artefacts/docker/docker-compose.yml"
+        var text = try String(contentsOfFile: compose, encoding: .utf8)
+        text = text.replacingOccurrences(of: "stop_signal", with: "# tampered\n    stop_signal")
+        try text.write(toFile: compose, atomically: true, encoding: .utf8)
+        let tamperedA = work + "/tampered-a.tar.zst"
+        XCTAssertEqual(try Command.status(["tar", "--zstd", "-cf", tamperedA, "-C", unpacked, "paper"], timeout: 300).0, 0)
+        let va = try Command.status([nxc, "verify", tamperedA], environment: s2.environment(), timeout: 1200)
+        print("$ nxc verify tampered-a → \(va.0)\n\(va.1)")
+        XCTAssertNotEqual(va.0, 0)
+        XCTAssertTrue(va.1.contains("DIFFERS   artefacts/docker/docker-compose.yml: the archive's copy does not match SHA256SUMS"), va.1)
+        XCTAssertTrue(va.1.contains("verify: FAILED, 1 of"), va.1)
+
+        let sumsPath = unpacked + "/paper/SHA256SUMS"
+        let newSum = try sha256(file: compose)
+        let sums = try String(contentsOfFile: sumsPath, encoding: .utf8).split(separator: "\n").map { line -> String in
+            line.hasSuffix("  artefacts/docker/docker-compose.yml") ? "\(newSum)  artefacts/docker/docker-compose.yml" : String(line)
+        }
+        try (sums.joined(separator: "\n") + "\n").write(toFile: sumsPath, atomically: true, encoding: .utf8)
+        let tamperedB = work + "/tampered-b.tar.zst"
+        XCTAssertEqual(try Command.status(["tar", "--zstd", "-cf", tamperedB, "-C", unpacked, "paper"], timeout: 300).0, 0)
+        let vb = try Command.status([nxc, "verify", tamperedB], environment: s2.environment(), timeout: 1200)
+        print("$ nxc verify tampered-b → \(vb.0)\n\(vb.1)")
+        XCTAssertNotEqual(vb.0, 0)
+        XCTAssertTrue(vb.1.contains("DIFFERS   artefacts/docker/docker-compose.yml: rebuilt sha256"), vb.1)
+
+        // 5. A lock naming a version the mirror does not have: a clear error naming the package, the
+        //    version and the line, suggesting a snapshot mirror; the lock and the build folder stay.
+        let initrdBefore = try sha256(file: project + "/build/webserver/vm-ramdisk/initrd")
+        let nginx = parsed.packages["nginx-light"]!
+        let badLock = lock1.replacingOccurrences(of: "nginx-light: {version: \"\(nginx.version)\"",
+                                                 with: "nginx-light: {version: \"1.0-nxc-gone\"")
+        XCTAssertNotEqual(badLock, lock1)
+        try badLock.write(toFile: lockPath, atomically: true, encoding: .utf8)
+        let bad = try s2.run(["build", "-f", "vm-ramdisk"], timeout: 1200)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("composition.lock:\(nginx.line): error: packages.nginx-light: locked at version 1.0-nxc-gone, but the mirror"),
+                      bad.output)
+        XCTAssertTrue(bad.output.contains("https://snapshot.debian.org/archive/debian/"), bad.output)
+        XCTAssertTrue(bad.output.contains("nxc lock --update"), bad.output)
+        XCTAssertEqual(try String(contentsOfFile: lockPath, encoding: .utf8), badLock, "a failed build leaves the lock alone")
+        XCTAssertEqual(try sha256(file: project + "/build/webserver/vm-ramdisk/initrd"), initrdBefore, "and the build folder")
+
+        // 6. `nxc lock --update` resolves against the mirror again and prints what it changed.
+        let u = try s2.run(["lock", "--update", "-f", "vm-ramdisk", "-f", "g5k-image", "-f", "docker"], timeout: 2400)
+        XCTAssertEqual(u.status, 0, u.output)
+        XCTAssertTrue(u.output.contains("~ nginx-light 1.0-nxc-gone → \(nginx.version)"), u.output)
+        let after = try LockFile.parse(try String(contentsOfFile: lockPath, encoding: .utf8), file: lockPath)
+        XCTAssertEqual(after.packages["nginx-light"]?.version, nginx.version)
+    }
+}
