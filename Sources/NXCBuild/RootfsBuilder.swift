@@ -155,9 +155,13 @@ public struct RootfsBuilder: Sendable {
         }
         result.packages = installed
         // New layers are also found under the key of the versions they hold, so that the next build
-        // (with the lock this build writes) reuses them.
+        // (with the lock this build writes) reuses them, and under their plain input key: any build
+        // may reuse them there when their versions are the ones its lock asks for (`reusable`).
         let pins = Self.pinsDigest(result.packages)
-        for m in made { try? store.alias(name: m.name, hash: Self.combine(m.key, pins), to: m.path) }
+        for m in made {
+            try? store.alias(name: m.name, hash: Self.combine(m.key, pins), to: m.path)
+            try? store.alias(name: m.name, hash: m.key, to: m.path)
+        }
         return result
     }
 

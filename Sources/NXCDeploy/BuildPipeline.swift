@@ -147,6 +147,21 @@ public enum BuildPipeline {
         if let missing = rootfs.packages.first(where: { $0.sha256.isEmpty }) {
             throw BuildError.invalid("\(missing.name) \(missing.version) is installed in \(rootfs.root) but no apt index there lists its .deb; cannot lock it")
         }
+        if mode == .frozen, let lock, let names = lock.flavours[flavour.name] {
+            // Also when the layers came from the store: the image holds exactly the lock's packages.
+            let have = Dictionary(rootfs.packages.map { ($0.name, $0.version) }, uniquingKeysWith: { a, _ in a })
+            let extra = have.keys.filter { !names.contains($0) }.sorted()
+            let missing = names.filter { have[$0] == nil }
+            let moved = names.filter { n in have[n].map { $0 != lock.packages[n]?.version } ?? false }
+            if !extra.isEmpty || !missing.isEmpty || !moved.isEmpty {
+                var why: [String] = []
+                if !extra.isEmpty { why.append("not in the lock: " + extra.prefix(10).joined(separator: ", ")) }
+                if !missing.isEmpty { why.append("locked but not installed: " + missing.prefix(10).joined(separator: ", ")) }
+                if !moved.isEmpty { why.append("other versions than locked: " + moved.prefix(10).joined(separator: ", ")) }
+                throw LockError(file: lockPath, key: "flavours.\(flavour.name)",
+                                "--frozen: the image does not hold exactly the locked packages (\(why.joined(separator: "; ")))")
+            }
+        }
         var newLock = lock ?? LockFile(mirror: usedMirror, suite: distribution.suite, architecture: distribution.architecture,
                                        sourceDateEpoch: epoch)
         if mode == .update {

@@ -19,7 +19,8 @@ public enum Export {
 
     /// Builds the flavours (nothing to do when the build folders are current) and writes the archive.
     public static func export(project: Project, composition path: String?, flavours requested: [String], output: String,
-                              store: Store, progress: @escaping @Sendable (String) -> Void) async throws -> Summary {
+                              store: Store, tool: String,
+                              progress: @escaping @Sendable (String) -> Void) async throws -> Summary {
         let compositionFile = project.compositionFile(path)
         let lockPath = LockFile.path(forComposition: compositionFile)
         var flavours = requested
@@ -65,8 +66,8 @@ public enum Export {
         }
         var sums = ""
         for f in files { sums += "\(try sha256(file: f.source))  \(f.member)\n" }
-        let sbom = try SBOM.cycloneDX(composition: composition.name, lock: lock)
-        let readme = Self.readme(name: name, composition: composition.name,
+        let sbom = try SBOM.cycloneDX(composition: composition.name, lock: lock, tool: tool)
+        let readme = Self.readme(name: name, tool: tool, composition: composition.name,
                                  compositionFile: (compositionFile as NSString).lastPathComponent,
                                  flavours: builds.map(\.flavour), lock: lock)
 
@@ -108,13 +109,14 @@ public enum Export {
         return n.isEmpty ? "export" : n
     }
 
-    static func readme(name: String, composition: String, compositionFile: String, flavours: [Flavour], lock: LockFile) -> String {
+    static func readme(name: String, tool: String, composition: String, compositionFile: String, flavours: [Flavour], lock: LockFile) -> String {
         let date = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(lock.sourceDateEpoch)))
         var out = """
             # \(composition): reproducible environment (nxc export)
 
             This archive holds everything needed to rebuild and redeploy the environment of
-            composition `\(composition)` with nxc (https://github.com/…/nxc), and the artefacts built from it.
+            composition `\(composition)` with nxc, and the artefacts built from it. It was written by
+            \(tool); the agent inside every image comes from that nxc, so verify with the same version.
 
             | file | what it is |
             |------|------------|
@@ -340,7 +342,7 @@ public enum SBOM {
     /// CycloneDX 1.5 JSON: one component per package (purl `pkg:deb/debian/…`, .deb SHA-256, the
     /// flavours whose images hold it). The serial number derives from the lock, the timestamp is
     /// SOURCE_DATE_EPOCH: the same lock gives the same bytes.
-    public static func cycloneDX(composition: String, lock: LockFile) throws -> [UInt8] {
+    public static func cycloneDX(composition: String, lock: LockFile, tool: String = "nxc") throws -> [UInt8] {
         var users: [String: [String]] = [:]
         for (f, names) in lock.flavours { for n in names { users[n, default: []].append(f) } }
         let distro = "debian-\(lock.suite)"
@@ -363,7 +365,8 @@ public enum SBOM {
         let f = ISO8601DateFormatter()
         let doc = Document(serialNumber: "urn:uuid:\(uuid)",
                            metadata: Metadata(timestamp: f.string(from: Date(timeIntervalSince1970: TimeInterval(lock.sourceDateEpoch))),
-                                              tools: Tools(components: [Component(type: "application", name: "nxc", version: "0.1.0")]),
+                                              tools: Tools(components: [Component(type: "application", name: "nxc",
+                                                                                            version: tool.split(separator: " ").last.map(String.init))]),
                                               component: Component(type: "application", bomRef: "composition:\(composition)",
                                                                    name: composition,
                                                                    properties: [Property(name: "nxc:mirror", value: lock.mirror),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NXCBuild
 import NXCComposition
 import NXCDeploy
 
@@ -14,9 +15,14 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let c = try Composition.load(path: options.project.compositionFile(composition))
+            let file = options.project.compositionFile(composition)
+            let c = try Composition.load(path: file)
             let nodes = c.roles.flatMap { $0.hostNames() }
             print("\(c.name): \(c.roles.count) role(s), \(nodes.count) node(s) (\(nodes.joined(separator: ", "))), \(c.allPackages.count) package(s)")
+            if let lock = try LockFile.load(path: LockFile.path(forComposition: file)) {
+                print("composition.lock: \(lock.packages.count) package(s) of \(lock.suite)/\(lock.architecture), flavours "
+                      + lock.flavours.keys.sorted().joined(separator: ", "))
+            }
         }
     }
 }

@@ -29,7 +29,8 @@ struct ExportCommand: AsyncParsableCommand {
                                   ?? FileManager.default.currentDirectoryPath)
             let out = output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output
             let s = try await Export.export(project: project, composition: composition, flavours: flavours, output: out,
-                                            store: Store(root: store ?? Store.defaultRoot()), progress: Progress.printer())
+                                            store: Store(root: store ?? Store.defaultRoot()),
+                                            tool: "nxc \(Nxc.configuration.version)", progress: Progress.printer())
             print("wrote \(output): \(formatSize(s.bytes)), flavours \(s.flavours.joined(separator: ", ")), "
                   + "\(s.artefacts) artefact files, \(s.packages) packages in the SBOM")
         }

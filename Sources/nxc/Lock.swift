@@ -42,7 +42,8 @@ struct Lock: AsyncParsableCommand {
                 print("\(name): up to date (\(r.lock.packages.count) packages, flavours \(r.lock.flavours.keys.sorted().joined(separator: ", ")))")
             } else {
                 print("\(name): \(r.lock.packages.count) packages, flavours \(r.lock.flavours.keys.sorted().joined(separator: ", "))")
-                for c in r.changes { print("  " + c) }
+                for c in r.changes.prefix(40) { print("  " + c) }
+                if r.changes.count > 40 { print("  … and \(r.changes.count - 40) more (`git diff \(name)` shows them all)") }
             }
         }
     }

@@ -74,7 +74,7 @@ final class CLITests: XCTestCase {
 
     func testHelpListsCommands() throws {
         let r = try run(["--help"])
-        for c in ["init", "check", "build", "start", "exec", "connect", "status", "stop", "flavours"] {
+        for c in ["init", "check", "build", "lock", "export", "verify", "start", "exec", "connect", "status", "stop", "flavours"] {
             XCTAssertTrue(r.1.contains("  \(c) "), "help lacks \(c)")
         }
     }

@@ -60,7 +60,7 @@ final class G5KImageTests: XCTestCase {
         }
         let envText = try String(contentsOfFile: dir + "/webserver.env.yaml", encoding: .utf8)
         for line in ["kind: tar", "compression: zstd", "filesystem: ext4", "partition_type: 131", "multipart: false",
-                     "file: \"\(dir)/webserver.tar.zst\"", "g5k-postinstall"] {
+                     "file: \"./webserver.tar.zst\"", "author: \"nxc\"", "g5k-postinstall"] {
             XCTAssertTrue(envText.contains(line), "env lacks \(line):\n\(envText)")
         }
         let sums = try String(contentsOfFile: dir + "/SHA256SUMS", encoding: .utf8)

@@ -127,6 +127,7 @@ final class ReproducibilityTests: XCTestCase {
         try badLock.write(toFile: lockPath, atomically: true, encoding: .utf8)
         let bad = try s2.run(["build", "-f", "vm-ramdisk"], timeout: 1200)
         XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("base system: reused"), "only the layer with nginx-light is rebuilt:\n\(bad.output)")
         XCTAssertTrue(bad.output.contains("composition.lock:\(nginx.line): error: packages.nginx-light: locked at version 1.0-nxc-gone, but the mirror"),
                       bad.output)
         XCTAssertTrue(bad.output.contains("https://snapshot.debian.org/archive/debian/"), bad.output)
@@ -135,7 +136,7 @@ final class ReproducibilityTests: XCTestCase {
         XCTAssertEqual(try sha256(file: project + "/build/webserver/vm-ramdisk/initrd"), initrdBefore, "and the build folder")
 
         // 6. `nxc lock --update` resolves against the mirror again and prints what it changed.
-        let u = try s2.run(["lock", "--update", "-f", "vm-ramdisk", "-f", "g5k-image", "-f", "docker"], timeout: 2400)
+        let u = try s2.run(["lock", "--update", "-f", "vm-ramdisk"], timeout: 2400)
         XCTAssertEqual(u.status, 0, u.output)
         XCTAssertTrue(u.output.contains("~ nginx-light 1.0-nxc-gone → \(nginx.version)"), u.output)
         let after = try LockFile.parse(try String(contentsOfFile: lockPath, encoding: .utf8), file: lockPath)

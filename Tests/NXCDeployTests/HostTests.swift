@@ -215,6 +215,12 @@ final class HostTests: XCTestCase {
                      "  kernel_params: \"console=tty0 rw\"", "filesystem: ext4", "partition_type: 131", "multipart: false"] {
             XCTAssertTrue(text.split(separator: "\n").contains { $0 == line }, "missing line: \(line)\n\(text)")
         }
+        // `nxc start` gives Kadeploy a copy naming the image absolutely; only that line changes.
+        let rel = TarballKind.environment(name: "nxc-web", composition: "web", flavour: "g5k-image", tarball: "./web.tar.zst",
+                                          kernel: "/boot/vmlinuz", initrd: "/boot/initrd.img", kernelParams: [], author: "nxc", settings: nil)
+        let abs = KadeployEnvironment.absolutised(rel, directory: "/p/build/web/g5k-image")
+        XCTAssertTrue(abs.contains("\n  file: \"/p/build/web/g5k-image/web.tar.zst\"\n"), abs)
+        XCTAssertEqual(abs.replacingOccurrences(of: "/p/build/web/g5k-image/", with: "./"), rel)
         let f = try Flavour.load(path: DeployTests.repo + "/flavours/g5k-image.yaml")
         XCTAssertEqual(f.artefact, .tarball)
         XCTAssertEqual(f.start, .kadeploy)

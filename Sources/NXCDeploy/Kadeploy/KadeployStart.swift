@@ -74,11 +74,16 @@ struct KadeployStart: StartMethod {
             let key = run + "/key.pub"
             try writeAtomically(Data((ctx.identity.publicKey + "\n").utf8), to: key)
             let ok = run + "/deployed-ok", ko = run + "/deployed-ko"
-            let argv = [ctx.options.kadeployCommand, "-a", env, "-f", machines, "-k", key, "-o", ok, "-n", ko]
+            // The build folder's description names the image relative to itself; Kadeploy gets a copy
+            // with the absolute path.
+            let envRun = run + "/\(name).env.yaml"
+            let envText = try String(contentsOfFile: env, encoding: .utf8)
+            try writeAtomically(Data(KadeployEnvironment.absolutised(envText, directory: ctx.buildDirectory).utf8), to: envRun)
+            let argv = [ctx.options.kadeployCommand, "-a", envRun, "-f", machines, "-k", key, "-o", ok, "-n", ko]
             guard Command.which(ctx.options.kadeployCommand) != nil else {
                 throw DeployError.invalid("\(ctx.options.kadeployCommand) not found: run nxc on a Grid'5000 frontend, or give --kadeploy PROGRAM")
             }
-            ctx.progress("kadeploy: deploying \(runs.count) host(s) with \(env) (log: \(run)/kadeploy.log)")
+            ctx.progress("kadeploy: deploying \(runs.count) host(s) with \(envRun) (log: \(run)/kadeploy.log)")
             let (status, out) = try Command.status(argv, log: run + "/kadeploy.log", timeout: ctx.timeout)
             let result = Self.outcome(okFile: ok, koFile: ko, output: out)
             ctx.progress("kadeploy: exit \(status); deployed \(result.ok.count), failed \(result.ko.count)")

@@ -37,7 +37,9 @@ struct TarballKind: ArtefactKind {
         return """
             ---
             # Kadeploy environment of nxc composition '\(composition)', written by `nxc build -f \(flavour)`.
-            # kadeploy3 -a THIS_FILE -f MACHINES -k KEY.pub  (or: nxc start -f \(flavour) -m MACHINES)
+            # From this folder: kadeploy3 -a THIS_FILE -f MACHINES -k KEY.pub  (or: nxc start -f \(flavour) -m MACHINES)
+            # The image path is relative to this folder, so that the folder can move (and two builds
+            # anywhere give the same bytes); `nxc start` hands Kadeploy a copy with the absolute path.
             name: \(q(name))
             version: 1
             description: \(q("nxc composition \(composition): Debian with every role's packages; nxc start contextualises the nodes"))
@@ -89,8 +91,9 @@ struct TarballKind: ArtefactKind {
         try w.finish()
         ctx.progress(String(format: "tarball: packed in %.1f s", Date().timeIntervalSince(started)))
 
-        let author = ProcessInfo.processInfo.environment["NXC_AUTHOR"] ?? ProcessInfo.processInfo.environment["USER"] ?? "nxc"
-        let env = Self.environment(name: "nxc-\(name)", composition: name, flavour: ctx.flavour.name, tarball: ctx.finalDirectory + "/" + file,
+        // Not the user's name: the same inputs give the same file for anyone (NXC_AUTHOR sets it).
+        let author = ProcessInfo.processInfo.environment["NXC_AUTHOR"] ?? "nxc"
+        let env = Self.environment(name: "nxc-\(name)", composition: name, flavour: ctx.flavour.name, tarball: "./" + file,
                                    kernel: "/boot/" + kernel, initrd: "/boot/" + initrd,
                                    kernelParams: ctx.flavour.kernelParams, author: author, settings: ctx.flavour.kadeploy)
         let envPath = ctx.outputDirectory + "/\(name).env.yaml"
@@ -100,5 +103,16 @@ struct TarballKind: ArtefactKind {
         let sumsPath = ctx.outputDirectory + "/SHA256SUMS"
         try Data(sums.utf8).write(to: URL(fileURLWithPath: sumsPath))
         return artefacts + [try Artefact(path: sumsPath)]
+    }
+}
+
+/// The Kadeploy environment description as `nxc start` hands it to Kadeploy.
+public enum KadeployEnvironment {
+    /// The environment with its image path made absolute (`./x.tar.zst` → `DIR/x.tar.zst`), for Kadeploy
+    /// run from anywhere.
+    public static func absolutised(_ text: String, directory: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            line.hasPrefix("  file: \"./") ? "  file: \"" + directory + "/" + line.dropFirst("  file: \"./".count) : String(line)
+        }.joined(separator: "\n")
     }
 }
