@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NXCBuild
 import NXCDeploy
 import NXCStore
 
@@ -14,22 +15,13 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Archive to write, e.g. paper.tar.zst.")
     var output: String
 
-    @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
-    var projectDirectory: String?
-
-    @Option(help: "Store folder (default: $NXC_STORE, $XDG_CACHE_HOME/nxc or ~/.cache/nxc).")
-    var store: String?
-
-    @Argument(help: "Composition file or folder (default: ./composition.yaml).")
-    var composition: String?
+    @OptionGroup var scope: BuildScope
 
     func run() async throws {
         try await reportingErrors {
-            let project = Project(directory: projectDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                                  ?? FileManager.default.currentDirectoryPath)
             let out = output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output
-            let s = try await Export.export(project: project, composition: composition, flavours: flavours, output: out,
-                                            store: Store(root: store ?? Store.defaultRoot()),
+            let s = try await Export.export(project: scope.project, composition: scope.composition, flavours: flavours, output: out,
+                                            store: scope.storeRoot,
                                             tool: "nxc \(Nxc.configuration.version)", progress: Progress.printer())
             print("wrote \(output): \(formatSize(s.bytes)), flavours \(s.flavours.joined(separator: ", ")), "
                   + "\(s.artefacts) artefact files, \(s.packages) packages in the SBOM")
@@ -52,7 +44,7 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            guard FileManager.default.fileExists(atPath: archive) else { throw ValidationError("\(archive): no such file") }
+            guard FileManager.default.fileExists(atPath: archive) else { throw BuildError.invalid("\(archive): no such file") }
             let started = Date()
             var work = workdir
             if let w = workdir {

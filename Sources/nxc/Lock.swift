@@ -15,27 +15,18 @@ struct Lock: AsyncParsableCommand {
     @Option(name: [.customShort("f"), .customLong("flavour")], help: "Flavour to lock (repeatable; default: those in the lock, else vm-ramdisk).")
     var flavours: [String] = []
 
-    @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
-    var projectDirectory: String?
-
     @Flag(help: "Move to the mirror's current versions.")
     var update = false
 
     @Option(help: "Debian mirror (default: the lock's, else the composition's, else the host's).")
     var mirror: String?
 
-    @Option(help: "Store folder (default: $NXC_STORE, $XDG_CACHE_HOME/nxc or ~/.cache/nxc).")
-    var store: String?
-
-    @Argument(help: "Composition file or folder (default: ./composition.yaml).")
-    var composition: String?
+    @OptionGroup var scope: BuildScope
 
     func run() async throws {
         try await reportingErrors {
-            let project = Project(directory: projectDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                                  ?? FileManager.default.currentDirectoryPath)
-            let r = try await BuildPipeline.lock(project: project, composition: composition, flavours: flavours, update: update,
-                                                 mirror: mirror, store: Store(root: store ?? Store.defaultRoot()),
+            let r = try await BuildPipeline.lock(project: scope.project, composition: scope.composition, flavours: flavours,
+                                                 update: update, mirror: mirror, store: scope.storeRoot,
                                                  progress: Progress.printer())
             let name = relativeToCurrentDirectory(r.path)
             if r.changes.isEmpty {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCStore
 
 /// Options shared by commands that act on a project's composition.
 struct ProjectOptions: ParsableArguments {
@@ -13,9 +14,29 @@ struct ProjectOptions: ParsableArguments {
     /// The flavour asked for, or the one a laptop user iterates with.
     var flavourName: String { flavour ?? "vm-ramdisk" }
 
-    var project: Project {
-        Project(directory: projectDirectory.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                ?? FileManager.default.currentDirectoryPath)
+    var project: Project { Project.at(projectDirectory) }
+}
+
+/// `--project`, `--store` and the composition argument of the commands that take several flavours
+/// (lock, export).
+struct BuildScope: ParsableArguments {
+    @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
+    var projectDirectory: String?
+
+    @Option(help: "Store folder (default: $NXC_STORE, $XDG_CACHE_HOME/nxc or ~/.cache/nxc).")
+    var store: String?
+
+    @Argument(help: "Composition file or folder (default: ./composition.yaml).")
+    var composition: String?
+
+    var project: Project { Project.at(projectDirectory) }
+    var storeRoot: Store { Store(root: store ?? Store.defaultRoot()) }
+}
+
+extension Project {
+    /// The project folder given with --project, or the current folder.
+    static func at(_ directory: String?) -> Project {
+        Project(directory: directory.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? FileManager.default.currentDirectoryPath)
     }
 }
 
