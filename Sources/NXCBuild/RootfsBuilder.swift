@@ -102,7 +102,8 @@ public struct RootfsBuilder: Sendable {
             let key = newKey(baseKey, req: req, lock: lock)
             base = try await store.realise(name: "base", hash: key) { tmp in
                 try Self.mmdebstrap(req, packages: all, into: tmp, rootMode: layered, lock: lock, composition: composition)
-                try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: !layered || req.packages.isEmpty)
+                try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: !layered || req.packages.isEmpty,
+                                          progress: progress)
             }
             made.append(("base", baseKey, base.path))
             progress(String(format: "base system: built in %.1f s", Date().timeIntervalSince(started)))
@@ -125,7 +126,7 @@ public struct RootfsBuilder: Sendable {
                 let sys = try await store.realise(name: "system", hash: newKey(sysKey, req: req, lock: lock)) { tmp in
                     try Self.installPackages(req.packages, base: base.path + "/root", into: tmp, lock: lock, req: req,
                                              composition: composition)
-                    try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: true)
+                    try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: true, progress: progress)
                 }
                 made.append(("system", sysKey, sys.path))
                 progress(String(format: "packages: installed in %.1f s", Date().timeIntervalSince(started)))
@@ -209,8 +210,11 @@ public struct RootfsBuilder: Sendable {
 
     /// After a layer is made with a lock: every locked package has its locked version and .deb, and
     /// (frozen) nothing outside the lock was installed. Lists every mismatch at once.
-    static func checkAgainstLock(root: String, req: RootfsRequest, lock: LockFile?, final: Bool) throws {
+    static func checkAgainstLock(root: String, req: RootfsRequest, lock: LockFile?, final: Bool,
+                                 progress: (String) -> Void = { _ in }) throws {
         guard let lock else { return }
+        let started = Date()
+        defer { progress(String(format: "  versions checked against the lock in %.1f s", Date().timeIntervalSince(started))) }
         let installed = try DebianRecords.installed(root: root)
         let sha = DebianRecords.index(root: root).sha
         var problems: [LockError] = []
