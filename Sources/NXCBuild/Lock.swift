@@ -390,9 +390,21 @@ public enum DebianRecords {
         return (sha, iso)
     }
 
-    /// The installed packages of `root` with the SHA-256 of their .deb files.
-    public static func installedWithHashes(root: String) throws -> (packages: [InstalledPackage], mirrorDate: String?) {
-        let idx = index(root: root)
+    /// The indexes of several roots (layers) merged; the date is the first root's that has one.
+    public static func index(roots: [String]) -> (sha: [String: String], date: String?) {
+        var merged: (sha: [String: String], date: String?) = ([:], nil)
+        for r in roots {
+            let idx = index(root: r)
+            merged.sha.merge(idx.sha) { a, _ in a }
+            merged.date = merged.date ?? idx.date
+        }
+        return merged
+    }
+
+    /// The installed packages of `root` with the SHA-256 of their .deb files from the indexes of
+    /// `root` and `lower` layers.
+    public static func installedWithHashes(root: String, lower: [String] = []) throws -> (packages: [InstalledPackage], mirrorDate: String?) {
+        let idx = index(roots: [root] + lower)
         var out = try installed(root: root)
         for i in out.indices {
             out[i].sha256 = idx.sha["\(out[i].name) \(out[i].version) \(out[i].architecture)"] ?? ""

@@ -102,8 +102,7 @@ public struct RootfsBuilder: Sendable {
             let key = newKey(baseKey, req: req, lock: lock)
             base = try await store.realise(name: "base", hash: key) { tmp in
                 try Self.mmdebstrap(req, packages: all, into: tmp, rootMode: layered, lock: lock, composition: composition)
-                try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: !layered || req.packages.isEmpty,
-                                          progress: progress)
+                try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, progress: progress)
             }
             made.append(("base", baseKey, base.path))
             progress(String(format: "base system: built in %.1f s", Date().timeIntervalSince(started)))
@@ -126,7 +125,7 @@ public struct RootfsBuilder: Sendable {
                 let sys = try await store.realise(name: "system", hash: newKey(sysKey, req: req, lock: lock)) { tmp in
                     try Self.installPackages(req.packages, base: base.path + "/root", into: tmp, lock: lock, req: req,
                                              composition: composition)
-                    try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, final: true, progress: progress)
+                    try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, progress: progress)
                 }
                 made.append(("system", sysKey, sys.path))
                 progress(String(format: "packages: installed in %.1f s", Date().timeIntervalSince(started)))
@@ -143,12 +142,8 @@ public struct RootfsBuilder: Sendable {
         }
         result.mirrorDate = lock?.mirrorDate
         if installed.contains(where: { $0.sha256.isEmpty }) || (result.mirrorDate == nil && !made.isEmpty) {
-            var idx = DebianRecords.index(root: base.path + "/root")
-            if result.root != base.path + "/root" {
-                let top = DebianRecords.index(root: result.root)
-                idx.sha.merge(top.sha) { a, _ in a }
-                idx.date = top.date ?? idx.date
-            }
+            let roots = result.root == base.path + "/root" ? [result.root] : [result.root, base.path + "/root"]
+            let idx = DebianRecords.index(roots: roots)
             for i in installed.indices where installed[i].sha256.isEmpty {
                 installed[i].sha256 = idx.sha["\(installed[i].name) \(installed[i].version) \(installed[i].architecture)"] ?? ""
             }
@@ -208,9 +203,10 @@ public struct RootfsBuilder: Sendable {
         return installed.allSatisfy { p in lock.packages[p.name].map { $0.version == p.version && $0.architecture == p.architecture } ?? true }
     }
 
-    /// After a layer is made with a lock: every locked package has its locked version and .deb, and
-    /// (frozen) nothing outside the lock was installed. Lists every mismatch at once.
-    static func checkAgainstLock(root: String, req: RootfsRequest, lock: LockFile?, final: Bool,
+    /// After a layer is made with a lock: every locked package has its locked version and .deb.
+    /// Lists every mismatch at once. (Whether the image holds exactly the lock's set, `--frozen`,
+    /// is checked once per build in BuildPipeline, for reused layers too.)
+    static func checkAgainstLock(root: String, req: RootfsRequest, lock: LockFile?,
                                  progress: (String) -> Void = { _ in }) throws {
         guard let lock else { return }
         let started = Date()
@@ -219,25 +215,13 @@ public struct RootfsBuilder: Sendable {
         let sha = DebianRecords.index(root: root).sha
         var problems: [LockError] = []
         for p in installed {
-            guard let want = lock.packages[p.name] else {
-                if req.mode == .frozen {
-                    problems.append(LockError(file: req.lockPath, key: "packages", "\(p.name) \(p.version) was installed but is not in the lock (the lock does not match the composition or flavour '\(req.flavour)'; `nxc lock` adds it)"))
-                }
-                continue
-            }
+            guard let want = lock.packages[p.name] else { continue }
             if want.version != p.version {
                 problems.append(LockError(file: req.lockPath, line: want.line, key: "packages.\(p.name)",
                                           "locked at version \(want.version), but the mirror \(req.mirror) has \(p.version) instead"))
             } else if let got = sha["\(p.name) \(p.version) \(p.architecture)"], got != want.sha256 {
                 problems.append(LockError(file: req.lockPath, line: want.line, key: "packages.\(p.name)",
                                           "the mirror's .deb of \(p.name) \(p.version) has sha256 \(got), the lock says \(want.sha256)"))
-            }
-        }
-        if final, req.mode == .frozen, let names = lock.flavours[req.flavour] {
-            let have = Set(installed.map(\.name))
-            for n in names where !have.contains(n) {
-                problems.append(LockError(file: req.lockPath, line: lock.packages[n]?.line ?? 0, key: "flavours.\(req.flavour)",
-                                          "\(n) is locked for this flavour but was not installed"))
             }
         }
         guard !problems.isEmpty else { return }

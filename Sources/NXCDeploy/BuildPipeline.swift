@@ -85,7 +85,7 @@ public enum BuildPipeline {
 
     /// `nxc lock`: resolves the root filesystem of each flavour (from the store when it holds them)
     /// and records their packages in the lock; with `update`, against the mirror's current versions.
-    public static func lock(project: Project, composition path: String?, flavours names: [String], update: Bool,
+    public static func lock(project: Project, composition path: String?, flavours names: [String], defaultFlavour: String, update: Bool,
                             mirror: String?, store: Store,
                             progress: @escaping @Sendable (String) -> Void) async throws -> (path: String, changes: [String], lock: LockFile) {
         let compositionFile = project.compositionFile(path)
@@ -93,16 +93,12 @@ public enum BuildPipeline {
         let original = try LockFile.load(path: lockPath)
         var names = names
         if names.isEmpty { names = original.map { $0.flavours.keys.sorted() } ?? [] }
-        if names.isEmpty { names = ["vm-ramdisk"] }
+        if names.isEmpty { names = [defaultFlavour] }
         var current = original
-        var updatedEpoch: Int64?
         for name in names {
-            var lock = current
-            if update, let e = updatedEpoch { lock?.sourceDateEpoch = e }
             let r = try await resolve(project: project, compositionFile: compositionFile, flavour: name, mirror: mirror,
-                                      mode: update ? .update : .follow, lock: lock, store: store, progress: progress)
+                                      mode: update ? .update : .follow, lock: current, store: store, progress: progress)
             current = r.newLock
-            updatedEpoch = r.newLock.sourceDateEpoch
         }
         guard var final = current else { throw BuildError.invalid("no flavour to lock") }
         if update {

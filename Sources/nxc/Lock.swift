@@ -26,7 +26,7 @@ struct Lock: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let r = try await BuildPipeline.lock(project: scope.project, composition: scope.composition, flavours: flavours,
-                                                 update: update, mirror: mirror, store: scope.storeRoot,
+                                                 defaultFlavour: ProjectOptions.defaultFlavour, update: update, mirror: mirror, store: scope.storeRoot,
                                                  progress: Progress.printer())
             let name = relativeToCurrentDirectory(r.path)
             if r.changes.isEmpty {

@@ -11,8 +11,11 @@ struct ProjectOptions: ParsableArguments {
     @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
     var projectDirectory: String?
 
-    /// The flavour asked for, or the one a laptop user iterates with.
-    var flavourName: String { flavour ?? "vm-ramdisk" }
+    /// The flavour a laptop user iterates with: the default of every command.
+    static let defaultFlavour = "vm-ramdisk"
+
+    /// The flavour asked for, or the default.
+    var flavourName: String { flavour ?? Self.defaultFlavour }
 
     var project: Project { Project.at(projectDirectory) }
 }

@@ -41,6 +41,15 @@ final class ReproducibilityTests: XCTestCase {
         return out
     }
 
+    /// Packs `folder/paper` into NAME.tar.zst and runs `nxc verify` on it.
+    func repackAndVerify(_ folder: String, as name: String, session: NxcSession) throws -> (Int32, String) {
+        let archive = work + "/\(name).tar.zst"
+        XCTAssertEqual(try Command.status(["tar", "--zstd", "-cf", archive, "-C", folder, "paper"], timeout: 300).0, 0)
+        let r = try Command.status([nxc, "verify", archive], environment: session.environment(), timeout: 1200)
+        print("$ nxc verify \(name) → \(r.0)\n\(r.1)")
+        return (r.0, r.1)
+    }
+
     func testEmptyStoreBuildsAreIdenticalAndExportVerifies() throws {
         let lockPath = project + "/composition.lock"
         // 1. First builds, no lock yet: the first one writes it, the others add their flavours.
@@ -96,10 +105,7 @@ final class ReproducibilityTests: XCTestCase {
         var text = try String(contentsOfFile: compose, encoding: .utf8)
         text = text.replacingOccurrences(of: "stop_signal", with: "# tampered\n    stop_signal")
         try text.write(toFile: compose, atomically: true, encoding: .utf8)
-        let tamperedA = work + "/tampered-a.tar.zst"
-        XCTAssertEqual(try Command.status(["tar", "--zstd", "-cf", tamperedA, "-C", unpacked, "paper"], timeout: 300).0, 0)
-        let va = try Command.status([nxc, "verify", tamperedA], environment: s2.environment(), timeout: 1200)
-        print("$ nxc verify tampered-a → \(va.0)\n\(va.1)")
+        let va = try repackAndVerify(unpacked, as: "tampered-a", session: s2)
         XCTAssertNotEqual(va.0, 0)
         XCTAssertTrue(va.1.contains("DIFFERS   artefacts/docker/docker-compose.yml: the archive's copy does not match SHA256SUMS"), va.1)
         XCTAssertTrue(va.1.contains("verify: FAILED, 1 of"), va.1)
@@ -110,10 +116,7 @@ final class ReproducibilityTests: XCTestCase {
             line.hasSuffix("  artefacts/docker/docker-compose.yml") ? "\(newSum)  artefacts/docker/docker-compose.yml" : String(line)
         }
         try (sums.joined(separator: "\n") + "\n").write(toFile: sumsPath, atomically: true, encoding: .utf8)
-        let tamperedB = work + "/tampered-b.tar.zst"
-        XCTAssertEqual(try Command.status(["tar", "--zstd", "-cf", tamperedB, "-C", unpacked, "paper"], timeout: 300).0, 0)
-        let vb = try Command.status([nxc, "verify", tamperedB], environment: s2.environment(), timeout: 1200)
-        print("$ nxc verify tampered-b → \(vb.0)\n\(vb.1)")
+        let vb = try repackAndVerify(unpacked, as: "tampered-b", session: s2)
         XCTAssertNotEqual(vb.0, 0)
         XCTAssertTrue(vb.1.contains("DIFFERS   artefacts/docker/docker-compose.yml: rebuilt sha256"), vb.1)
 
