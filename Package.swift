@@ -20,8 +20,10 @@ let package = Package(
         .systemLibrary(name: "CJansson", path: "Sources/CJansson", pkgConfig: "jansson",
                        providers: [.apt(["libjansson-dev"])]),
 
+        // names: the rules for names every stage and the agent share (units, suggestions); no Foundation.
+        .target(name: "NXCNames"),
         // parse: composition YAML -> validated model with source positions.
-        .target(name: "NXCComposition", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "NXCComposition", dependencies: ["NXCNames", .product(name: "Yams", package: "Yams")]),
         // store: content-addressed, atomic entries keyed by input hashes.
         .target(name: "NXCStore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // archive: libarchive writers/readers (cpio newc, tar) with zstd/gzip.
@@ -39,12 +41,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The in-image agent: no Foundation, static Swift runtime, JSON via libjansson.
-        .executableTarget(name: "nxc-agent", dependencies: ["CJansson"],
+        .executableTarget(name: "nxc-agent", dependencies: ["CJansson", "NXCNames"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
 
         .testTarget(name: "NXCCompositionTests", dependencies: ["NXCComposition"],
                     resources: [.copy("BadCompositions")]),
         .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
+        .testTarget(name: "NXCNamesTests", dependencies: ["NXCNames"]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
         .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
