@@ -71,6 +71,97 @@ final class StoreTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: stale))
     }
 
+    /// An alias whose entry was removed must not block that entry forever: realise replaces it.
+    func testDanglingAliasDoesNotBlockTheEntry() async throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let store = Store(root: root)
+        let link = store.path(name: "thing", hash: "dang")
+        try fm.createSymbolicLink(atPath: link, withDestinationPath: "0000-gone")
+        let r = try await store.realise(name: "thing", hash: "dang") { tmp in
+            try Data("v".utf8).write(to: URL(fileURLWithPath: tmp + "/file"))
+        }
+        XCTAssertFalse(r.reused)
+        XCTAssertEqual(try String(contentsOfFile: link + "/file", encoding: .utf8), "v")
+        XCTAssertEqual(store.lookup(name: "thing", hash: "dang"), link)
+    }
+
+    /// An alias never removes an entry that is already there, and replaces a dangling link.
+    func testAliasReplacesOnlyADanglingLink() async throws {
+        let fm = FileManager.default
+        let store = Store(root: root)
+        let real = try await store.realise(name: "thing", hash: "real") { tmp in
+            try Data("r".utf8).write(to: URL(fileURLWithPath: tmp + "/file"))
+        }
+        let link = store.path(name: "thing", hash: "alias")
+        try fm.createSymbolicLink(atPath: link, withDestinationPath: "0000-gone")
+        try store.alias(name: "thing", hash: "alias", to: real.path)
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: link), (real.path as NSString).lastPathComponent)
+        XCTAssertEqual(store.lookup(name: "thing", hash: "alias"), link)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: root).filter { $0.hasPrefix(".") }, [])
+    }
+
+    /// Leftovers of every writer are recognised by their PID; only those whose process is gone go.
+    func testLeftoversOfGoneProcessesAreCollected() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let me = getpid()
+        let gone = ["\(root)/.vm-ramdisk.tmp-999999", "\(root)/.vm-ramdisk.old-999999", "\(root)/.current.tmp-999999",
+                    "\(root)/.tmp-aaa-thing-999999-42", "\(root)/.tmp-link-aaa-thing-999999-7"]
+        let kept = ["\(root)/.vm-ramdisk.tmp-\(me)", "\(root)/.init.tmp-1", "\(root)/.hidden", "\(root)/x.tmp-999999",
+                    "\(root)/aaa-thing", "\(root)/.tmp-999999"]
+        for p in gone + kept { try fm.createDirectory(atPath: p, withIntermediateDirectories: true) }
+        XCTAssertEqual(Leftovers.pid(inName: ".vm-ramdisk.tmp-123"), 123)
+        XCTAssertEqual(Leftovers.pid(inName: ".a.json.old-7"), 7)
+        XCTAssertEqual(Leftovers.pid(inName: ".tmp-h-n-a-me-55-9"), 55)
+        XCTAssertNil(Leftovers.pid(inName: ".tmp-123"))
+        XCTAssertNil(Leftovers.pid(inName: "a.tmp-123"))
+        XCTAssertNil(Leftovers.pid(inName: ".a.tmp-12x"))
+        Leftovers.collect(in: root)
+        for p in gone { XCTAssertFalse(fm.fileExists(atPath: p), p) }
+        for p in kept { XCTAssertTrue(fm.fileExists(atPath: p), p) }
+    }
+
+    /// A builder killed with SIGKILL in the middle of `realise` leaves no entry; the next realise
+    /// builds it and garbage collection removes what the killed one left.
+    func testKill9DuringRealise() async throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let ready = root + "/../" + (root as NSString).lastPathComponent + ".ready"
+        defer { try? fm.removeItem(atPath: ready) }
+        let child = try ChildProcess.spawnSelf(test: "NXCStoreTests.StoreTests/testChildRealiseAndHang",
+                                               environment: ["NXC_TEST_CHILD_STORE": root, "NXC_TEST_CHILD_READY": ready])
+        defer { child.stop() }
+        let deadline = Date().addingTimeInterval(60)
+        while !fm.fileExists(atPath: ready), Date() < deadline, child.isRunning { usleep(50_000) }
+        XCTAssertTrue(fm.fileExists(atPath: ready), "the child never reached the build")
+        child.stop()
+        let store = Store(root: root)
+        XCTAssertNil(store.lookup(name: "thing", hash: "killed"))
+        let left = try fm.contentsOfDirectory(atPath: root)
+        XCTAssertEqual(left.count, 1, "\(left)")
+        XCTAssertTrue(left.allSatisfy { $0.hasPrefix(".tmp-killed-thing-\(child.pid)-") }, "\(left)")
+        await store.collectGarbage()
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: root), [])
+        let again = try await store.realise(name: "thing", hash: "killed") { tmp in
+            try Data("whole".utf8).write(to: URL(fileURLWithPath: tmp + "/file"))
+        }
+        XCTAssertEqual(try String(contentsOfFile: again.path + "/file", encoding: .utf8), "whole")
+    }
+
+    /// Run only as the child of `testKill9DuringRealise`: starts a build, says so, and hangs in it.
+    func testChildRealiseAndHang() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let storeRoot = env["NXC_TEST_CHILD_STORE"], let ready = env["NXC_TEST_CHILD_READY"] else {
+            throw XCTSkip("the child half of testKill9DuringRealise")
+        }
+        _ = try await Store(root: storeRoot).realise(name: "thing", hash: "killed") { tmp in
+            try Data("half".utf8).write(to: URL(fileURLWithPath: tmp + "/file"))
+            FileManager.default.createFile(atPath: ready, contents: nil)
+            sleep(120) // the parent kills us long before
+        }
+    }
+
     func testFileSHA256() throws {
         let p = NSTemporaryDirectory() + "nxc-sha-\(UUID().uuidString)"
         try Data("abc".utf8).write(to: URL(fileURLWithPath: p))
@@ -84,4 +175,70 @@ final class Counter: @unchecked Sendable {
     private var n = 0
     func bump() { lock.lock(); n += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+}
+
+/// The test binary run again as a child for one test (the child half reads its environment).
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private var reaped = false
+    private(set) var status: Int32 = 0
+    /// Peak resident memory of the child in KiB (wait4's ru_maxrss), once it has exited.
+    private(set) var maxRSSKiB = 0
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    static func spawnSelf(test: String, environment extra: [String: String]) throws -> ChildProcess {
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let argv = [exe, test]
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in extra { env[k] = v }
+        let envStrings = env.map { "\($0.key)=\($0.value)" }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let log = NSTemporaryDirectory() + "nxc-child-\(UUID().uuidString).log"
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var pid: pid_t = 0
+        let cargv = argv.map { strdup($0) } + [nil]
+        let cenv = envStrings.map { strdup($0) } + [nil]
+        defer { for p in cargv + cenv { free(p) } }
+        let rc = posix_spawn(&pid, exe, &actions, nil, cargv, cenv)
+        guard rc == 0 else { throw NSError(domain: "posix_spawn", code: Int(rc)) }
+        return ChildProcess(pid: pid)
+    }
+
+    var isRunning: Bool { !reap(block: false) }
+
+    /// Waits up to `timeout` seconds; false if the child still runs (then it is killed).
+    @discardableResult
+    func wait(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if reap(block: false) { return true }
+            usleep(20_000)
+        }
+        stop()
+        return false
+    }
+
+    /// SIGKILL and reap; nothing if it already exited.
+    func stop() {
+        guard !reaped else { return }
+        kill(pid, SIGKILL)
+        _ = reap(block: true)
+    }
+
+    private func reap(block: Bool) -> Bool {
+        if reaped { return true }
+        var st: Int32 = 0
+        var usage = rusage()
+        let r = wait4(pid, &st, block ? 0 : WNOHANG, &usage)
+        guard r == pid else { return false }
+        reaped = true
+        status = st
+        maxRSSKiB = usage.ru_maxrss
+        return true
+    }
 }
