@@ -11,12 +11,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, wrapped once.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CJansson", path: "Sources/CJansson", pkgConfig: "jansson",
                        providers: [.apt(["libjansson-dev"])]),
 
@@ -25,13 +26,13 @@ let package = Package(
         // parse: composition YAML -> validated model with source positions.
         .target(name: "NXCComposition", dependencies: ["NXCNames", .product(name: "Yams", package: "Yams")]),
         // store: content-addressed, atomic entries keyed by input hashes.
-        .target(name: "NXCStore", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "NXCStore", dependencies: ["CCrypto"]),
         // archive: libarchive writers/readers (cpio newc, tar) with zstd/gzip.
         .target(name: "NXCArchive", dependencies: ["CArchive"]),
         // build: root filesystems (mmdebstrap), process running, host facts.
         .target(name: "NXCBuild", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", .product(name: "Yams", package: "Yams")]),
         // flavours: flavour files and artefact kinds.
-        .target(name: "NXCFlavours", dependencies: ["NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
+        .target(name: "NXCFlavours", dependencies: ["NXCNames", "NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),
         // deploy: role binding, deployment document, start methods, remote execution.
         .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
@@ -48,6 +49,7 @@ let package = Package(
                     resources: [.copy("BadCompositions")]),
         .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
         .testTarget(name: "NXCNamesTests", dependencies: ["NXCNames"]),
+        .testTarget(name: "NXCFlavoursTests", dependencies: ["NXCFlavours", "NXCDeploy"], resources: [.copy("BadFlavours")]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
         .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),

@@ -1,10 +1,9 @@
-import Crypto
 import Foundation
 
 /// Hash of everything an artefact is made from. Fields are length-prefixed so that
 /// ("ab","c") and ("a","bc") differ.
 public struct InputHash {
-    private var hasher = SHA256()
+    private var hasher = SHA256Digest()
 
     public init(_ kind: String) { add("kind", kind) }
 
@@ -16,10 +15,12 @@ public struct InputHash {
     }
 
     public mutating func add(_ label: String, _ bytes: [UInt8]) {
+        // Copy on write: a copied InputHash goes on independently.
+        if !isKnownUniquelyReferenced(&hasher) { hasher = hasher.copy() }
         for part in [Array(label.utf8), bytes] {
             var n = UInt64(part.count).bigEndian
-            withUnsafeBytes(of: &n) { hasher.update(bufferPointer: $0) }
-            hasher.update(data: part)
+            withUnsafeBytes(of: &n) { hasher.update($0) }
+            hasher.update(part)
         }
     }
 
@@ -31,7 +32,7 @@ public struct InputHash {
 
     /// Lowercase hex SHA-256, truncated to 32 characters for store paths.
     public func finalize() -> String {
-        String(hasher.finalize().map { String(format: "%02x", $0) }.joined().prefix(32))
+        String(SHA256Digest.hex(hasher.copy().finalize()).prefix(32))
     }
 }
 
@@ -39,16 +40,18 @@ public struct InputHash {
 public func sha256(file path: String) throws -> String {
     guard let h = FileHandle(forReadingAtPath: path) else { throw StoreError.unreadable(path) }
     defer { try? h.close() }
-    var hasher = SHA256()
+    let hasher = SHA256Digest()
     while true {
         let chunk = h.readData(ofLength: 1 << 20)
         if chunk.isEmpty { break }
-        hasher.update(data: chunk)
+        chunk.withUnsafeBytes { hasher.update($0) }
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return SHA256Digest.hex(hasher.finalize())
 }
 
 /// SHA-256 of bytes in memory, as lowercase hex.
 public func sha256(bytes: [UInt8]) -> String {
-    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    let hasher = SHA256Digest()
+    hasher.update(bytes)
+    return SHA256Digest.hex(hasher.finalize())
 }
