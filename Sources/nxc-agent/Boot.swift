@@ -96,8 +96,9 @@ struct Boot {
         let node: Deployment.Node
         do {
             deployment = try context.deployment(option: options.deployment) { url in
+                let sha256 = try expectedSHA256(context)
                 failures += try networkForFetching(context: context, network: network)
-                return try DeploymentFetch.fetch(url, budget: options.fetchTimeout, log: log)
+                return try DeploymentFetch.fetch(url, budget: options.fetchTimeout, sha256: sha256, log: log)
             }
             node = try deployment.node(name)
         } catch {
@@ -162,6 +163,20 @@ struct Boot {
         var failures = network.configure(interfaces, timeout: options.linkTimeout).map { "network (nxc.if): " + $0 }
         failures += network.addRoutes(routes).map { "network (nxc.route): " + $0 }
         return failures
+    }
+
+    /// nxc.deployment_sha256, lower case; nil (with a warning) when absent: a hand-run kexec.sh may
+    /// not give it. A value that is not 64 hex digits is an error, not a reason to skip the check.
+    private func expectedSHA256(_ context: BootContext) throws -> String? {
+        guard let value = context.kernelParameters["nxc.deployment_sha256"] else {
+            log.warning("no nxc.deployment_sha256 on the kernel command line: the fetched document is not checked")
+            return nil
+        }
+        let hex = value.lowercased()
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else {
+            throw AgentError.kernelParameter(word: "nxc.deployment_sha256=\(value)", message: "is not 64 hex digits")
+        }
+        return hex
     }
 
     /// The fetched document, for the generator (run again by daemon-reload

@@ -308,7 +308,9 @@ enum DeploymentFetch {
     /// GETs `url` once a second until it succeeds or `budget` seconds have
     /// passed (at least one attempt is made). Logs each distinct failure
     /// once; the last one ends up in the error thrown.
-    static func fetch(_ url: HTTPURL, budget: Int, log: Logger) throws -> [UInt8] {
+    /// `sha256`: the document's SHA-256 (hex) from nxc.deployment_sha256; an answer with another
+    /// one is refused like a failed GET (and retried: a forged answer may lose the next race).
+    static func fetch(_ url: HTTPURL, budget: Int, sha256 expected: String?, log: Logger) throws -> [UInt8] {
         let start = Clock.now()
         let deadline = start + Double(budget)
         var reported: Set<String> = []
@@ -318,8 +320,16 @@ enum DeploymentFetch {
             attempts += 1
             do {
                 let body = try HTTP.get(url, deadline: max(deadline, Clock.now() + 1))
+                if let expected {
+                    let actual = SHA256.hex(SHA256.hash(body))
+                    guard actual == expected else {
+                        throw HTTPError(description: "the answer's SHA-256 is \(actual), not \(expected) "
+                            + "(nxc.deployment_sha256): refused")
+                    }
+                }
                 let after = attempts == 1 ? "" : " at attempt \(attempts), after \(Int(Clock.now() - start)) s"
-                log.info("fetched the deployment from \(url): \(body.count) bytes\(after)")
+                let checked = expected == nil ? "" : ", SHA-256 as nxc.deployment_sha256 says"
+                log.info("fetched the deployment from \(url): \(body.count) bytes\(checked)\(after)")
                 return body
             } catch {
                 let reason = "\(error)"

@@ -10,6 +10,9 @@ let usage = """
            nxc-agent whoami [--host NAME] [--deployment FILE]   (never fetches nxc.deployment_url)
            nxc-agent generator NORMAL_DIR EARLY_DIR LATE_DIR   (as systemd runs nxc-generator)
            nxc-agent bundle DIR   (this node's kernel and retained initrd, for kexec --reuse)
+           nxc-agent secret install   (the deployment's secret, 32 bytes on standard input, from nxc start)
+           nxc-agent secret derive PURPOSE [--wait SECONDS]   (a key for PURPOSE: HMAC-SHA256(secret, PURPOSE), hex)
+           nxc-agent sha256 < FILE   (SHA-256 in hex, as the agent checks nxc.deployment_sha256)
            nxc-agent --version
 
     """
@@ -44,6 +47,10 @@ func main() -> Int32 {
         }
     case "whoami":
         return whoami(rest, root: root)
+    case "secret":
+        return SecretCommand(root: root, log: Logger(program: "nxc-agent", sink: .standardOutput)).run(rest)
+    case "sha256":
+        return sha256Command(rest)
     case "bundle":
         return BundleCommand(root: root, log: Logger(program: "nxc-agent", sink: .standardOutput)).run(rest)
     default:

@@ -312,6 +312,30 @@ ssh-rsa AAAAB3FakeKeyTwo other@host"
     check_log "$work/url-inline.log" "nxc.deployment_url is ignored"
     check "inline: nothing fetched" sh -c "! grep -q 'other.json' '$work/http.log'"
 
+    echo "== nxc.deployment_sha256: the fetched document is checked"
+    sha=$(sha256sum < "$work/deployment.json" | cut -d' ' -f1)
+    r=$work/url-sha; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/deployment.json nxc.deployment_sha256=%s\n' "$port" "${sha^^}" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 5 > "$work/url-sha.log" 2>&1
+    check_status "boot with the document's SHA-256 (upper case)" $? 0
+    check_log "$work/url-sha.log" "SHA-256 as nxc.deployment_sha256 says"
+    check "sha: deployment.json saved" cmp -s "$r/etc/nxc/deployment.json" "$work/deployment.json"
+    # Another document at the URL (a forged or stale answer): refused, nothing configured.
+    sed 's/10.77.0.1/10.66.6.6/g' "$work/deployment.json" > "$srv/forged.json"
+    r=$work/url-forged; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/forged.json nxc.deployment_sha256=%s\n' "$port" "$sha" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 2 > "$work/url-forged.log" 2>&1
+    check_status "boot with a document whose SHA-256 differs" $? 1
+    check_log "$r/run/nxc/failed" "not $sha (nxc.deployment_sha256): refused"
+    check "forged: nothing configured" test ! -e "$r/etc/hostname" -a ! -e "$r/etc/nxc/deployment.json" -a ! -e "$r/run/nxc/ready"
+    check "forged: the fetch was retried" test "$(grep -c 'GET /forged.json' "$work/http.log")" -ge 2
+    # Without the parameter (kexec.sh run by hand): fetched, with a warning.
+    r=$work/url-nosha; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/deployment.json\n' "$port" > "$r/proc/cmdline"
+    in_root "$r" boot --fetch-timeout 5 > "$work/url-nosha.log" 2>&1
+    check_status "boot without nxc.deployment_sha256" $? 0
+    check_log "$work/url-nosha.log" "no nxc.deployment_sha256 on the kernel command line"
+
     echo "== a 404 is an error naming the status"
     r=$work/url-404; make_root "$r"
     printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/missing.json\n' "$port" > "$r/proc/cmdline"
@@ -410,9 +434,75 @@ url_error "bad nxc.if address" "nxc.deployment_url=http://127.0.0.1:1/d nxc.if=5
 url_error "bad nxc.route" "nxc.deployment_url=http://127.0.0.1:1/d nxc.route=default" "expected nxc.route=TO,VIA"
 url_error "bad nxc.route gateway" "nxc.deployment_url=http://127.0.0.1:1/d nxc.route=default,gateway" \
     '"gateway" is not an IP address'
+url_error "bad nxc.deployment_sha256" "nxc.deployment_url=http://127.0.0.1:1/d nxc.deployment_sha256=abc" \
+    "nxc.deployment_sha256=abc: is not 64 hex digits"
 in_root "$r" boot --fetch-timeout 9999 > "$work/url-usage.log" 2>&1
 check_status "boot --fetch-timeout 9999" $? 64
 check_log "$work/url-usage.log" "--fetch-timeout takes seconds between 0 and 3600"
+
+echo "== sha256: FIPS 180-4 / NIST vectors"
+check_content <(printf '' | agent sha256) "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+check_content <(printf 'abc' | agent sha256) "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+check_content <(printf 'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq' | agent sha256) \
+    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+check_content <(printf 'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu' | agent sha256) \
+    "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"
+check_content <(head -c 1000000 /dev/zero | tr '\0' a | agent sha256) "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+# Every length around the 55/56/64-byte padding edges, against sha256sum.
+for n in 0 1 54 55 56 57 63 64 65 119 120 127 128 129 1000; do
+    head -c "$n" /dev/urandom > "$work/len.bin"
+    check_content <(agent sha256 < "$work/len.bin") "$(sha256sum < "$work/len.bin" | cut -d' ' -f1)"
+done
+
+echo "== secret install and derive"
+r=$work/secret; make_root "$r"
+head -c 32 /dev/urandom > "$work/secret.bin"
+hmac() { python3 -c 'import hmac, hashlib, sys; print(hmac.new(open(sys.argv[1], "rb").read(), sys.argv[2].encode(), hashlib.sha256).hexdigest())' "$@"; }
+in_root "$r" secret derive munge > "$work/secret-early.out" 2> "$work/secret-early.log"
+check_status "derive before the secret is there" $? 1
+check_log "$work/secret-early.log" "/run/nxc/secret: is not there: nxc start sends it once the node answers"
+check "derive before: nothing on standard output" test ! -s "$work/secret-early.out"
+head -c 31 /dev/urandom | in_root "$r" secret install > "$work/secret-short.log" 2>&1
+check_status "install of 31 bytes" $? 1
+check_log "$work/secret-short.log" "the secret must be 32 bytes, not 31"
+head -c 33 /dev/urandom | in_root "$r" secret install > "$work/secret-long.log" 2>&1
+check_status "install of 33 bytes" $? 1
+check "a refused secret leaves no file" test ! -e "$r/run/nxc/secret"
+# A unit waiting for the secret (--wait) gets it when it arrives.
+in_root "$r" secret derive munge --wait 10 > "$work/secret-waited.out" 2> "$work/secret-waited.log" &
+waiter=$!
+sleep 1
+in_root "$r" secret install < "$work/secret.bin" > "$work/secret-install.log" 2>&1
+check_status "install of 32 bytes" $? 0
+wait "$waiter"
+check_status "derive --wait, secret installed meanwhile" $? 0
+check_mode "$r/run/nxc/secret" 600
+check "the secret is kept byte for byte" cmp -s "$r/run/nxc/secret" "$work/secret.bin"
+check "no temporary file left" test -z "$(find "$r/run/nxc" -name '*.nxc-tmp.*')"
+if command -v python3 > /dev/null; then
+    check_content "$work/secret-waited.out" "$(hmac "$work/secret.bin" munge)"
+    check_content <(in_root "$r" secret derive slurm.jwt) "$(hmac "$work/secret.bin" slurm.jwt)"
+fi
+check "different purposes, different keys" test "$(in_root "$r" secret derive munge)" != "$(in_root "$r" secret derive other)"
+check_log "$work/secret-install.log" "the deployment's secret (32 bytes, root only)"
+check "the first secret restarts nothing" sh -c "! grep -q try-restart '$work/secret-install.log'"
+# A new secret (nxc start again on running nodes) restarts the role's services, which derived from the old one.
+echo server > "$r/etc/nxc/role"
+head -c 32 /dev/urandom | in_root "$r" secret install > "$work/secret-again.log" 2>&1
+check_status "install of a new secret" $? 0
+check_log "$work/secret-again.log" "would run: systemctl try-restart --no-block nginx.service php8.2-fpm.service chrony.service"
+check "the new secret replaced the old" sh -c "! cmp -s '$r/run/nxc/secret' '$work/secret.bin'"
+in_root "$r" secret derive 'Bad/Purpose' > /dev/null 2> "$work/secret-bad.log"
+check_status "derive with a bad purpose" $? 64
+check_log "$work/secret-bad.log" "must be 1 to 64 of a-z"
+in_root "$r" secret derive > /dev/null 2>&1
+check_status "derive without a purpose" $? 64
+in_root "$r" secret > /dev/null 2>&1
+check_status "secret without a command" $? 64
+chmod 644 "$r/run/nxc/secret"
+in_root "$r" secret derive munge > /dev/null 2> "$work/secret-mode.log"
+check_status "derive from a secret others can read" $? 1
+check_log "$work/secret-mode.log" "must be a regular file of this user with mode 0600"
 
 echo "== environment of PID 1 (containers): NXC_HOST and NXC_DEPLOYMENT_FILE"
 r=$work/container; make_root "$r"
