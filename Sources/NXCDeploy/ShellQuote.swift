@@ -9,4 +9,10 @@ public enum ShellQuote {
     }
 
     public static func join(_ argv: [String]) -> String { argv.map(quote).joined(separator: " ") }
+
+    /// Text for a `#` comment of a generated script. A newline (or any control character) in a
+    /// name would end the comment and make the rest of the name a command, so each becomes '?'.
+    public static func comment(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+    }
 }

@@ -4,10 +4,12 @@ import NXCFlavours
 /// The script of a kexec bundle. `nxc start` runs it on every host; a user can run it by hand.
 enum KexecScript {
     static func text(composition: Composition, flavour: Flavour) -> String {
-        let params = ShellQuote.join(flavour.kernelParams)
+        // One single-quoted literal: the shell never reads inside it, so `$(…)`, backticks and quotes
+        // in a parameter reach the kernel as written.
+        let params = ShellQuote.quote(flavour.kernelParams.joined(separator: " "))
         return """
         #!/bin/sh
-        # Boots this bundle of composition '\(composition.name)' (flavour \(flavour.name)) on the machine that
+        # Boots this bundle of composition '\(ShellQuote.comment(composition.name))' (flavour \(ShellQuote.comment(flavour.name))) on the machine that
         # runs it, with kexec: no reboot through the firmware. Written by `nxc build`; `nxc start` runs it
         # on every reserved host. By hand, as root, with kernel, initrd and this script in one folder:
         #   ./kexec.sh NODE DEPLOYMENT.json
@@ -15,17 +17,23 @@ enum KexecScript {
         # NXC_KEXEC_DELAY: seconds between loading and executing the kernel (default 1), so that the
         # SSH session that started this script returns before the machine changes kernels.
         set -eu
-        here=$(cd "$(dirname "$0")" && pwd)
+        here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
         PATH=$PATH:/usr/sbin:/sbin
         node=${1:?usage: kexec.sh NODE [DEPLOYMENT.json]}
+        delay=${NXC_KEXEC_DELAY:-1}
+        case $delay in
+          ''|*[!0-9]*) printf 'kexec.sh: NXC_KEXEC_DELAY must be a whole number of seconds, not %s\\n' "$delay" >&2; exit 2 ;;
+        esac
+        params=\(params)
         if [ -n "${NXC_DEPLOYMENT_URL:-}" ]; then
           deployment="nxc.deployment_url=$NXC_DEPLOYMENT_URL ${NXC_NET:-}"
         else
           deployment="nxc.deployment=$(base64 -w0 "${2:?give the deployment document}")"
         fi
-        kexec -l "$here/kernel" --initrd="$here/initrd" --command-line="\(params) nxc.host=$node $deployment"
-        setsid sh -c "sleep ${NXC_KEXEC_DELAY:-1}; sync; kexec -e" </dev/null >/dev/null 2>&1 &
-        echo "nxc: $node loaded; kexec in ${NXC_KEXEC_DELAY:-1} s"
+        kexec -l "$here/kernel" --initrd="$here/initrd" --command-line="$params nxc.host=$node $deployment"
+        # The delay is an argument of that shell, never part of its script.
+        setsid sh -c 'sleep "$1"; sync; kexec -e' sh "$delay" </dev/null >/dev/null 2>&1 &
+        echo "nxc: $node loaded; kexec in $delay s"
 
         """
     }

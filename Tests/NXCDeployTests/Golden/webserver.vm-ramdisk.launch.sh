@@ -20,21 +20,38 @@
 #                   writes its PID to NXC_PIDFILE (default: NXC_CONSOLE.pid).
 #                   Without it the console is this terminal (Ctrl-a x quits).
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 : "${NXC_NODE:?set NXC_NODE to the node name}"
-index=${NXC_INDEX:-1}
+# These go into arithmetic and QEMU options: digits only.
+number() {
+  case $2 in
+    ''|*[!0-9]*) printf 'launch.sh: %s must be a number, not %s\n' "$1" "$2" >&2; exit 2 ;;
+  esac
+}
+# A ',' inside a QEMU option value is written ',,', or QEMU would read the rest as more options.
+commas() {
+  rest=$1 out=
+  while :; do
+    case $rest in
+      *,*) out="$out${rest%%,*},,"; rest=${rest#*,} ;;
+      *) printf '%s\n' "$out$rest"; return ;;
+    esac
+  done
+}
+index=${NXC_INDEX:-1}; number NXC_INDEX "$index"
 deployment=${NXC_DEPLOYMENT:-$here/deployment.json}
-port=${NXC_SSH_PORT:-$((10021 + index))}
-mem=${NXC_MEMORY:-1536}
+port=${NXC_SSH_PORT:-$((10021 + index))}; number NXC_SSH_PORT "$port"
+mem=${NXC_MEMORY:-1536}; number NXC_MEMORY "$mem"
 hi=$(printf %02x $((index / 256))); lo=$(printf %02x $((index % 256)))
-append="console=ttyS0,115200 panic=-1 systemd.show_status=1 systemd.mask=serial-getty@ttyS0.service net.ifnames=0 nxc.host=$NXC_NODE nxc.deployment=$(base64 -w0 "$deployment")"
-set -- -name "nxc-$NXC_NODE" -machine pc -accel "${NXC_ACCEL:-tcg,tb-size=128}" -cpu max -smp 1 -m "$mem" -no-reboot -nodefaults \
+params='console=ttyS0,115200 panic=-1 systemd.show_status=1 systemd.mask=serial-getty@ttyS0.service net.ifnames=0'
+append="$params nxc.host=$NXC_NODE nxc.deployment=$(base64 -w0 "$deployment")"
+set -- -name "nxc-$(commas "$NXC_NODE")" -machine pc -accel "${NXC_ACCEL:-tcg,tb-size=128}" -cpu max -smp 1 -m "$mem" -no-reboot -nodefaults \
   -kernel "$here/kernel" -initrd "$here/initrd" -append "$append" \
   -netdev "user,id=user,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22${NXC_GUESTFWD:+,guestfwd=$NXC_GUESTFWD}" \
   -device "virtio-net-pci,netdev=user,mac=52:54:00:78:$hi:$lo" \
   -device virtio-rng-pci
 if [ -n "${NXC_SWITCH:-}" ]; then
-  set -- "$@" -netdev "vde,id=private,sock=$NXC_SWITCH" -device "virtio-net-pci,netdev=private,mac=52:54:00:77:$hi:$lo"
+  set -- "$@" -netdev "vde,id=private,sock=$(commas "$NXC_SWITCH")" -device "virtio-net-pci,netdev=private,mac=52:54:00:77:$hi:$lo"
 fi
 if [ -n "${NXC_CONSOLE:-}" ]; then
   set -- "$@" -display none -serial "file:$NXC_CONSOLE" -daemonize -pidfile "${NXC_PIDFILE:-$NXC_CONSOLE.pid}"
