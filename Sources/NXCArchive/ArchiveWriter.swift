@@ -181,8 +181,12 @@ public final class ArchiveWriter {
     /// with member names relative to it. `include` sees paths like "/usr/bin/ls" and may skip them.
     /// `xattrs`: keep extended attributes (file capabilities are `security.capability`), sorted by
     /// name; pax tar records them, cpio cannot.
-    public func addTree(_ directory: String, xattrs: Bool = false, include: (String) -> Bool = { _ in true }) throws {
-        try walk(directory, "", xattrs, include)
+    /// `ownership`: the record of a tree a normal user unpacked (TreeOwnership.unpack): owners,
+    /// modes, device nodes and attributes come from it instead of from the files, and a path it does
+    /// not know (made after unpacking) belongs to root.
+    public func addTree(_ directory: String, xattrs: Bool = false, ownership: TreeOwnership? = nil,
+                        include: (String) -> Bool = { _ in true }) throws {
+        try walk(directory, "", xattrs, ownership, include)
     }
 
     /// The extended attributes of `path` (not following a symbolic link), sorted by name.
@@ -205,7 +209,8 @@ public final class ArchiveWriter {
         return out.sorted { $0.0 < $1.0 }
     }
 
-    private func walk(_ root: String, _ rel: String, _ xattrs: Bool, _ include: (String) -> Bool) throws {
+    private func walk(_ root: String, _ rel: String, _ xattrs: Bool, _ ownership: TreeOwnership?,
+                      _ include: (String) -> Bool) throws {
         let dir = root + rel
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "/" : dir) else {
             throw ArchiveError(path: path, operation: "list \(dir)", message: "cannot read directory")
@@ -219,13 +224,37 @@ public final class ArchiveWriter {
                 throw ArchiveError(path: path, operation: "lstat \(full)", message: String(cString: strerror(errno)))
             }
             let type = st.st_mode & S_IFMT
-            let mode = UInt32(st.st_mode & 0o7777)
-            pendingXattrs = xattrs ? Self.extendedAttributes(full) : []
-            let uid = Int64(st.st_uid), gid = Int64(st.st_gid)
+            var mode = UInt32(st.st_mode & 0o7777)
+            var uid = Int64(st.st_uid), gid = Int64(st.st_gid)
+            var special: TreeOwnership.Special?
+            if let ownership {
+                let recorded = ownership.entries[r]
+                uid = recorded?.uid ?? 0
+                gid = recorded?.gid ?? 0
+                mode = recorded?.mode ?? mode
+                // A placeholder stands for the device node or fifo its user could not make.
+                if type == S_IFREG, st.st_size == 0 { special = recorded?.special }
+                pendingXattrs = xattrs ? (recorded?.xattrs ?? []).map { ($0.name, $0.value) } : []
+            } else {
+                pendingXattrs = xattrs ? Self.extendedAttributes(full) : []
+            }
+            switch special {
+            case .characterDevice(let major, let minor)?:
+                try addDevice(r, character: true, major: major, minor: minor, mode: mode, uid: uid, gid: gid)
+                continue
+            case .blockDevice(let major, let minor)?:
+                try addDevice(r, character: false, major: major, minor: minor, mode: mode, uid: uid, gid: gid)
+                continue
+            case .fifo?:
+                try addFifo(r, mode: mode, uid: uid, gid: gid)
+                continue
+            case nil:
+                break
+            }
             switch type {
             case S_IFDIR:
                 try addDirectory(r, mode: mode, uid: uid, gid: gid)
-                try walk(root, r, xattrs, include)
+                try walk(root, r, xattrs, ownership, include)
             case S_IFREG:
                 try addFile(r, contentsOf: full, mode: mode, uid: uid, gid: gid)
             case S_IFLNK:
