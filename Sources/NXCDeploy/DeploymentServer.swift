@@ -1,21 +1,48 @@
 import Foundation
 
-/// Serves one deployment document over plain HTTP to the nodes that cannot get it on their
-/// kernel command line, and records which nodes fetched it (`GET /deployment.json?node=NAME`).
+/// Serves one deployment document over plain HTTP to the nodes that cannot get it on their kernel
+/// command line, and records which nodes fetched it.
+///
+/// The document is only at `/<token>/deployment.json` (`?node=NAME` says who asks), where the token
+/// is 256 random bits drawn for this server, i.e. for one `nxc start`: someone on the network who
+/// does not read a node's kernel command line cannot fetch it. Anything else gets 404, is logged and
+/// is not counted as a fetch. Each connection has its own thread (at most `maximumConnections` at
+/// once; more get 503 at once) and one deadline for the whole request, reading and writing, so a
+/// client that trickles bytes only holds its own connection, and only until its deadline.
 final class DeploymentServer: @unchecked Sendable {
     let document: Data
-    let fd: Int32
     let port: Int
-    private let lock = NSLock()
+    /// 64 hex digits; in the document's path.
+    let token: String
+    let requestDeadline: Double
+    let maximumConnections: Int
+    /// The path the document is served at.
+    var path: String { "/\(token)/deployment.json" }
+
+    static let maximumRequest = 8192
+    /// Refusals logged one by one; beyond, only counted (a scanner must not flood the terminal).
+    static let loggedRefusals = 20
+
+    private let fd: Int32
+    private let expected: [UInt8]
+    private let condition = NSCondition()
     private var fetched: Set<String> = []
+    private var refused = 0
+    private var active: Set<Int32> = []
     private var stopped = false
-    private var thread: Thread?
+    private var accepting = false
+    private var started = false
     private let log: @Sendable (String) -> Void
 
-    init(listen address: String, port wanted: Int?, document: Data, log: @escaping @Sendable (String) -> Void) throws {
+    init(listen address: String, port wanted: Int?, document: Data, requestDeadline: Double = 10,
+         maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
         self.document = document
         self.log = log
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.requestDeadline = requestDeadline
+        self.maximumConnections = maximumConnections
+        token = Self.randomToken()
+        expected = Array("/\(token)/deployment.json".utf8)
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw DeployError.invalid("HTTP server: socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -27,7 +54,7 @@ final class DeploymentServer: @unchecked Sendable {
         }
         addr.sin_port = in_port_t(UInt16(wanted ?? 0).bigEndian)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0, listen(s, 64) == 0 else {
+        guard rc == 0, listen(s, 128) == 0 else {
             let why = String(cString: strerror(errno))
             close(s)
             throw DeployError.invalid("HTTP server: cannot listen on \(address):\(wanted ?? 0): \(why) (use --http-listen ADDRESS)")
@@ -40,85 +67,231 @@ final class DeploymentServer: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// 256 bits from the system's generator (getrandom), as hex.
+    static func randomToken() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(format: "%016llx", g.next() as UInt64) }.joined()
+    }
+
+    /// Equal bytes, in a time that depends on the lengths only: the token is not guessed byte by byte.
+    static func constantTimeEqual(_ a: some Collection<UInt8>, _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for (x, y) in zip(a, b) { diff |= x ^ y }
+        return diff == 0
+    }
+
     func start() {
+        condition.lock()
+        guard !stopped, !started else { condition.unlock(); return }
+        started = true
+        accepting = true
+        condition.unlock()
         let t = Thread { [self] in serve() }
-        thread = t
         t.start()
     }
 
     var fetchedNodes: Set<String> {
-        lock.lock()
-        defer { lock.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         return fetched
     }
 
+    /// Requests refused so far (wrong or missing token, bad requests, over the connection limit).
+    var refusedCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return refused
+    }
+
+    /// Stops accepting, cuts the connections still open and waits (at most 2 s) until every thread is done.
     func stop() {
-        lock.lock()
+        condition.lock()
         let was = stopped
         stopped = true
-        lock.unlock()
-        if !was { close(fd) }
+        for c in active { shutdown(c, Int32(SHUT_RDWR)) }
+        let limit = Date().addingTimeInterval(2)
+        while accepting || !active.isEmpty {
+            if !condition.wait(until: limit) { break }
+        }
+        let neverStarted = !started
+        condition.unlock()
+        // The accept loop closes the socket when it ends; one that never started leaves it to us.
+        if !was && neverStarted { close(fd) }
     }
 
     private var isStopped: Bool {
-        lock.lock()
-        defer { lock.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         return stopped
     }
 
     private func serve() {
+        defer {
+            close(fd)
+            condition.lock()
+            accepting = false
+            condition.broadcast()
+            condition.unlock()
+        }
         while !isStopped {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&pfd, 1, 200) > 0, !isStopped else { continue }
-            let c = accept(fd, nil, nil)
+            var peer = sockaddr_in()
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let c = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &len) }
+            }
             if c < 0 { continue }
-            handle(c)
-            close(c)
+            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK)
+            let from = Self.describe(peer)
+            condition.lock()
+            let full = active.count >= maximumConnections
+            if !full { active.insert(c) }
+            condition.unlock()
+            if full {
+                // Answered at once, never waited on: a full server must not be stalled by its overflow.
+                _ = Self.sendNow(c, Self.response(status: "503 Service Unavailable", body: Data("busy, retry\n".utf8)))
+                close(c)
+                refuse("\(from): over \(maximumConnections) connections at once (503)")
+                continue
+            }
+            let t = Thread { [self] in
+                handle(c, peer: from)
+                condition.lock()
+                active.remove(c)
+                close(c)
+                condition.broadcast()
+                condition.unlock()
+            }
+            t.start()
         }
     }
 
-    private func handle(_ c: Int32) {
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    private func refuse(_ what: String) {
+        condition.lock()
+        refused += 1
+        let n = refused
+        condition.unlock()
+        if n <= Self.loggedRefusals {
+            log("HTTP: refused \(what)")
+        } else if n == Self.loggedRefusals + 1 {
+            log("HTTP: more refusals; no longer logged one by one")
+        }
+    }
+
+    /// What to answer to the request `head` (its bytes up to the blank line); the node that fetched, if any.
+    func answer(_ head: [UInt8]) -> (status: String, body: Data, node: String?, refusal: String?) {
+        let line = head.prefix { $0 != 13 && $0 != 10 }
+        let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
+            return ("400 Bad Request", Data("bad request\n".utf8), nil, "a malformed request (400)")
+        }
+        guard parts[0].elementsEqual(Array("GET".utf8)) else {
+            return ("405 Method Not Allowed", Data("GET only\n".utf8), nil, "a request that is not GET (405)")
+        }
+        let target = parts[1]
+        let q = target.firstIndex(of: UInt8(ascii: "?"))
+        let path = target[..<(q ?? target.endIndex)]
+        guard Self.constantTimeEqual(path, expected) else {
+            return ("404 Not Found", Data("not found\n".utf8), nil, "a request for another path than the deployment's (404)")
+        }
+        var node = "?"
+        if let q {
+            for kv in target[target.index(after: q)...].split(separator: UInt8(ascii: "&")) where kv.starts(with: Array("node=".utf8)) {
+                let name = kv.dropFirst(5)
+                // Only a plausible host name goes into the log and the set.
+                if !name.isEmpty, name.count <= 64, name.allSatisfy({ b in
+                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x2e
+                }) {
+                    node = String(decoding: name, as: UTF8.self)
+                }
+            }
+        }
+        return ("200 OK", document, node, nil)
+    }
+
+    private func handle(_ c: Int32, peer: String) {
+        let deadline = Self.now() + requestDeadline
         var request = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while request.count < 65536 {
-            let n = read(c, &buf, buf.count)
+        var buf = [UInt8](repeating: 0, count: 2048)
+        var complete = false
+        while !complete && request.count < Self.maximumRequest {
+            guard Self.waitFor(c, events: POLLIN, until: deadline) else { break }
+            let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
             if n <= 0 { break }
             request += buf[0..<n]
-            if request.count >= 4, request.suffix(4).elementsEqual([13, 10, 13, 10]) { break }
+            complete = Self.headEnd(request) != nil
         }
-        let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        var status = "404 Not Found"
-        var body = Data("not found\n".utf8)
-        if parts.count >= 2, parts[0] == "GET" {
-            let target = parts[1]
-            let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? ""
-            if path == "/deployment.json" {
-                status = "200 OK"
-                body = document
-                var node = "?"
-                if let q = target.split(separator: "?", maxSplits: 1).dropFirst().first {
-                    for kv in q.split(separator: "&") where kv.hasPrefix("node=") { node = String(kv.dropFirst(5)) }
-                }
-                lock.lock()
-                fetched.insert(node)
-                lock.unlock()
-                log("HTTP: \(node) fetched the deployment document")
+        guard complete, let end = Self.headEnd(request) else {
+            let why = Self.now() >= deadline ? "no complete request within \(Int(requestDeadline)) s"
+                : request.count >= Self.maximumRequest ? "a request over \(Self.maximumRequest) bytes" : "a request cut short"
+            refuse("\(peer): \(why); closed")
+            return
+        }
+        let (status, body, node, refusal) = answer(Array(request[..<end]))
+        if let refusal { refuse("\(peer): \(refusal)") }
+        let out = Self.response(status: status, body: body)
+        var off = 0
+        while off < out.count {
+            guard Self.waitFor(c, events: POLLOUT, until: deadline) else {
+                refuse("\(peer): did not take the answer within \(Int(requestDeadline)) s; closed")
+                return
             }
+            let n = out.withUnsafeBytes { send(c, $0.baseAddress.map { $0 + off }, out.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
+            if n <= 0 { return }
+            off += n
         }
-        let head = "HTTP/1.0 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        var out = Data(head.utf8)
+        if let node {
+            condition.lock()
+            fetched.insert(node)
+            condition.unlock()
+            log("HTTP: \(node) fetched the deployment document (from \(peer))")
+        }
+    }
+
+    static func response(status: String, body: Data) -> Data {
+        var out = Data(("HTTP/1.0 \(status)\r\nContent-Type: \(status.hasPrefix("200") ? "application/json" : "text/plain")\r\n"
+            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8)
         out.append(body)
-        out.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(c, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { break }
-                off += n
-            }
+        return out
+    }
+
+    /// Sends what the socket takes without waiting; the count sent.
+    private static func sendNow(_ c: Int32, _ data: Data) -> Int {
+        data.withUnsafeBytes { send(c, $0.baseAddress, data.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+    }
+
+    /// Index of the blank line ending the head (CRLF CRLF, or LF LF from lax clients).
+    static func headEnd(_ r: [UInt8]) -> Int? {
+        guard r.count >= 2 else { return nil }
+        for i in 1..<r.count where r[i] == 10 {
+            if r[i - 1] == 10 { return i - 1 }
+            if i >= 3, r[i - 1] == 13, r[i - 2] == 10, r[i - 3] == 13 { return i - 3 }
         }
+        return nil
+    }
+
+    private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    private static func waitFor(_ c: Int32, events: Int32, until deadline: Double) -> Bool {
+        while true {
+            let left = deadline - now()
+            guard left > 0 else { return false }
+            var pfd = pollfd(fd: c, events: Int16(events), revents: 0)
+            let r = poll(&pfd, 1, Int32(min(left, 60) * 1000) + 1)
+            if r > 0 { return true }
+            if r < 0 && errno != EINTR { return false }
+        }
+    }
+
+    private static func describe(_ a: sockaddr_in) -> String {
+        var addr = a.sin_addr
+        var buf = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        guard inet_ntop(AF_INET, &addr, &buf, socklen_t(buf.count)) != nil else { return "?" }
+        return String(cString: buf) + ":\(UInt16(bigEndian: a.sin_port))"
     }
 }

@@ -151,19 +151,21 @@ struct KexecStart: StartMethod {
                                          document: compact, log: ctx.progress)
             s.start()
             server = s
-            url = "http://\(advertised):\(s.port)/deployment.json"
-            ctx.progress("deployment: serving \(url) until every node has it")
+            url = "http://\(advertised):\(s.port)\(s.path)"
+            // The token stays off the terminal (and the CI logs that keep it).
+            ctx.progress("deployment: serving http://\(advertised):\(s.port)/<token>/deployment.json until every node has it")
         }
         defer { server?.stop() }
 
         // 4. kexec, then wait for each host to come back as its node.
         let deploymentURL = url
+        let documentSHA = sha256(bytes: Array(compact))
         let pushDoc = run + "/deployment.json"
         runs = await Self.forEach(runs, limit: ctx.options.parallel) { r in
             guard !r.failed else { return r }
             var r = r
             let t0 = Date()
-            Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, timeout: ctx.timeout, progress: progress)
+            Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, sha: documentSHA, timeout: ctx.timeout, progress: progress)
             r.seconds += Date().timeIntervalSince(t0)
             return r
         }
@@ -352,7 +354,14 @@ struct KexecStart: StartMethod {
         return parts.joined(separator: " ")
     }
 
-    static func kexecAndWait(_ r: inout HostRun, env: Env, doc: Deployment, pushDoc: String, url: String, timeout: Double,
+    /// What the kernel command line carries besides the URL when the document comes over HTTP: the
+    /// node's network to reach it, and the document's SHA-256, which the agent checks (plain HTTP).
+    /// kexec.sh puts NXC_NET's words on the command line as they are.
+    static func httpParams(_ node: Deployment.Node?, sha: String) -> String {
+        [netParams(node), "nxc.deployment_sha256=\(sha)"].filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    static func kexecAndWait(_ r: inout HostRun, env: Env, doc: Deployment, pushDoc: String, url: String, sha: String, timeout: Double,
                              progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let node = r.entry.node
@@ -365,7 +374,7 @@ struct KexecStart: StartMethod {
             command = sudo + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
             input = pushDoc
         } else {
-            command = sudo + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(netParams(doc.nodes[node]))",
+            command = sudo + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(httpParams(doc.nodes[node], sha: sha))",
                               "sh", dir + "/kexec.sh", node]
         }
         do {
