@@ -1,23 +1,26 @@
 import Foundation
-import Yams
+import NXCComposition
+import NXCNames
 
 /// The kinds of artefact a flavour can ask for; each is implemented in its own folder.
-public enum ArtefactKindName: String, Sendable, Codable, CaseIterable {
+public enum ArtefactKindName: String, Sendable, CaseIterable {
     case ramdisk
     case dockerImage = "docker-image"
     case tarball
 }
 
 /// How a flavour's nodes are started; each method is implemented in NXCDeploy, one folder each.
-public enum StartMethodName: String, Sendable, Codable, CaseIterable {
+public enum StartMethodName: String, Sendable, CaseIterable {
     case qemu
     case kexec
     case docker
     case kadeploy
 }
 
-/// A flavour: data naming an artefact kind, a start method and what they need.
-public struct Flavour: Sendable, Codable, Hashable {
+/// A flavour: data naming an artefact kind, a start method and what they need. Only the loader
+/// (`Flavour+Parse.swift`) makes one from a file, and it checks every field against `FlavourRules`.
+public struct Flavour: Sendable, Hashable {
+    /// Equal to the file's base name; becomes `build/<composition>/<name>/` and part of file names.
     public var name: String
     public var description: String
     public var artefact: ArtefactKindName
@@ -31,7 +34,7 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var components: [String]
     /// Firmware kept in a ramdisk: folders or files under /usr/lib/firmware; empty keeps all.
     public var firmware: [String]
-    /// Units masked in the image: they only slow a boot down on this platform.
+    /// Units masked in the image (normalised: `foo` → `foo.service`): they only slow a boot down on this platform.
     public var mask: [String]
     /// Whether a ramdisk keeps the kernel under /boot, so that a node can kexec itself again.
     public var keepKernel: Bool
@@ -44,10 +47,10 @@ public struct Flavour: Sendable, Codable, Hashable {
 
     /// What a Kadeploy environment description says besides the image (Grid'5000's standard
     /// postinstall by default).
-    public struct KadeploySettings: Sendable, Codable, Hashable {
+    public struct KadeploySettings: Sendable, Hashable {
         public var visibility: String?
         public var postinstall: Postinstall?
-        public struct Postinstall: Sendable, Codable, Hashable {
+        public struct Postinstall: Sendable, Hashable {
             public var archive: String
             public var compression: String
             public var script: String
@@ -59,40 +62,29 @@ public struct Flavour: Sendable, Codable, Hashable {
     public var bootTimeout: Int
     /// Where the file was read from.
     public var file: String = ""
-
-    enum CodingKeys: String, CodingKey {
-        case name, description, artefact, start, packages, modules, memory, components, firmware, mask
-        case kernelParams = "kernel_params"
-        case bootTimeout = "boot_timeout"
-        case keepKernel = "keep_kernel"
-        case files, links, kadeploy
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decode(String.self, forKey: .name)
-        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
-        artefact = try c.decode(ArtefactKindName.self, forKey: .artefact)
-        start = try c.decode(StartMethodName.self, forKey: .start)
-        packages = try c.decodeIfPresent([String].self, forKey: .packages) ?? []
-        kernelParams = try c.decodeIfPresent([String].self, forKey: .kernelParams) ?? []
-        modules = try c.decodeIfPresent([String].self, forKey: .modules) ?? []
-        components = try c.decodeIfPresent([String].self, forKey: .components) ?? []
-        firmware = try c.decodeIfPresent([String].self, forKey: .firmware) ?? []
-        mask = try c.decodeIfPresent([String].self, forKey: .mask) ?? []
-        memory = try c.decodeIfPresent(Int.self, forKey: .memory) ?? 1024
-        keepKernel = try c.decodeIfPresent(Bool.self, forKey: .keepKernel) ?? false
-        files = try c.decodeIfPresent([String: String].self, forKey: .files) ?? [:]
-        links = try c.decodeIfPresent([String: String].self, forKey: .links) ?? [:]
-        kadeploy = try c.decodeIfPresent(KadeploySettings.self, forKey: .kadeploy)
-        bootTimeout = try c.decodeIfPresent(Int.self, forKey: .bootTimeout) ?? 300
-    }
 }
 
-/// A flavour file that cannot be used.
-public struct FlavourError: Error, CustomStringConvertible {
+/// A flavour file, or a flavour name, that cannot be used: where, which key, and why.
+public struct FlavourError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The flavour file; empty for a name that did not lead to a file (`-f`, a lock, an archive).
+    public var file: String
+    public var location: SourceLocation?
+    public var key: String?
     public var message: String
-    public var description: String { message }
+
+    public init(file: String, location: SourceLocation? = nil, key: String? = nil, _ message: String) {
+        self.file = file
+        self.location = location
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        var s = location.map(\.description) ?? file
+        s += s.isEmpty ? "error" : ": error"
+        if let key { s += ": \(key)" }
+        return s + ": " + message
+    }
 }
 
 extension Flavour {
@@ -106,59 +98,44 @@ extension Flavour {
         return dirs.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
     }
 
-    public static func load(path: String) throws -> Flavour {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw FlavourError(message: "\(path): cannot read the flavour file")
-        }
-        do {
-            var f = try YAMLDecoder().decode(Flavour.self, from: text)
-            f.file = path
-            return f
-        } catch let e as DecodingError {
-            throw FlavourError(message: "\(path): error: \(Self.explain(e))")
-        } catch {
-            throw FlavourError(message: "\(path): error: \(error)")
-        }
-    }
-
-    static func explain(_ e: DecodingError) -> String {
-        func key(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
-        switch e {
-        case .keyNotFound(let k, let ctx): return "missing key '\(key(ctx.codingPath + [k]))'"
-        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "\(key(ctx.codingPath)): \(ctx.debugDescription)"
-        case .dataCorrupted(let ctx):
-            let k = key(ctx.codingPath)
-            if let last = ctx.codingPath.last?.stringValue, last == "artefact" {
-                return "\(k): expected one of \(ArtefactKindName.allCases.map(\.rawValue).joined(separator: ", "))"
-            }
-            if let last = ctx.codingPath.last?.stringValue, last == "start" {
-                return "\(k): expected one of \(StartMethodName.allCases.map(\.rawValue).joined(separator: ", "))"
-            }
-            return "\(k.isEmpty ? "" : k + ": ")\(ctx.debugDescription)"
-        @unknown default: return "\(e)"
-        }
-    }
-
-    /// Finds a flavour by name on the search path.
+    /// Finds a flavour by name on the search path. The name comes from `-f`, a lock or an archive, so it
+    /// is checked before it becomes part of a path.
     public static func named(_ name: String, project: String = FileManager.default.currentDirectoryPath) throws -> Flavour {
+        guard FlavourRules.isName(name) else {
+            throw FlavourError(file: "", "'\(FlavourRules.printable(name))' is not a flavour name (\(FlavourRules.nameRule))")
+        }
         for dir in searchPath(project: project) {
             let p = "\(dir)/\(name).yaml"
-            if FileManager.default.fileExists(atPath: p) { return try load(path: p) }
+            var st = stat()
+            // lstat: a dangling link is still "there", and loading it says why it cannot be read.
+            if lstat(p, &st) == 0 { return try load(path: p) }
         }
-        let known = all(project: project).map(\.name)
-        throw FlavourError(message: "error: unknown flavour '\(name)'; known flavours: \(known.joined(separator: ", "))")
+        let known = scan(project: project).flavours.map(\.name)
+        throw FlavourError(file: "", "unknown flavour '\(name)'\(Suggestion.hint(name, among: known)); known flavours: \(known.joined(separator: ", "))")
     }
 
-    /// Every flavour on the search path (the first file of each name).
+    /// Every flavour on the search path (the first file of each name); files that do not load are left out.
     public static func all(project: String = FileManager.default.currentDirectoryPath) -> [Flavour] {
-        var out: [String: Flavour] = [:]
+        scan(project: project).flavours
+    }
+
+    /// Every flavour on the search path (the first file of each name), and the errors of the files
+    /// that do not load: a broken file hides the ones of the same name further down the path, as with `named`.
+    public static func scan(project: String = FileManager.default.currentDirectoryPath) -> (flavours: [Flavour], errors: [FlavourError]) {
+        var seen = Set<String>()
+        var flavours: [Flavour] = []
+        var errors: [FlavourError] = []
         for dir in searchPath(project: project) {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
             for n in names.sorted() where n.hasSuffix(".yaml") {
-                if let f = try? load(path: "\(dir)/\(n)"), out[f.name] == nil { out[f.name] = f }
+                let base = String(n.dropLast(".yaml".count))
+                guard seen.insert(base).inserted else { continue }
+                do { flavours.append(try load(path: "\(dir)/\(n)")) } catch let e as FlavourError { errors.append(e) } catch {
+                    errors.append(FlavourError(file: "\(dir)/\(n)", "\(error)"))
+                }
             }
         }
-        return out.values.sorted { $0.name < $1.name }
+        return (flavours.sorted { $0.name < $1.name }, errors)
     }
 }
 
