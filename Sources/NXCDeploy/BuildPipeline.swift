@@ -32,10 +32,11 @@ struct ResolvedImage: Sendable {
 /// parse → rootfs (store) → artefact kind → start method files → `build/<composition>/<flavour>/`.
 public enum BuildPipeline {
     public static func build(project: Project, composition path: String?, flavour name: String, mirror: String?,
-                             lockMode: LockMode = .follow,
+                             lockMode: LockMode = .follow, agent agentBinary: String? = nil,
                              store: Store, progress: @escaping @Sendable (String) -> Void) async throws -> BuildResult {
         let started = Date()
-        guard let agent = DataFiles.agentBinary() else {
+        // `agentBinary`: the agent an export carried (verify), else the one beside this nxc.
+        guard let agent = agentBinary ?? DataFiles.agentBinary() else {
             throw BuildError.invalid("the nxc-agent binary was not found beside nxc; build it (`make`) or set NXC_AGENT")
         }
         let compositionFile = project.compositionFile(path)
@@ -51,6 +52,7 @@ public enum BuildPipeline {
         let parent = (final as NSString).deletingLastPathComponent
         let fm = FileManager.default
         try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        Leftovers.collect(in: parent, name: flavour.name)
         let tmp = "\(parent)/.\(flavour.name).tmp-\(getpid())"
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -66,11 +68,7 @@ public enum BuildPipeline {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             try writeAtomically(try enc.encode(manifest), to: tmp + "/manifest.json")
-            // Swap the finished folder into place; the old one goes only after the new one is complete.
-            let old = "\(parent)/.\(flavour.name).old-\(getpid())"
-            if fm.fileExists(atPath: final) { try fm.moveItem(atPath: final, toPath: old) }
-            try fm.moveItem(atPath: tmp, toPath: final)
-            try? fm.removeItem(atPath: old)
+            try install(tmp, at: final)
             artefacts = artefacts.map { var a = $0; a.path = final + "/" + a.name; return a }
             // The lock is written once the artefacts are in place: a failed build leaves it as it was.
             let changes = try writeLock(resolved)
@@ -81,6 +79,31 @@ public enum BuildPipeline {
             try? fm.removeItem(atPath: tmp)
             throw error
         }
+    }
+
+    /// Puts the finished folder `tmp` at `final`, durably: its files reach the disk first. Where
+    /// `final` exists the two are exchanged in one step (renameat2 RENAME_EXCHANGE), so that a
+    /// reader never finds `final` missing, and the old folder, now at `tmp`, is removed. A file
+    /// system that cannot exchange (no renameat2, or EINVAL as on some network file systems)
+    /// gets two renames, with a moment in which `final` is missing.
+    static func install(_ tmp: String, at final: String) throws {
+        let fm = FileManager.default
+        let parent = (final as NSString).deletingLastPathComponent
+        try Durable.syncFilesystem(of: tmp)
+        var st = stat()
+        if lstat(final, &st) == 0 {
+            if try Durable.exchange(tmp, final) {
+                try? fm.removeItem(atPath: tmp)
+            } else {
+                let old = "\(parent)/.\((final as NSString).lastPathComponent).old-\(getpid())"
+                try fm.moveItem(atPath: final, toPath: old)
+                try fm.moveItem(atPath: tmp, toPath: final)
+                try? fm.removeItem(atPath: old)
+            }
+        } else if rename(tmp, final) != 0 {
+            throw BuildError.invalid("cannot move \(tmp) to \(final): \(String(cString: strerror(errno)))")
+        }
+        try Durable.sync(parent)
     }
 
     /// `nxc lock`: resolves the root filesystem of each flavour (from the store when it holds them)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NXCDeploy
 import NXCFlavours
 
 struct Init: AsyncParsableCommand {
@@ -34,12 +35,8 @@ struct Init: AsyncParsableCommand {
             guard let src = templates[template] else {
                 throw ValidationErrorMessage("unknown template '\(template)'; templates: \(templates.keys.sorted().joined(separator: ", "))")
             }
-            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            for n in try fm.contentsOfDirectory(atPath: src).sorted() {
-                let dst = "\(directory)/\(n)"
-                guard !fm.fileExists(atPath: dst) else { throw ValidationErrorMessage("\(dst) exists; not overwriting it") }
-                try fm.copyItem(atPath: "\(src)/\(n)", toPath: dst)
-            }
+            // Whole or nothing: a failure or a kill mid-copy leaves no half project behind.
+            try ProjectTemplate.instantiate(template: src, into: directory)
             print("created a '\(template)' project in \(directory); next: nxc build && nxc start")
         }
     }
