@@ -79,7 +79,13 @@ public enum Operations {
         if !options.dryRun { try project.setCurrent(composition: composition.name, flavour: flavour.name) }
         var (doc, state) = try await method.start(ctx)
         state.compositionFile = composition.file
-        if !options.dryRun { try state.save(in: ctx.runDirectory) }
+        if !options.dryRun {
+            try state.save(in: ctx.runDirectory)
+            // After the nodes answer, over the method's own channel: the agent's boot never waits for it
+            // (a role unit that needs it waits, bounded, for /run/nxc/secret), so this cannot deadlock.
+            try await NodeSecret.install(deployment: doc, state: state, method: method, runDirectory: ctx.runDirectory,
+                                         progress: progress)
+        }
         return doc
     }
 
