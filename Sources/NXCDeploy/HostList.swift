@@ -52,6 +52,8 @@ public enum HostList {
         if let at = rest.firstIndex(of: "@") {
             let u = String(rest[..<at])
             guard !u.isEmpty, u.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else { throw bad("bad user name '\(u)'") }
+            // ssh would read it as an option (`-l` takes it whole, but nothing else should have to).
+            if u.hasPrefix("-") { throw bad("a user name cannot start with '-'") }
             user = u
             rest = rest[rest.index(after: at)...]
         }
@@ -79,6 +81,8 @@ public enum HostList {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:".contains($0) }) else {
             throw bad("'\(name)' is not a host name or address")
         }
+        // ssh, ssh-keygen and Kadeploy would read it as an option.
+        if name.hasPrefix("-") { throw bad("a host name cannot start with '-'") }
         return TestbedHost(name: name, port: port, user: user)
     }
 }

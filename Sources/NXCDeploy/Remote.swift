@@ -13,8 +13,9 @@ public enum SSH {
                             command: [String], interactive: Bool) -> [String] {
         var a = ["ssh"] + options(identity: identity, knownHosts: knownHosts)
         a += interactive ? ["-t"] : ["-T"]
-        a += ["-p", String(endpoint.port), "-l", endpoint.user, endpoint.host]
-        if !command.isEmpty { a += ["--", ShellQuote.join(command)] }
+        // `--` before the host: neither the host nor the command can be read as an option.
+        a += ["-p", String(endpoint.port), "-l", endpoint.user, "--", endpoint.host]
+        if !command.isEmpty { a.append(ShellQuote.join(command)) }
         return a
     }
 }

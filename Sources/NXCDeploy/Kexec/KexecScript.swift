@@ -38,11 +38,45 @@ enum KexecScript {
         """
     }
 
+    /// Runs its arguments as root: directly when the SSH user is root, else through `sudo -n` (never
+    /// a password prompt). Staging and kexec need root: the bundle folder is root's own, so that no
+    /// other user of the host can swap a file between the push and the kexec. SSH_CONNECTION, which
+    /// the check reports, survives sudo's clean environment.
+    static let asRoot = """
+        if [ "$(id -u)" = 0 ]; then exec "$@"; fi
+        if command -v sudo >/dev/null 2>&1; then exec sudo -n -- env "SSH_CONNECTION=${SSH_CONNECTION:-}" "$@"; fi
+        echo "nxc: staging and kexec need root: log in as root (nxc start -l root, or root@HOST in the machine file) or allow sudo -n" >&2
+        exit 3
+        """
+
+    /// Shell function `stage DIR`, run before anything reads or writes the bundle folder: makes DIR
+    /// and its parent if they are missing (mode 0700), then refuses either one if it is a link, not
+    /// a folder, owned by another user, or writable by group or others. Once the parent is this
+    /// user's own and closed to others, nobody else can change what DIR is or holds.
+    static let stage = """
+        umask 077
+        stage() {
+          for d in "${1%/*}" "$1"; do
+            if [ -L "$d" ]; then printf 'nxc: %s is a symbolic link; refusing to stage through it (remove it)\\n' "$d" >&2; exit 3; fi
+            if [ ! -e "$d" ]; then mkdir -m 0700 "$d" || exit 3; fi
+            if [ -L "$d" ] || [ ! -d "$d" ]; then printf 'nxc: %s is not a folder (remove it)\\n' "$d" >&2; exit 3; fi
+            owner=$(stat -c %u "$d")
+            if [ "$owner" != "$(id -u)" ]; then
+              printf 'nxc: %s is owned by uid %s, not %s; refusing to stage there (remove it)\\n' "$d" "$owner" "$(id -u)" >&2; exit 3
+            fi
+            case $(stat -c %A "$d") in
+              ?????w*|????????w*) printf 'nxc: %s is writable by other users; refusing to stage there (remove it)\\n' "$d" >&2; exit 3 ;;
+            esac
+          done
+        }
+        """
+
     /// Run on each host before anything changes: facts as `@key value` lines. $1 is the bundle folder,
     /// then the size of each bundle file: a file is only hashed when its size matches.
-    static let check = """
+    static let check = stage + "\n" + """
         PATH=$PATH:/usr/sbin:/sbin
         dir=$1; shift
+        stage "$dir"
         echo "@arch $(uname -m)"
         echo "@uid $(id -u)"
         echo "@ssh ${SSH_CONNECTION:-}"
@@ -65,10 +99,10 @@ enum KexecScript {
 
     /// Unpacks the tar stream on stdin into $1: into $1/.in first, then each file renamed into
     /// place, so an interrupted push never leaves a half-written file under a bundle name.
-    static let receive = #"set -e; mkdir -p "$1"; rm -rf "$1/.in"; mkdir "$1/.in"; tar -x -o -C "$1/.in"; "#
+    static let receive = stage + "\n" + #"set -e; stage "$1"; rm -rf "$1/.in"; mkdir "$1/.in"; tar -x -o -C "$1/.in"; "#
         + #"for f in "$1"/.in/*; do mv -f "$f" "$1/"; done; rmdir "$1/.in""#
 
     /// Writes the deployment document from stdin into $1, then runs the bundle's kexec.sh for node $2.
-    static let deployAndKexec = #"set -e; cat > "$1/deployment.json.part"; mv -f "$1/deployment.json.part" "$1/deployment.json"; "#
+    static let deployAndKexec = stage + "\n" + #"set -e; stage "$1"; cat > "$1/deployment.json.part"; mv -f "$1/deployment.json.part" "$1/deployment.json"; "#
         + #"exec sh "$1/kexec.sh" "$2" "$1/deployment.json""#
 }

@@ -11,6 +11,12 @@ struct KexecStart: StartMethod {
     var bindsHosts: Bool { true }
     static let commandLineLimit = 2048
     static let bundleFiles = ["kernel", "initrd", "kexec.sh"]
+    /// Where the bundle is staged on each host: a stable path (so a bundle already there is reused
+    /// by size and SHA-256) in a folder root owns and only root may write, made by the check. Not
+    /// under /tmp: another user of the host could make that name first, or link it elsewhere.
+    static let remoteDirectory = "/var/lib/nxc/bundle"
+    /// Argv prefix that runs a remote command as root (see KexecScript.asRoot).
+    static let asRoot = ["sh", "-c", KexecScript.asRoot, "nxc-root"]
 
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] {
         let p = buildDirectory + "/kexec.sh"
@@ -76,7 +82,8 @@ struct KexecStart: StartMethod {
         if let p = host.port { a += ["-p", String(p)] }
         let user = afterKexec || env.options.reuse ? "root" : (host.user ?? env.options.sshUser)
         if let user { a += ["-l", user] }
-        a += [host.name, "--", ShellQuote.join(command)]
+        // `--` before the host: neither the host nor the command can be read as an option.
+        a += ["--", host.name, ShellQuote.join(command)]
         return a
     }
 
@@ -91,7 +98,7 @@ struct KexecStart: StartMethod {
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
         let env = Env(run: run, identity: ctx.identity, options: ctx.options,
                       preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
-                      remoteDir: "/tmp/nxc-bundle", controlDir: try Self.controlDirectory())
+                      remoteDir: Self.remoteDirectory, controlDir: try Self.controlDirectory())
         var local: [String: String] = [:]
         var sizes: [String] = []
         for f in Self.bundleFiles {
@@ -252,13 +259,21 @@ struct KexecStart: StartMethod {
                              progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let dir = env.remoteDir
-        guard let (st, out) = try? Command.status(ssh(host, env: env, afterKexec: false,
-                                                      command: ["sh", "-c", KexecScript.check, "sh", dir] + bundle.sizes), timeout: 60),
-              st == 0 else {
-            let (_, out) = (try? Command.status(ssh(host, env: env, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
-            r.error = "unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")"
+        let checked = try? Command.status(ssh(host, env: env, afterKexec: false,
+                                              command: asRoot + ["sh", "-c", KexecScript.check, "sh", dir] + bundle.sizes), timeout: 60)
+        guard let (st, out) = checked, st == 0 else {
+            // ssh exits 255 on its own failures; anything else is the check's verdict (no root, a
+            // bundle folder that is not root's own).
+            let why: String
+            if let (st, out) = checked, st != 255 {
+                why = "check failed (exit \(st)): \(out.split(separator: "\n").last.map(String.init) ?? "no output")"
+            } else {
+                let (_, out) = (try? Command.status(ssh(host, env: env, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
+                why = "unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")"
+            }
+            r.error = why
             r.state = "failed"
-            progress("\(host): \(r.error ?? "")")
+            progress("\(host): \(why)")
             return
         }
         for line in out.split(separator: "\n") where line.hasPrefix("@") {
@@ -279,7 +294,7 @@ struct KexecStart: StartMethod {
             if r.facts["tar"] == "none" { r.error = "tar is not installed"; r.state = "failed"; return }
             do {
                 let tar = try bundle.archives.archive(of: missing, from: bundle.build)
-                let argv = ssh(host, env: env, afterKexec: false, command: ["sh", "-c", KexecScript.receive, "sh", dir])
+                let argv = ssh(host, env: env, afterKexec: false, command: asRoot + ["sh", "-c", KexecScript.receive, "sh", dir])
                 try Command.run(argv, timeout: timeout, inputFile: tar)
                 r.pushed = missing
             } catch {
@@ -295,14 +310,15 @@ struct KexecStart: StartMethod {
     }
 
     static func closeMasters(_ hosts: [TestbedHost], env: Env) {
-        for h in hosts {
-            var a = ["ssh", "-o", "ControlPath=\(env.controlDir)/%C", "-O", "exit"]
-            if let p = h.port { a += ["-p", String(p)] }
-            if let u = h.user ?? env.options.sshUser, !env.options.reuse { a += ["-l", u] }
-            if env.options.reuse { a += ["-l", "root"] }
-            a.append(h.name)
-            _ = try? Command.status(a, timeout: 10)
-        }
+        for h in hosts { _ = try? Command.status(closeMasterArgv(h, env: env), timeout: 10) }
+    }
+
+    static func closeMasterArgv(_ h: TestbedHost, env: Env) -> [String] {
+        var a = ["ssh", "-o", "ControlPath=\(env.controlDir)/%C", "-O", "exit"]
+        if let p = h.port { a += ["-p", String(p)] }
+        if let u = h.user ?? env.options.sshUser, !env.options.reuse { a += ["-l", u] }
+        if env.options.reuse { a += ["-l", "root"] }
+        return a + ["--", h.name]
     }
 
     /// Interfaces, addresses and the node's address from what each host reported.
@@ -366,16 +382,15 @@ struct KexecStart: StartMethod {
         let host = r.entry.host
         let node = r.entry.node
         let dir = env.remoteDir
-        let sudo = (r.facts["uid"] ?? "0") != "0" ? ["sudo", "-n"] : []
         // One session (over the connection the check opened) writes the document and runs kexec.sh.
         var command: [String]
         var input: String?
         if url.isEmpty {
-            command = sudo + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
+            command = asRoot + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
             input = pushDoc
         } else {
-            command = sudo + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(httpParams(doc.nodes[node], sha: sha))",
-                              "sh", dir + "/kexec.sh", node]
+            command = asRoot + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(httpParams(doc.nodes[node], sha: sha))",
+                                "sh", dir + "/kexec.sh", node]
         }
         do {
             let out = try Command.run(ssh(host, env: env, afterKexec: false, command: command), timeout: 120, inputFile: input)
