@@ -49,8 +49,13 @@ final class VMRamdiskTests: XCTestCase {
         return e
     }
 
+    /// The webserver template (`nxc init -t webserver`, the same files as compositions/webserver):
+    /// its build, its VMs, checks of what nxc promises, and the template's own test (TemplatesTests
+    /// leaves this template to this test, so that its VMs boot once).
     func testWebserverInVMs() throws {
-        let comp = Self.repo + "/compositions/webserver"
+        let comp = project + "/webserver"
+        let made = try Command.status([nxc, "init", "-t", "webserver", comp], environment: env, timeout: 30)
+        XCTAssertEqual(made.0, 0, made.1)
         let b1 = try run(["build", "-f", "vm-ramdisk", comp], timeout: 1800)
         XCTAssertEqual(b1.status, 0, b1.output)
         let dir = project + "/build/webserver/vm-ramdisk"
