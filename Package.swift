@@ -51,6 +51,7 @@ let package = Package(
         .testTarget(name: "NXCNamesTests", dependencies: ["NXCNames"]),
         .testTarget(name: "NXCFlavoursTests", dependencies: ["NXCFlavours", "NXCDeploy"], resources: [.copy("BadFlavours")]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
+        .testTarget(name: "NXCBuildTests", dependencies: ["NXCBuild", "NXCArchive", "NXCComposition"]),
         .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],

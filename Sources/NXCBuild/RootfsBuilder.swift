@@ -1,4 +1,5 @@
 import Foundation
+import NXCArchive
 import NXCComposition
 import NXCStore
 
@@ -57,11 +58,61 @@ public struct BuiltRootfs: Sendable {
     public var packages: [InstalledPackage] = []
     /// Date of the mirror's Release file the packages were resolved against.
     public var mirrorDate: String?
+    /// The ownership record of a tree a normal user built (owners, modes, device nodes and attributes
+    /// its files cannot carry); nil when the files have them (a build as root).
+    public var ownership: String?
+
+    /// The record that archives of this tree must be written with (ArchiveWriter.addTree), if any.
+    public func ownershipRecord() throws -> TreeOwnership? {
+        try ownership.map { try TreeOwnership.load(path: $0) }
+    }
+}
+
+/// A file operation of the build that failed, with the path and what nxc was doing (never a bare
+/// Foundation error).
+public struct BuildFileError: Error, CustomStringConvertible {
+    public var doing: String
+    public var path: String
+    public var reason: String
+
+    public init(_ doing: String, path: String, error: Error) {
+        self.doing = doing
+        self.path = path
+        reason = Self.reason(error)
+    }
+
+    public var description: String { "error: \(doing): \(path): \(reason)" }
+
+    /// The system's words for what went wrong (Foundation wraps errno in NSCocoaErrorDomain codes).
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if ns.domain == NSCocoaErrorDomain {
+            switch CocoaError.Code(rawValue: ns.code) {
+            case .fileNoSuchFile, .fileReadNoSuchFile: return String(cString: strerror(ENOENT))
+            case .fileWriteNoPermission, .fileReadNoPermission: return String(cString: strerror(EACCES))
+            case .fileWriteOutOfSpace: return String(cString: strerror(ENOSPC))
+            case .fileWriteVolumeReadOnly: return String(cString: strerror(EROFS))
+            case .fileWriteFileExists: return String(cString: strerror(EEXIST))
+            default: break
+            }
+        }
+        if ns.domain == NSCocoaErrorDomain { return "failed (Foundation error \(ns.code))" }
+        return "\(error)"
+    }
 }
 
 /// Builds root filesystems in two cached layers: the base (mmdebstrap of the flavour's packages)
 /// and the system (the composition's packages installed into a copy of the base with apt), so
-/// adding a package does not rebuild the base. Without root, one mmdebstrap (unshare mode) makes both.
+/// adding a package does not rebuild the base. Without root, one mmdebstrap (unshare mode, or
+/// fakechroot mode where user namespaces are off) makes both, as a tar: mmdebstrap writes it inside
+/// its namespace, where the owners are the image's, and nxc unpacks it as the user with a record of
+/// those owners beside the tree (TreeOwnership). Everything in the store stays the user's to read,
+/// scrub and delete, and archives of the tree get root's owners from the record. (Unpacked as is,
+/// the tree would belong to the user's subordinate IDs: nxc could neither scrub nor remove it.)
 public struct RootfsBuilder: Sendable {
     public let store: Store
     public let progress: @Sendable (String) -> Void
@@ -85,7 +136,10 @@ public struct RootfsBuilder: Sendable {
         h.add("packages", req.basePackages)
         h.add("source-date-epoch", String(req.sourceDateEpoch))
         let layered = HostFacts.isRoot
-        if !layered { h.add("single-layer", req.packages) }
+        if !layered {
+            h.add("single-layer", req.packages)
+            h.add("unpacked", "tar+ownership")
+        }
         let baseKey = h.finalize()
         var ran = false
         var made: [(name: String, key: String, path: String)] = []
@@ -95,13 +149,17 @@ public struct RootfsBuilder: Sendable {
             progress("base system: reused \(p)")
         } else {
             ran = true
+            // Before minutes of mmdebstrap: whether (and how) this user can build at all.
+            let decided = layered ? (mode: RootfsMode.root, note: nil) : try HostFacts.rootfsMode(HostFacts.gather())
+            let mode = decided.mode
+            if let note = decided.note { progress("base system: \(note)") }
             let all = layered ? req.basePackages : req.basePackages + req.packages
             progress("base system: running mmdebstrap (\(all.count) packages, \(req.distribution.suite), \(req.mirror))"
-                     + (lock == nil ? "" : ", versions from \(req.lockPath)"))
+                     + (lock == nil ? "" : ", versions from \(req.lockPath)") + (layered ? "" : ", \(mode.rawValue) mode"))
             let started = Date()
             let key = newKey(baseKey, req: req, lock: lock)
             base = try await store.realise(name: "base", hash: key) { tmp in
-                try Self.mmdebstrap(req, packages: all, into: tmp, rootMode: layered, lock: lock, composition: composition)
+                try Self.mmdebstrap(req, packages: all, into: tmp, mode: mode, lock: lock, composition: composition, progress: progress)
                 try Self.checkAgainstLock(root: tmp + "/root", req: req, lock: lock, progress: progress)
             }
             made.append(("base", baseKey, base.path))
@@ -109,7 +167,8 @@ public struct RootfsBuilder: Sendable {
         }
         var result: BuiltRootfs
         if !layered || req.packages.isEmpty {
-            result = BuiltRootfs(root: base.path + "/root", hash: baseKey, ranMmdebstrap: ran, reused: base.reused)
+            result = BuiltRootfs(root: base.path + "/root", hash: baseKey, ranMmdebstrap: ran, reused: base.reused,
+                                 ownership: Self.ownershipRecord(ofEntry: base.path))
         } else {
             var s = InputHash("system")
             s.add("base", baseKey)
@@ -159,6 +218,12 @@ public struct RootfsBuilder: Sendable {
             try? store.alias(name: m.name, hash: m.key, to: m.path)
         }
         return result
+    }
+
+    /// The ownership record of a store entry, when its tree was unpacked by a normal user.
+    static func ownershipRecord(ofEntry entry: String) -> String? {
+        let p = entry + "/" + TreeOwnership.fileName
+        return FileManager.default.fileExists(atPath: p) ? p : nil
     }
 
     /// A cached layer usable with this lock: the one made without pins when it holds the locked
@@ -251,39 +316,61 @@ public struct RootfsBuilder: Sendable {
 
     /// mmdebstrap, maintainer scripts, mkinitramfs and shadow honour SOURCE_DATE_EPOCH (the lock's),
     /// so builds of the same inputs at different times give the same files.
-    static func mmdebstrap(_ req: RootfsRequest, packages: [String], into tmp: String, rootMode: Bool,
-                           lock: LockFile?, composition: Composition) throws {
+    static func mmdebstrap(_ req: RootfsRequest, packages: [String], into tmp: String, mode: RootfsMode,
+                           lock: LockFile?, composition: Composition, progress: (String) -> Void = { _ in }) throws {
         let log = tmp + "/mmdebstrap.log"
-        var argv = ["mmdebstrap", "--mode=\(rootMode ? "root" : "unshare")", "--variant=minbase",
-                    "--architectures=\(req.distribution.architecture)",
-                    "--components=\(req.distribution.components.joined(separator: ","))",
-                    "--aptopt=Acquire::Retries \"3\"",
-                    "--aptopt=APT::Install-Recommends \"false\"",
-                    // Lists stay so that the package layer can install without a new download of them.
-                    "--skip=cleanup/apt/lists"]
-        if !packages.isEmpty { argv.append("--include=\(packages.joined(separator: ","))") }
-        // The lock's versions, as apt preferences during the build (mmdebstrap's own hook command,
-        // not a shell: the path has no spaces).
+        let root = tmp + "/root"
+        // As a normal user, a tar: written inside mmdebstrap's namespace (or under fakeroot), it has the image's owners.
+        let target = mode == .root ? root : tmp + "/root.tar"
+        // The lock's versions, as apt preferences during the build.
         var prefs: String?
-        if let lock {
-            let p = try preferencesFile(lock)
-            prefs = p
-            argv.append("--setup-hook=upload \(p) \(preferencesInImage)")
-        }
+        if let lock { prefs = try preferencesFile(lock) }
         defer { if let prefs { try? FileManager.default.removeItem(atPath: prefs) } }
-        argv += [req.distribution.suite, tmp + "/root", req.mirror]
+        let argv = mmdebstrapArguments(req, packages: packages, mode: mode, target: target, preferences: prefs)
         do {
             var env = ProcessInfo.processInfo.environment
             env["SOURCE_DATE_EPOCH"] = String(req.sourceDateEpoch)
             try Command.run(argv, environment: env, log: log, timeout: 1800)
-            try? FileManager.default.removeItem(atPath: tmp + "/root" + preferencesInImage)
         } catch let e as CommandError {
             if let missing = unknownPackage(in: e.output), let loc = composition.location(ofPackage: missing) {
                 throw BuildError.unknownPackage(loc)
             }
             throw BuildError.stepFailed("mmdebstrap", log: log, tail: e.description)
         }
-        try scrub(tmp + "/root")
+        let fm = FileManager.default
+        var record: TreeOwnership?
+        if mode != .root {
+            let started = Date()
+            do { try fm.createDirectory(atPath: root, withIntermediateDirectories: false) }
+            catch { throw BuildFileError("creating the folder of the image", path: root, error: error) }
+            record = try TreeOwnership.unpack(archive: target, into: root)
+            do { try fm.removeItem(atPath: target) }
+            catch { throw BuildFileError("removing mmdebstrap's tar once unpacked", path: target, error: error) }
+            progress(String(format: "base system: unpacked in %.1f s (owners and modes of the image in %@)",
+                            Date().timeIntervalSince(started), tmp + "/" + TreeOwnership.fileName))
+        }
+        try remove(preferencesInImage, in: root, ownership: &record, doing: "removing the lock's apt preferences from the image")
+        try scrub(root, ownership: &record)
+        if let record { try record.write(to: tmp + "/" + TreeOwnership.fileName) }
+    }
+
+    /// mmdebstrap's command line. No option turns signature checks off; the lock's preferences come
+    /// in through mmdebstrap's own `upload` hook command (not a shell; the path has no spaces).
+    static func mmdebstrapArguments(_ req: RootfsRequest, packages: [String], mode: RootfsMode, target: String,
+                                    preferences: String?) -> [String] {
+        // fakechroot mode runs mmdebstrap itself under fakechroot and fakeroot.
+        var argv = mode == .fakechroot ? ["fakechroot", "fakeroot"] : []
+        argv += ["mmdebstrap", "--mode=\(mode.rawValue)", "--variant=minbase",
+                 "--architectures=\(req.distribution.architecture)",
+                 "--components=\(req.distribution.components.joined(separator: ","))",
+                 "--aptopt=Acquire::Retries \"3\"",
+                 "--aptopt=APT::Install-Recommends \"false\"",
+                 // Lists stay so that the package layer can install without a new download of them.
+                 "--skip=cleanup/apt/lists"]
+        if mode != .root { argv.append("--format=tar") }
+        if !packages.isEmpty { argv.append("--include=\(packages.joined(separator: ","))") }
+        if let preferences { argv.append("--setup-hook=upload \(preferences) \(preferencesInImage)") }
+        return argv + [req.distribution.suite, target, req.mirror]
     }
 
     static func installPackages(_ packages: [String], base: String, into tmp: String, lock: LockFile?, req: RootfsRequest,
@@ -321,7 +408,8 @@ public struct RootfsBuilder: Sendable {
             }
             throw BuildError.stepFailed("apt-get install in the image", log: log, tail: e.description)
         }
-        try scrub(root)
+        var noRecord: TreeOwnership?
+        try scrub(root, ownership: &noRecord)
     }
 
     /// apt's and mmdebstrap's message for a name the mirror does not have.
@@ -342,39 +430,64 @@ public struct RootfsBuilder: Sendable {
     }
 
     /// Removes what must never be in an artefact (private host keys) and what differs between builds.
-    static func scrub(_ root: String) throws {
+    /// `ownership`: the record of a tree a normal user unpacked, kept in step with what changes here.
+    /// A file that cannot be removed is an error naming it (a secret left in an image is not a detail).
+    static func scrub(_ root: String, ownership: inout TreeOwnership?) throws {
         let fm = FileManager.default
         if let names = try? fm.contentsOfDirectory(atPath: root + "/etc/ssh") {
-            for n in names where n.hasPrefix("ssh_host_") { try fm.removeItem(atPath: root + "/etc/ssh/" + n) }
+            for n in names.sorted() where n.hasPrefix("ssh_host_") {
+                try remove("/etc/ssh/" + n, in: root, ownership: &ownership,
+                           doing: "removing an SSH host key the build made (each node makes its own at boot)")
+            }
         }
         // Secrets packages generate at install time are not shipped (no secret in an artefact):
         // munge's key comes from the composition at run time (templates/slurm).
-        try? fm.removeItem(atPath: root + "/etc/munge/munge.key")
-        // systemd creates a fresh machine id on each node at boot.
-        fm.createFile(atPath: root + "/etc/machine-id", contents: Data())
-        try? fm.removeItem(atPath: root + "/var/lib/dbus/machine-id")
+        try remove("/etc/munge/munge.key", in: root, ownership: &ownership, doing: "removing the munge key the build made")
+        // systemd creates a fresh machine id on each node at boot. Mode set here, not by the umask: root
+        // and user builds give the same file.
+        let machineID = root + "/etc/machine-id"
+        guard fm.createFile(atPath: machineID, contents: Data()), chmod(machineID, 0o644) == 0 else {
+            throw BuildFileError("emptying the image's machine id", path: machineID,
+                                 error: NSError(domain: NSPOSIXErrorDomain, code: Int(errno)))
+        }
+        ownership?.entries["/etc/machine-id"] = TreeOwnership.Entry(uid: 0, gid: 0, mode: 0o644)
+        try remove("/var/lib/dbus/machine-id", in: root, ownership: &ownership, doing: "removing the build's D-Bus machine id")
         // Records of the build itself (dates, inode-keyed caches, backups of the previous state).
-        removeFiles(root + "/var/log") { $0.hasSuffix(".log") || $0.hasSuffix(".log.xz") }
-        try? fm.removeItem(atPath: root + "/var/cache/ldconfig/aux-cache")
-        for dir in ["/var/lib/dpkg", "/var/cache/debconf"] { removeFiles(root + dir, recursive: false) { $0.hasSuffix("-old") } }
+        let records = "removing a record of the build (they differ between builds of the same inputs)"
+        try removeFiles("/var/log", in: root, ownership: &ownership, doing: records) { $0.hasSuffix(".log") || $0.hasSuffix(".log.xz") }
+        try remove("/var/cache/ldconfig/aux-cache", in: root, ownership: &ownership, doing: records)
+        for dir in ["/var/lib/dpkg", "/var/cache/debconf"] {
+            try removeFiles(dir, in: root, recursive: false, ownership: &ownership, doing: records) { $0.hasSuffix("-old") }
+        }
         for dir in ["/var/cache/apt/archives/partial", "/var/cache/apt"] {
-            if let names = try? fm.contentsOfDirectory(atPath: root + dir) {
-                for n in names where n.hasSuffix(".bin") || n.hasSuffix(".deb") { try? fm.removeItem(atPath: root + dir + "/" + n) }
+            try removeFiles(dir, in: root, recursive: false, ownership: &ownership, doing: "removing apt's caches from the image") {
+                $0.hasSuffix(".bin") || $0.hasSuffix(".deb")
             }
         }
     }
 
-    static func removeFiles(_ dir: String, recursive: Bool = true, where match: (String) -> Bool) {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: dir) else { return }
-        for n in names {
-            let p = dir + "/" + n
-            var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: p, isDirectory: &isDir) else { continue }
-            if isDir.boolValue {
-                if recursive, (try? fm.destinationOfSymbolicLink(atPath: p)) == nil { removeFiles(p, where: match) }
+    /// Removes `rel` (a path inside the tree at `root`) if it is there, and its entry from the record.
+    static func remove(_ rel: String, in root: String, ownership: inout TreeOwnership?, doing: String) throws {
+        let path = root + rel
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        do { try FileManager.default.removeItem(atPath: path) }
+        catch { throw BuildFileError(doing, path: path, error: error) }
+        ownership?.entries[rel] = nil
+    }
+
+    /// Removes the files under `dir` (inside the tree) whose names `match`; symbolic links to folders are not followed.
+    static func removeFiles(_ dir: String, in root: String, recursive: Bool = true, ownership: inout TreeOwnership?,
+                            doing: String, where match: (String) -> Bool) throws {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + dir) else { return }
+        for n in names.sorted() {
+            let rel = dir + "/" + n
+            var st = stat()
+            guard lstat(root + rel, &st) == 0 else { continue }
+            if st.st_mode & S_IFMT == S_IFDIR {
+                if recursive { try removeFiles(rel, in: root, ownership: &ownership, doing: doing, where: match) }
             } else if match(n) {
-                try? fm.removeItem(atPath: p)
+                try remove(rel, in: root, ownership: &ownership, doing: doing)
             }
         }
     }

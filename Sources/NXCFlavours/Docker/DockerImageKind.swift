@@ -41,9 +41,10 @@ struct DockerImageKind: ArtefactKind {
         ctx.progress("image system layer: packing \(ctx.rootfs.root) (tar)")
         let started = Date()
         let root = ctx.rootfs.root
+        let ownership = try ctx.rootfs.ownershipRecord()
         let entry = try await ctx.store.realise(name: "docker-layer", hash: hash) { tmp in
             let w = try ArchiveWriter(path: tmp + "/layer.tar", format: .pax, filter: .none)
-            try w.addTree(root) { !Self.excluded($0) }
+            try w.addTree(root, ownership: ownership) { !Self.excluded($0) }
             try w.finish()
             try Data((try sha256(file: tmp + "/layer.tar") + "\n").utf8).write(to: URL(fileURLWithPath: tmp + "/diffid"))
         }

@@ -53,13 +53,14 @@ struct RamdiskKind: ArtefactKind {
         let modules = ctx.flavour.modules
         let firmware = ctx.flavour.firmware
         let keepKernel = ctx.flavour.keepKernel
+        let ownership = try ctx.rootfs.ownershipRecord()
         let entry = try await ctx.store.realise(name: "initrd-system", hash: hash) { tmp in
             let kept = try kernel.select(modules)
             let meta = try kernel.regenerateMetadata(kept: kept, in: tmp + "/modules")
             let prefix = "/usr/lib/modules/\(kernel.version)"
             let keptSet = Set(kept)
             let w = try ArchiveWriter(path: tmp + "/system.cpio.zst", format: .cpioNewc, filter: .zstd(level: 6))
-            try w.addTree(root) { !Self.excluded($0, modulesPrefix: prefix, kept: keptSet, firmware: firmware, keepKernel: keepKernel) }
+            try w.addTree(root, ownership: ownership) { !Self.excluded($0, modulesPrefix: prefix, kept: keptSet, firmware: firmware, keepKernel: keepKernel) }
             let names = try FileManager.default.contentsOfDirectory(atPath: meta).filter { $0.hasPrefix("modules.") }.sorted()
             for n in names { try w.addFile(prefix + "/" + n, contentsOf: meta + "/" + n, mode: 0o644) }
             // The kernel runs /init from the initramfs: systemd directly, no intermediate init.

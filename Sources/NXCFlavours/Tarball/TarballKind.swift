@@ -86,7 +86,7 @@ struct TarballKind: ArtefactKind {
         let started = Date()
         let payload = Set(ctx.payload.entries.map(\.path))
         let w = try ArchiveWriter(path: tarball, format: .pax, filter: .zstd(level: Self.zstdLevel))
-        try w.addTree(root, xattrs: true) { !Self.excluded($0) && !payload.contains($0) }
+        try w.addTree(root, xattrs: true, ownership: try ctx.rootfs.ownershipRecord()) { !Self.excluded($0) && !payload.contains($0) }
         try ctx.payload.write(into: w, over: root)
         try w.finish()
         ctx.progress(String(format: "tarball: packed in %.1f s", Date().timeIntervalSince(started)))
