@@ -74,6 +74,17 @@ final class FlavourRulesTests: XCTestCase {
         XCTAssertEqual(try Flavour.parse("name: f\nartefact: ramdisk\nstart: qemu\nmemory: 2G\npackages:\n", file: "f.yaml").memory, 2048)
     }
 
+    /// The example in docs/flavours.md loads, and says what it means to.
+    func testDocumentedExampleLoads() throws {
+        let doc = try String(contentsOfFile: FlavourTests.repo + "/docs/flavours.md", encoding: .utf8)
+        let start = try XCTUnwrap(doc.range(of: "# flavours/vm-small.yaml\n"))
+        let end = try XCTUnwrap(doc.range(of: "```", range: start.upperBound..<doc.endIndex))
+        let f = try Flavour.parse(String(doc[start.upperBound..<end.lowerBound]), file: "flavours/vm-small.yaml")
+        XCTAssertEqual(f.kernelParams, ["console=ttyS0,115200", "panic=-1", "dyndbg=\"file virtio_net.c +p\""])
+        XCTAssertEqual(f.mask, ["fstrim.timer", "apt-daily.service"])
+        XCTAssertEqual(f.memory, 512)
+    }
+
     /// A broken file in the project is reported by `scan`, not silently replaced by an installed one of the same name.
     func testScanReportsBrokenFiles() throws {
         let scratch = NSTemporaryDirectory() + "nxc-flavour-scan-\(getpid())-\(UUID().uuidString)"
