@@ -164,10 +164,17 @@ struct FlavourParser {
     func memory(_ node: Node, _ key: String) throws -> Int {
         let r = FlavourRules.memory
         let why = "expected a size from \(r.lowerBound)M to \(r.upperBound / 1024)G such as 1024 (MiB), 512M or 2G, got \(describe(node))"
-        guard case .scalar(let s) = node, s.style == .plain else { throw fail(node, key, why) }
+        guard case .scalar(let s) = node else { throw fail(node, key, why) }
         let t = s.string.uppercased()
         var mib: Int?
-        if let v = Int(t) { mib = v } else if t.hasSuffix("M"), let v = Int(t.dropLast()) { mib = v } else if t.hasSuffix("G"), let v = Int(t.dropLast()), v <= r.upperBound { mib = v * 1024 }
+        if let v = Int(t) {
+            mib = v
+        } else if t.hasSuffix("M"), let v = Int(t.dropLast()) {
+            mib = v
+        } else if t.hasSuffix("G"), let v = Int(t.dropLast()), (0...r.upperBound).contains(v) {
+            // Bounded before the product: -9223372036854775807G must be an error, not an overflow trap.
+            mib = v * 1024
+        }
         guard let m = mib, r.contains(m) else { throw fail(node, key, why) }
         return m
     }

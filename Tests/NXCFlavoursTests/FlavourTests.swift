@@ -140,6 +140,8 @@ final class FlavourTests: XCTestCase {
         try assertRefused(head + "kadeploy: { postinstall: { archive: a } }\n", "error: kadeploy.postinstall:", "'compression', 'script'")
         try assertRefused(head + "memory: 64\n", ":4:9: error: memory:")
         try assertRefused(head + "memory: 1T\n", "error: memory:")
+        try assertRefused(head + "memory: -9223372036854775807G\n", "error: memory:")
+        try assertRefused(head + "memory: 9223372036854775807G\n", "error: memory:")
         try assertRefused(head + "boot_timeout: 0\n", ":4:15: error: boot_timeout:")
         try assertRefused(head + "boot_timeout: 100000\n", "error: boot_timeout:")
         try assertRefused(head + "description: \"a\\nb\"\n", ":4:14: error: description:", "one line")
