@@ -173,7 +173,10 @@ final class DeploymentServer: @unchecked Sendable {
         condition.lock()
         refused += 1
         let n = refused
+        let quiet = stopped
         condition.unlock()
+        // Connections that stop() cut are not news.
+        if quiet { return }
         if n <= Self.loggedRefusals {
             log("HTTP: refused \(what)")
         } else if n == Self.loggedRefusals + 1 {

@@ -118,9 +118,10 @@ final class DeploymentServerTests: XCTestCase {
         let s = try server(deadline: 3, log: log)
         defer { s.stop() }
         let slow = try Self.connectTo(s.port)
-        defer { close(slow) }
         let request = Array("GET \(s.path)?node=slow HTTP/1.0\r\nHost: x\r\n\r\n".utf8)
+        let trickled = DispatchSemaphore(value: 0)
         let trickle = Thread {
+            defer { trickled.signal() }
             for b in request {
                 var one = b
                 if send(slow, &one, 1, Int32(MSG_NOSIGNAL)) <= 0 { return }
@@ -128,6 +129,12 @@ final class DeploymentServerTests: XCTestCase {
             }
         }
         trickle.start()
+        // The descriptor is closed only once the trickle has stopped writing to it (the server's close
+        // makes its next sends fail), so its number cannot be reused under it.
+        defer {
+            _ = trickled.wait(timeout: .now() + 10)
+            close(slow)
+        }
         Thread.sleep(forTimeInterval: 0.3)
 
         let t0 = Date()
