@@ -17,10 +17,22 @@ public enum Export {
         public var packages: Int
     }
 
+    /// Where the tool that made an export is recorded inside it: its version, and the agent
+    /// binary that went into every image (verify rebuilds with that one).
+    public static let versionMember = "tool/VERSION"
+    public static let agentMember = "tool/nxc-agent"
+    /// An agent binary larger than this in an archive is refused (nxc's own is about 6 MiB).
+    public static let agentMaxBytes: Int64 = 64 << 20
+
     /// Builds the flavours (nothing to do when the build folders are current) and writes the archive.
+    /// `tool` is nxc's name and version ("nxc 0.1.0"); `agent` the agent binary to build with and
+    /// ship (default: the one beside nxc).
     public static func export(project: Project, composition path: String?, flavours requested: [String], output: String,
-                              store: Store, tool: String,
+                              store: Store, tool: String, agent: String? = nil,
                               progress: @escaping @Sendable (String) -> Void) async throws -> Summary {
+        guard let agent = agent ?? DataFiles.agentBinary() else {
+            throw BuildError.invalid("the nxc-agent binary was not found beside nxc; build it (`make`) or set NXC_AGENT")
+        }
         let compositionFile = project.compositionFile(path)
         let lockPath = LockFile.path(forComposition: compositionFile)
         var flavours = requested
@@ -32,7 +44,7 @@ public enum Export {
         for f in flavours {
             progress("export: building \(f) (from the store when nothing changed)")
             builds.append(try await BuildPipeline.build(project: project, composition: path, flavour: f, mirror: nil,
-                                                        store: store, progress: progress))
+                                                        agent: agent, store: store, progress: progress))
         }
         guard let lock = try LockFile.load(path: lockPath) else { throw LockError(file: lockPath, "missing after the build") }
         let composition = builds[0].composition
@@ -64,14 +76,23 @@ public enum Export {
                 files.append(("artefacts/\(b.flavour.name)/\(n)", p, (st.st_mode & 0o111) != 0 ? 0o755 : 0o644))
             }
         }
+        // The agent that went into the images travels with them: a verifier whose nxc was built
+        // differently (another compiler, an unstripped agent) still rebuilds the same bytes.
+        files.append((agentMember, agent, 0o755))
+        let version = Array("\(tool)\n".utf8)
         var sums = ""
         for f in files { sums += "\(try sha256(file: f.source))  \(f.member)\n" }
+        sums += "\(sha256(bytes: version))  \(versionMember)\n"
+        let agentSHA = try sha256(file: agent)
         let sbom = try SBOM.cycloneDX(composition: composition.name, lock: lock, tool: tool)
-        let readme = Self.readme(name: name, tool: tool, composition: composition.name,
+        let readme = Self.readme(name: name, tool: tool, agentSHA256: agentSHA, composition: composition.name,
                                  compositionFile: (compositionFile as NSString).lastPathComponent,
                                  flavours: builds.map(\.flavour), lock: lock)
 
-        let tmp = output + ".tmp-\(getpid())"
+        let outDir = (output as NSString).deletingLastPathComponent
+        let outName = (output as NSString).lastPathComponent
+        Leftovers.collect(in: outDir, name: outName)
+        let tmp = "\(outDir)/.\(outName).tmp-\(getpid())"
         do {
             // Fixed times and owners, sorted members: the same inputs give the same archive.
             let w = try ArchiveWriter(path: tmp, format: .pax, filter: .zstd(level: 3), mtime: lock.sourceDateEpoch)
@@ -87,12 +108,20 @@ public enum Export {
             try w.addFile("\(name)/README.md", bytes: Array(readme.utf8))
             try w.addFile("\(name)/SHA256SUMS", bytes: Array(sums.utf8))
             try w.addFile("\(name)/sbom.cdx.json", bytes: sbom)
-            for f in files.sorted(by: { $0.member < $1.member }) {
+            let members: [(member: String, source: String?, mode: UInt32)] =
+                files.map { ($0.member, $0.source, $0.mode) } + [(versionMember, nil, 0o644)]
+            for f in members.sorted(by: { $0.member < $1.member }) {
                 try parents(f.member)
-                try w.addFile("\(name)/\(f.member)", contentsOf: f.source, mode: f.mode)
+                if let source = f.source {
+                    try w.addFile("\(name)/\(f.member)", contentsOf: source, mode: f.mode)
+                } else {
+                    try w.addFile("\(name)/\(f.member)", bytes: version, mode: f.mode)
+                }
             }
             try w.finish()
+            try Durable.sync(tmp)
             guard rename(tmp, output) == 0 else { throw BuildError.invalid("cannot write \(output): \(String(cString: strerror(errno)))") }
+            try Durable.sync(outDir)
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
             throw error
@@ -109,14 +138,17 @@ public enum Export {
         return n.isEmpty ? "export" : n
     }
 
-    static func readme(name: String, tool: String, composition: String, compositionFile: String, flavours: [Flavour], lock: LockFile) -> String {
+    static func readme(name: String, tool: String, agentSHA256: String, composition: String, compositionFile: String,
+                       flavours: [Flavour], lock: LockFile) -> String {
         let date = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(lock.sourceDateEpoch)))
         var out = """
             # \(composition): reproducible environment (nxc export)
 
             This archive holds everything needed to rebuild and redeploy the environment of
             composition `\(composition)` with nxc, and the artefacts built from it. It was written by
-            \(tool); the agent inside every image comes from that nxc, so verify with the same version.
+            \(tool) (`tool/VERSION`). The agent inside every image is `tool/nxc-agent`
+            (sha256 \(agentSHA256)); `nxc verify` builds with that copy, so a verifier's own
+            nxc-agent need not be byte-identical, but the rest of nxc should be the same version.
 
             | file | what it is |
             |------|------------|
@@ -124,6 +156,7 @@ public enum Export {
             | `composition.lock` | the exact Debian packages (version and .deb SHA-256) of every image, the mirror, SOURCE_DATE_EPOCH |
             | `flavours/` | the flavour definitions the artefacts were built with |
             | `artefacts/<flavour>/` | the built artefacts, as `nxc build` left them |
+            | `tool/VERSION`, `tool/nxc-agent` | the nxc that made it, and the agent binary in its images |
             | `SHA256SUMS` | SHA-256 of every file above |
             | `sbom.cdx.json` | the software bill of materials (CycloneDX 1.5): every package of every image |
 
@@ -170,85 +203,104 @@ public enum Export {
         public var checked: [String]
         public var differences: [Difference]
         public var flavours: [String]
+        /// The nxc that made the export, as `tool/VERSION` says (nil: the export does not say).
+        public var exportedBy: String?
+        /// Whether the images were rebuilt with the agent the export carries (false: with this nxc's).
+        public var usedExportedAgent: Bool
         public var ok: Bool { differences.isEmpty }
     }
 
+    /// What `nxc verify` unpacks at most. Nothing in an archive from elsewhere is trusted: not its
+    /// sizes, names, member count, nor the files it holds.
+    public struct Limits: Sendable {
+        /// Bytes of all members together (`--max-size`); also what an artefact may expand to when
+        /// a difference inside it is looked for.
+        public var totalBytes: Int64
+        public var members: Int
+        /// Bytes of one member's path; each component at most 255 (NAME_MAX).
+        public var pathBytes: Int
+        /// SHA256SUMS and tool/VERSION are read into memory: at most this many bytes.
+        public var textBytes: Int64
+
+        public static let defaultTotalBytes: Int64 = 64 << 30
+
+        public init(totalBytes: Int64 = Limits.defaultTotalBytes, members: Int = 100_000, pathBytes: Int = 1024,
+                    textBytes: Int64 = 16 << 20) {
+            self.totalBytes = totalBytes
+            self.members = members
+            self.pathBytes = pathBytes
+            self.textBytes = textBytes
+        }
+    }
+
     /// Unpacks the archive, checks its files against SHA256SUMS, rebuilds every flavour from its
-    /// composition, lock and flavour files (frozen) and compares the artefacts.
+    /// composition, lock and flavour files (frozen) with the agent it carries, and compares the
+    /// artefacts.
     public static func verify(archive: String, store: Store, workDirectory: String? = nil, keep: Bool = false,
+                              limits: Limits = Limits(), tool: String = "nxc",
                               progress: @escaping @Sendable (String) -> Void) async throws -> VerifyReport {
         let work = try workDirectory ?? makeTemporaryDirectory(prefix: "nxc-verify")
         defer { if !keep, workDirectory == nil { try? FileManager.default.removeItem(atPath: work) } }
         progress("verify: unpacking \(archive)")
-        let entries = try ArchiveReader.entries(path: archive)
-        var top: String?
-        for e in entries {
-            let parts = e.path.split(separator: "/", omittingEmptySubsequences: true)
-            guard !e.path.hasPrefix("/"), !parts.contains(".."), let first = parts.first else {
-                throw BuildError.invalid("\(archive): member '\(e.path)' escapes the archive's folder; refusing it")
-            }
-            if top == nil { top = String(first) }
-            guard top == String(first) else { throw BuildError.invalid("\(archive): members in more than one top folder (\(top!), \(first))") }
-            let dest = work + "/" + parts.joined(separator: "/")
-            switch e.kind {
-            case .directory: try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: true)
-            case .file:
-                try FileManager.default.createDirectory(atPath: (dest as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                guard FileManager.default.createFile(atPath: dest, contents: Data(e.data), attributes: [.posixPermissions: Int(e.mode & 0o777)]) else {
-                    throw BuildError.invalid("cannot write \(dest)")
-                }
-            default:
-                throw BuildError.invalid("\(archive): member '\(e.path)' is not a file or folder; an export has none")
-            }
-        }
-        guard let top else { throw BuildError.invalid("\(archive): empty archive") }
+        let unpacked = try unpack(archive: archive, into: work, limits: limits)
+        let top = unpacked.top
         let root = work + "/" + top
-        guard let sumsText = try? String(contentsOfFile: root + "/SHA256SUMS", encoding: .utf8) else {
-            throw BuildError.invalid("\(archive): no SHA256SUMS in \(top)/; not an nxc export")
-        }
-        var sums: [(file: String, sha: String)] = []
-        for (i, line) in sumsText.split(separator: "\n").enumerated() {
-            let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].count == 64 else {
-                throw BuildError.invalid("\(top)/SHA256SUMS:\(i + 1): expected 'SHA256  FILE'")
-            }
-            sums.append((parts[1].trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "*", with: ""), String(parts[0])))
-        }
+        let sums = try readSums(root: root, top: top, archive: archive, present: unpacked.files, limits: limits)
         var differences: [Difference] = []
         // 1. The archive's own files against its SHA256SUMS.
         let listed = Set(sums.map(\.file))
         for s in sums {
-            let p = root + "/" + s.file
-            guard FileManager.default.fileExists(atPath: p) else {
+            guard unpacked.files.contains(s.file) else {
                 differences.append(Difference(file: s.file, message: "listed in SHA256SUMS but missing from the archive"))
                 continue
             }
-            let got = try sha256(file: p)
+            let got = try sha256(file: root + "/" + s.file)
             if got != s.sha {
                 differences.append(Difference(file: s.file, message: "the archive's copy does not match SHA256SUMS (sha256 \(got.prefix(16))…, listed \(s.sha.prefix(16))…): modified after export"))
             }
         }
-        for e in entries where e.kind == .file {
-            let rel = e.path.split(separator: "/").dropFirst().joined(separator: "/")
-            if !listed.contains(rel), !["SHA256SUMS", "README.md", "sbom.cdx.json"].contains(rel) {
-                differences.append(Difference(file: rel, message: "in the archive but not in SHA256SUMS"))
-            }
+        for rel in unpacked.files.sorted() where !listed.contains(rel) && !["SHA256SUMS", "README.md", "sbom.cdx.json"].contains(rel) {
+            differences.append(Difference(file: rel, message: "in the archive but not in SHA256SUMS"))
         }
-        // 2. Rebuild each flavour, frozen to the lock, and compare its artefacts.
-        let flavours = Set(sums.compactMap { s -> String? in
-            let p = s.file.split(separator: "/")
-            return p.count == 3 && p[0] == "artefacts" ? String(p[1]) : nil
-        }).sorted()
+        // 2. Which flavours to rebuild: names taken from member paths are checked before any path is made of them.
+        var flavours = Set<String>()
+        for s in sums {
+            let p = s.file.split(separator: "/").map(String.init)
+            guard p.count == 3, p[0] == "artefacts" else { continue }
+            guard FlavourRules.isName(p[1]) else {
+                throw BuildError.invalid("\(archive): \(top)/SHA256SUMS lists artefacts of '\(FlavourRules.printable(p[1]))', "
+                                         + "not a flavour name (\(FlavourRules.nameRule)); refusing it")
+            }
+            flavours.insert(p[1])
+        }
+        for f in flavours.sorted() where !(listed.contains("flavours/\(f).yaml") && unpacked.files.contains("flavours/\(f).yaml")) {
+            throw BuildError.invalid("\(archive): artefacts of flavour '\(f)' but no flavours/\(f).yaml listed in SHA256SUMS; "
+                                     + "an export carries the flavour files it was built with")
+        }
         // The composition is the top-level YAML file whose lock sits beside it.
         let compositionFile = sums.map(\.file).first { f in
             !f.contains("/") && (f.hasSuffix(".yaml") || f.hasSuffix(".yml")) && listed.contains(LockFile.path(forComposition: f))
         }
         guard let compositionFile else { throw BuildError.invalid("\(archive): no composition file listed in SHA256SUMS") }
+        let exportedBy = listed.contains(versionMember) ? try? readText(root + "/" + versionMember, limit: 256)
+            .split(separator: "\n").first.map { FlavourRules.printable(String($0)) } : nil
+        if let exportedBy, exportedBy != tool {
+            progress("verify: exported by \(exportedBy); this is \(tool)")
+        }
+        let agent = try exportedAgent(root: root, archive: archive, listed: listed, present: unpacked.files)
+        if agent == nil {
+            progress("verify: the export carries no \(agentMember) (an older nxc made it); rebuilding with this nxc's agent, "
+                     + "whose bytes may differ from the one in the exported images")
+        }
+        // 3. Rebuild each flavour, frozen to the lock, and compare its artefacts.
         let project = Project(directory: root)
-        for f in flavours {
+        for f in flavours.sorted() {
             progress("verify: rebuilding \(f) from the archive's composition, lock and flavour file")
+            // The archive's agent is untrusted bytes: it is only copied into the images
+            // (ImagePayload's .fileFromDisk, written by ArchiveWriter.addFile in the ramdisk, docker
+            // and tarball kinds); nothing in verify or the build runs it on this machine.
             let b = try await BuildPipeline.build(project: project, composition: compositionFile, flavour: f, mirror: nil,
-                                                  lockMode: .frozen, store: store, progress: progress)
+                                                  lockMode: .frozen, agent: agent, store: store, progress: progress)
             for s in sums where s.file.hasPrefix("artefacts/\(f)/") {
                 let name = String(s.file.dropFirst("artefacts/\(f)/".count))
                 let rebuilt = b.directory + "/" + name
@@ -259,7 +311,7 @@ public enum Export {
                 let got = try sha256(file: rebuilt)
                 if got != s.sha {
                     var msg = "rebuilt sha256 \(got.prefix(16))… differs from the exported \(s.sha.prefix(16))…"
-                    let inside = archiveDifferences(exported: root + "/" + s.file, rebuilt: rebuilt)
+                    let inside = archiveDifferences(exported: root + "/" + s.file, rebuilt: rebuilt, limits: limits)
                     if !inside.isEmpty { msg += "; inside: " + inside.joined(separator: "; ") }
                     differences.append(Difference(file: s.file, message: msg))
                 }
@@ -269,29 +321,193 @@ public enum Export {
                 differences.append(Difference(file: "artefacts/\(f)/\(n)", message: "the rebuild produced it, the export does not have it"))
             }
         }
-        return VerifyReport(checked: sums.map(\.file), differences: differences, flavours: flavours)
+        return VerifyReport(checked: sums.map(\.file), differences: differences, flavours: flavours.sorted(),
+                            exportedBy: exportedBy, usedExportedAgent: agent != nil)
     }
 
-    /// For two archives (tar, cpio, any compression) that differ: which members differ, at most 10.
-    static func archiveDifferences(exported: String, rebuilt: String) -> [String] {
-        guard let a = try? ArchiveReader.entries(path: exported), let b = try? ArchiveReader.entries(path: rebuilt),
-              a.count > 1 || b.count > 1 else { return [] }
-        let ma = Dictionary(a.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
-        let mb = Dictionary(b.map { ($0.path, $0) }, uniquingKeysWith: { x, _ in x })
+    /// Streams the archive's members to files under `work`, checking each before anything is
+    /// written: its path (relative, no `..`, no control characters, bounded length, one top folder),
+    /// its type (regular files and folders only: no links, devices or hard links), the member count,
+    /// and the bytes written so far against `limits.totalBytes` (the header's size first, then the
+    /// bytes as they come). Returns the top folder and the files under it.
+    static func unpack(archive: String, into work: String, limits: Limits) throws -> (top: String, files: Set<String>) {
+        func refuse(_ why: String) -> BuildError { .invalid("\(archive): \(why); refusing it") }
+        let stream = try ArchiveStream(path: archive, accepting: .tar)
+        var top: String?
+        var files = Set<String>()
+        var members = 0
+        var total: Int64 = 0
+        while let e = try stream.next() {
+            members += 1
+            guard members <= limits.members else { throw refuse("more than \(limits.members) members") }
+            let shown = FlavourRules.printable(e.path)
+            let parts = try memberPath(e.path, limits: limits, refuse: { refuse("member '\(shown)' \($0)") })
+            if top == nil {
+                var st = stat()
+                guard lstat(work + "/" + parts[0], &st) != 0 else {
+                    throw BuildError.invalid("\(work)/\(parts[0]) exists; verify unpacks into a folder of its own (remove it or give another --workdir)")
+                }
+                top = parts[0]
+            }
+            guard parts[0] == top else { throw refuse("members in more than one top folder ('\(top ?? "")', '\(parts[0])')") }
+            var dir = work
+            for p in parts.dropLast() {
+                dir += "/" + p
+                // Only files and folders are ever made here, so what is there is a folder or a file.
+                if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw BuildError.invalid("cannot create \(dir): \(String(cString: strerror(errno)))") }
+            }
+            let dest = dir + "/" + (parts.last ?? "")
+            switch e.kind {
+            case .directory where e.hardlinkTarget == nil:
+                var st = stat()
+                if mkdir(dest, 0o755) != 0 && !(errno == EEXIST && lstat(dest, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR) {
+                    throw errno == EEXIST ? refuse("member '\(shown)' is both a file and a folder")
+                        : BuildError.invalid("cannot create \(dest): \(String(cString: strerror(errno)))")
+                }
+            case .file where e.hardlinkTarget == nil:
+                guard parts.count > 1 else { throw refuse("member '\(shown)' is a file outside the top folder") }
+                func tooBig() -> BuildError {
+                    .invalid("\(archive): unpacks to more than \(limits.totalBytes) bytes (--max-size) at member '\(shown)'; refusing it")
+                }
+                if let size = e.size, size < 0 || size > limits.totalBytes - total { throw tooBig() }
+                let fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
+                guard fd >= 0 else {
+                    throw errno == EEXIST ? refuse("member '\(shown)' appears twice (or is both a file and a folder)")
+                        : BuildError.invalid("cannot write \(dest): \(String(cString: strerror(errno)))")
+                }
+                defer { close(fd) }
+                try stream.readData { chunk in
+                    guard Int64(chunk.count) <= limits.totalBytes - total else { throw tooBig() }
+                    total += Int64(chunk.count)
+                    guard let base = chunk.baseAddress else { return }
+                    var off = 0
+                    while off < chunk.count {
+                        let n = write(fd, base + off, chunk.count - off)
+                        if n < 0 && errno == EINTR { continue }
+                        guard n > 0 else { throw BuildError.invalid("cannot write \(dest): \(String(cString: strerror(errno)))") }
+                        off += n
+                    }
+                }
+                // Only the execute bit is kept: no set-id, sticky or group/other write bits from elsewhere.
+                fchmod(fd, (e.mode & 0o111) != 0 ? 0o755 : 0o644)
+                files.insert(parts.dropFirst().joined(separator: "/"))
+            default:
+                let what = e.hardlinkTarget != nil ? "a hard link" : "\(e.kind)"
+                throw refuse("member '\(shown)' is \(what); an export holds only files and folders")
+            }
+        }
+        try stream.finish()
+        guard let top else { throw BuildError.invalid("\(archive): empty archive") }
+        return (top, files)
+    }
+
+    /// The components of a member path or of a name in SHA256SUMS: relative, no `..`, no control
+    /// characters or invalid UTF-8 (shown as U+FFFD), at most `limits.pathBytes` bytes, each
+    /// component at most 255; `.` components are dropped.
+    static func memberPath(_ path: String, limits: Limits, refuse: (String) -> BuildError) throws -> [String] {
+        guard path.utf8.count <= limits.pathBytes else { throw refuse("has a path longer than \(limits.pathBytes) bytes") }
+        guard !path.hasPrefix("/") else { throw refuse("is an absolute path") }
+        guard !path.unicodeScalars.contains(where: unsafeInName) else {
+            throw refuse("has a control character or invalid UTF-8 in its name")
+        }
+        let parts = path.split(separator: "/").map(String.init).filter { $0 != "." }
+        guard !parts.isEmpty else { throw refuse("has an empty name") }
+        guard !parts.contains("..") else { throw refuse("leaves the archive's folder ('..')") }
+        guard parts.allSatisfy({ $0.utf8.count <= 255 }) else { throw refuse("has a name component longer than 255 bytes") }
+        return parts
+    }
+
+    /// C0 and C1 controls, DEL, the replacement character (what invalid UTF-8 decodes to) and
+    /// bidirectional controls, which make a name print as another.
+    static func unsafeInName(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7f...0x9f).contains(u.value) || u.value == 0xFFFD
+            || (0x202a...0x202e).contains(u.value) || (0x2066...0x2069).contains(u.value) || u.value == 0x200e || u.value == 0x200f
+    }
+
+    /// A small text file of the archive, refused above `limit` bytes or when it is not UTF-8.
+    static func readText(_ path: String, limit: Int64) throws -> String {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw BuildError.invalid("\(path): not a regular file") }
+        guard Int64(st.st_size) <= limit else { throw BuildError.invalid("\(path): larger than \(limit) bytes") }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw BuildError.invalid("\(path): unreadable or not UTF-8")
+        }
+        return text
+    }
+
+    /// SHA256SUMS: `HEX  NAME` lines (sha256sum's format, `*` for binary mode allowed), each name
+    /// checked like a member path, none twice.
+    static func readSums(root: String, top: String, archive: String, present: Set<String>, limits: Limits) throws -> [(file: String, sha: String)] {
+        guard present.contains("SHA256SUMS") else { throw BuildError.invalid("\(archive): no SHA256SUMS in \(top)/; not an nxc export") }
+        let text: String
+        do { text = try readText(root + "/SHA256SUMS", limit: limits.textBytes) }
+        catch { throw BuildError.invalid("\(archive): \(top)/SHA256SUMS: \(error)") }
+        var sums: [(file: String, sha: String)] = []
+        var seen = Set<String>()
+        for (i, line) in text.split(separator: "\n").enumerated() {
+            let where_ = "\(top)/SHA256SUMS:\(i + 1)"
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+            let hex = parts.first.map(String.init) ?? ""
+            guard parts.count == 2, hex.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw BuildError.invalid("\(where_): expected 'SHA256  FILE' (64 lowercase hex digits, two spaces, a name)")
+            }
+            var name = Substring(parts[1])
+            if name.first == " " || name.first == "*" { name = name.dropFirst() }
+            let file = try memberPath(String(name), limits: limits, refuse: {
+                BuildError.invalid("\(where_): '\(FlavourRules.printable(String(name)))' \($0)")
+            }).joined(separator: "/")
+            guard seen.insert(file).inserted else { throw BuildError.invalid("\(where_): \(file) is listed twice") }
+            sums.append((file, hex))
+        }
+        return sums
+    }
+
+    /// The agent binary an export carries, when SHA256SUMS lists it: a regular file of at most
+    /// `agentMaxBytes`. Nil for exports made before nxc recorded it.
+    static func exportedAgent(root: String, archive: String, listed: Set<String>, present: Set<String>) throws -> String? {
+        guard listed.contains(agentMember), present.contains(agentMember) else { return nil }
+        let path = root + "/" + agentMember
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw BuildError.invalid("\(archive): \(agentMember) is not a regular file; refusing it")
+        }
+        guard Int64(st.st_size) <= agentMaxBytes else {
+            throw BuildError.invalid("\(archive): \(agentMember) is \(st.st_size) bytes, more than an agent (\(agentMaxBytes)); refusing it")
+        }
+        return path
+    }
+
+    /// One archive member as compared: its data by digest, so that neither archive is ever whole in memory.
+    struct MemberSummary: Equatable {
+        var kind: ArchiveEntry.Kind
+        var mode: UInt32
+        var uid: Int64
+        var gid: Int64
+        var mtime: Int64
+        var linkTarget: String?
+        var xattrs: [String: [UInt8]]
+        var digest: [UInt8]
+    }
+
+    /// For two archives (tar, cpio; gzip, zstd) that differ: which members differ, at most 10.
+    /// The exported one is from elsewhere: read as a stream, its expansion bounded by `limits`.
+    static func archiveDifferences(exported: String, rebuilt: String, limits: Limits = Limits()) -> [String] {
+        guard let ma = try? memberSummaries(exported, limits: limits), let mb = try? memberSummaries(rebuilt, limits: limits),
+              ma.count > 1 || mb.count > 1 else { return [] }
         var out: [String] = []
         for p in Set(ma.keys).union(mb.keys).sorted() {
             switch (ma[p], mb[p]) {
-            case (nil, _?): out.append("\(p) only in the rebuild")
-            case (_?, nil): out.append("\(p) only in the export")
+            case (nil, _?): out.append("\(FlavourRules.printable(p)) only in the rebuild")
+            case (_?, nil): out.append("\(FlavourRules.printable(p)) only in the export")
             case (let x?, let y?) where x != y:
                 var what: [String] = []
-                if x.data != y.data { what.append("content") }
+                if x.digest != y.digest || x.kind != y.kind { what.append("content") }
                 if x.mode != y.mode { what.append("mode") }
                 if x.uid != y.uid || x.gid != y.gid { what.append("owner") }
                 if x.mtime != y.mtime { what.append("time") }
                 if x.linkTarget != y.linkTarget { what.append("link") }
                 if x.xattrs != y.xattrs { what.append("xattrs") }
-                out.append("\(p) (\(what.joined(separator: ", ")))")
+                out.append("\(FlavourRules.printable(p)) (\(what.joined(separator: ", ")))")
             default: break
             }
         }
@@ -299,12 +515,28 @@ public enum Export {
         return out
     }
 
+    static func memberSummaries(_ path: String, limits: Limits) throws -> [String: MemberSummary] {
+        var out: [String: MemberSummary] = [:]
+        var count = 0
+        try ArchiveReader.forEach(path: path, accepting: .tarOrCpio, maxExpandedBytes: limits.totalBytes) { e, s in
+            count += 1
+            // An initrd holds tens of thousands of members; far more is not an nxc artefact.
+            guard count <= 10 * limits.members else { throw BuildError.invalid("\(path): more than \(10 * limits.members) members") }
+            let h = SHA256Digest()
+            if e.kind == .file { try s.readData { h.update($0) } }
+            let summary = MemberSummary(kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime,
+                                        linkTarget: e.linkTarget, xattrs: e.xattrs, digest: h.finalize())
+            if out[e.path] == nil { out[e.path] = summary }
+        }
+        return out
+    }
+
     static func makeTemporaryDirectory(prefix: String) throws -> String {
         var template = Array((NSTemporaryDirectory() + "/\(prefix)-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+        guard let made = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
             throw BuildError.invalid("cannot create a temporary folder: \(String(cString: strerror(errno)))")
         }
-        return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return String(cString: made)
     }
 }
 

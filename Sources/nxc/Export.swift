@@ -42,17 +42,42 @@ struct Verify: AsyncParsableCommand {
     @Option(help: "Unpack and rebuild in this folder and keep it (default: a temporary folder, removed).")
     var workdir: String?
 
+    @Option(name: .customLong("max-size"),
+            help: "Refuse an archive that unpacks to more than this many bytes (suffix K, M, G or T for KiB…TiB; default 64G).")
+    var maxSize: String = "64G"
+
+    func validate() throws {
+        guard Self.bytes(maxSize) != nil else {
+            throw ValidationError("--max-size '\(maxSize)': expected a number of bytes, optionally with K, M, G or T (e.g. 64G)")
+        }
+    }
+
+    /// "64G" → 64 GiB; plain digits are bytes. Nil for anything else, zero, or an overflow.
+    static func bytes(_ text: String) -> Int64? {
+        var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+        var unit: Int64 = 1
+        for suffix in ["iB", "B"] where digits.hasSuffix(suffix) && digits.count > suffix.count { digits = digits.dropLast(suffix.count); break }
+        if let last = digits.last, let shift = ["K": 10, "M": 20, "G": 30, "T": 40][last.uppercased()] {
+            unit = Int64(1) << Int64(shift)
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(digits), n > 0 else { return nil }
+        let (v, overflow) = n.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : v
+    }
+
     func run() async throws {
         try await reportingErrors {
             guard FileManager.default.fileExists(atPath: archive) else { throw BuildError.invalid("\(archive): no such file") }
             let started = Date()
-            var work = workdir
-            if let w = workdir {
-                work = w.hasPrefix("/") ? w : FileManager.default.currentDirectoryPath + "/" + w
-                try FileManager.default.createDirectory(atPath: work!, withIntermediateDirectories: true)
-            }
+            let work = workdir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+            if let work { try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true) }
+            let limits = Export.Limits(totalBytes: Self.bytes(maxSize) ?? Export.Limits.defaultTotalBytes)
             let r = try await Export.verify(archive: archive, store: Store(root: store ?? Store.defaultRoot()),
-                                            workDirectory: work, progress: Progress.printer())
+                                            workDirectory: work, limits: limits, tool: "nxc \(Nxc.configuration.version)",
+                                            progress: Progress.printer())
+            print("verify: exported by \(r.exportedBy ?? "an nxc that did not record its version"); images rebuilt with "
+                  + (r.usedExportedAgent ? "the export's \(Export.agentMember)" : "this nxc's agent"))
             let bad = Set(r.differences.map(\.file))
             for f in r.checked where !bad.contains(f) { print("  ok        \(f)") }
             for d in r.differences { print("  DIFFERS   \(d.file): \(d.message)") }

@@ -182,8 +182,6 @@ final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     private var reaped = false
     private(set) var status: Int32 = 0
-    /// Peak resident memory of the child in KiB (wait4's ru_maxrss), once it has exited.
-    private(set) var maxRSSKiB = 0
 
     private init(pid: pid_t) { self.pid = pid }
 
@@ -233,12 +231,10 @@ final class ChildProcess: @unchecked Sendable {
     private func reap(block: Bool) -> Bool {
         if reaped { return true }
         var st: Int32 = 0
-        var usage = rusage()
-        let r = wait4(pid, &st, block ? 0 : WNOHANG, &usage)
+        let r = waitpid(pid, &st, block ? 0 : WNOHANG)
         guard r == pid else { return false }
         reaped = true
         status = st
-        maxRSSKiB = usage.ru_maxrss
         return true
     }
 }
