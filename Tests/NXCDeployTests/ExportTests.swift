@@ -195,6 +195,16 @@ final class ExportTests: XCTestCase {
         await assertRefused(a, saying: ["tool/nxc-agent", "more than an agent"])
     }
 
+    func testExportedAgentIsUsedWhenListed() throws {
+        let root = dir + "/x"
+        try FileManager.default.createDirectory(atPath: root + "/tool", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: root + "/tool/nxc-agent", contents: Data("agent".utf8))
+        XCTAssertEqual(try Export.exportedAgent(root: root, archive: "a", listed: ["tool/nxc-agent"], present: ["tool/nxc-agent"]),
+                       root + "/tool/nxc-agent")
+        XCTAssertNil(try Export.exportedAgent(root: root, archive: "a", listed: [], present: ["tool/nxc-agent"]),
+                     "an agent SHA256SUMS does not list is not used")
+    }
+
     /// What an export records about the tool: the version and the agent, in the README.
     func testReadmeNamesToolAndAgent() {
         let lock = LockFile(mirror: "http://deb.debian.org/debian", suite: "bookworm", architecture: "amd64", sourceDateEpoch: 1_700_000_000)
