@@ -154,9 +154,23 @@ public enum Operations {
                       startedAt: active.state?.startedAt, uptimeSeconds: up, nodes: nodes)
     }
 
-    /// Stops everything `start` started; returns what could not be stopped.
-    public static func stop(_ active: ActiveDeployment) -> [String] {
+    /// Stops everything `start` started; returns what could not be stopped. A recorded PID that is
+    /// no longer the process `start` started (reused, or from before a reboot), or that an older
+    /// state file cannot vouch for, is left alone, and `notice` says so.
+    public static func stop(_ active: ActiveDeployment,
+                            notice: (String) -> Void = { FileHandle.standardError.write(Data("nxc: \($0)\n".utf8)) }) -> [String] {
         guard let state = active.state else { return [] }
+        for p in state.processes {
+            switch Processes.ownership(p) {
+            case .notOurs:
+                notice("PID \(p.pid) (\(p.label)) is no longer the process nxc started; not signalled")
+            case .unverifiable:
+                notice("PID \(p.pid) (\(p.label)): \(RuntimeState.path(in: active.runDirectory)) was written by an older nxc "
+                       + "that did not record who the process was; not signalled (if it is still nxc's: kill \(p.pid))")
+            case .ours, .gone:
+                break
+            }
+        }
         let failed = active.method.stop(state, runDirectory: active.runDirectory)
         if failed.isEmpty { try? FileManager.default.removeItem(atPath: RuntimeState.path(in: active.runDirectory)) }
         return failed

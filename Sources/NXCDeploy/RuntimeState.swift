@@ -8,6 +8,12 @@ public struct RuntimeState: Codable, Sendable {
         /// The node it runs, nil for helpers such as the virtual switch.
         public var node: String?
         public var console: String?
+        /// Who the PID was when it was recorded; nil in state files of older nxc versions, whose
+        /// processes are therefore never signalled.
+        public var identity: ProcessIdentity? = nil
+
+        /// "qemu of node server", "vde_switch".
+        public var label: String { node.map { "\(name) of node \($0)" } ?? name }
     }
 
     public var composition: String
@@ -53,11 +59,105 @@ public struct RuntimeState: Codable, Sendable {
     }
 }
 
+/// What tells a process apart from a later one that got the same PID (the kernel reuses PIDs, and
+/// a reboot starts them over): when it started, in which boot, and its argv[0].
+public struct ProcessIdentity: Codable, Sendable, Equatable {
+    /// Clock ticks after boot (/proc/PID/stat, field 22).
+    public var startTime: UInt64
+    /// /proc/sys/kernel/random/boot_id when it was recorded.
+    public var bootID: String
+    /// argv[0] (/proc/PID/cmdline up to the first NUL).
+    public var argv0: String
+
+    /// The identity of `pid` now; nil if there is no such process.
+    public static func of(_ pid: Int32) -> ProcessIdentity? {
+        guard pid > 0, let stat = Processes.procStat(pid), let boot = Processes.bootID(),
+              let cmdline = Processes.readSmallFile("/proc/\(pid)/cmdline") else { return nil }
+        let argv0 = cmdline.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false).first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return ProcessIdentity(startTime: stat.startTime, bootID: boot, argv0: argv0)
+    }
+}
+
 /// Process helpers that act by PID only.
 public enum Processes {
     public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
 
-    /// SIGTERM, then SIGKILL after `grace` seconds. Returns whether it is gone.
+    /// Whether a recorded process is still the one that was recorded.
+    public enum Ownership: Equatable, Sendable {
+        /// Same PID, start time, boot and argv[0].
+        case ours
+        /// No process has that PID any more (or only its zombie).
+        case gone
+        /// The PID now belongs to another process (reused, or from before a reboot).
+        case notOurs
+        /// A record without an identity (older state file) whose PID is in use.
+        case unverifiable
+    }
+
+    public static func ownership(_ p: RuntimeState.Process) -> Ownership {
+        guard let recorded = p.identity else { return isAlive(p.pid) && procStat(p.pid)?.zombie != true ? .unverifiable : .gone }
+        guard let stat = procStat(p.pid), !stat.zombie, let now = ProcessIdentity.of(p.pid) else { return .gone }
+        return now == recorded ? .ours : .notOurs
+    }
+
+    /// For `status` and start's already-running check: a verified process, or (older state files)
+    /// a live PID.
+    public static func isRunning(_ p: RuntimeState.Process) -> Bool {
+        let o = ownership(p)
+        return o == .ours || o == .unverifiable
+    }
+
+    public enum StopOutcome: Equatable, Sendable {
+        case stopped
+        case gone
+        /// Not signalled: the PID is not (or cannot be shown to be) the recorded process.
+        case notSignalled(Ownership)
+        /// Still there after SIGKILL.
+        case failed
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds, only while the process is the one recorded.
+    /// The PID is pinned with a pidfd before the check where the kernel has them, so that the
+    /// signal cannot reach a process that took the PID between the check and the kill.
+    public static func stop(_ p: RuntimeState.Process, grace: Double = 10) -> StopOutcome {
+        guard p.pid > 0 else { return .gone }
+        let pidfd = Pidfd.open(p.pid)
+        defer { if pidfd >= 0 { close(pidfd) } }
+        if pidfd < 0 && errno == ESRCH { return .gone }
+        switch ownership(p) {
+        case .gone: return .gone
+        case .notOurs: return .notSignalled(.notOurs)
+        case .unverifiable: return .notSignalled(.unverifiable)
+        case .ours: break
+        }
+        func send(_ sig: Int32) -> Bool {
+            if pidfd >= 0 { return Pidfd.sendSignal(pidfd, sig) == 0 || errno != ESRCH }
+            return kill(p.pid, sig) == 0 || errno != ESRCH
+        }
+        func exited(within seconds: Double) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            repeat {
+                reap(p.pid)
+                if pidfd >= 0 {
+                    // A pidfd becomes readable when its process has terminated.
+                    var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                    if poll(&pfd, 1, 100) > 0 { reap(p.pid); return true }
+                } else {
+                    if ownership(p) == .gone { return true }
+                    usleep(100_000)
+                }
+            } while Date() < deadline
+            return false
+        }
+        guard send(SIGTERM) else { return .gone }
+        if exited(within: grace) { return .stopped }
+        guard send(SIGKILL) else { return .stopped }
+        return exited(within: 5) ? .stopped : .failed
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds, by PID alone: for a child this process started
+    /// and has not reaped, whose PID cannot have been reused. A PID read back from a file goes
+    /// through `stop(_: RuntimeState.Process)`. Returns whether it is gone.
     @discardableResult
     public static func stop(_ pid: Int32, grace: Double = 10) -> Bool {
         guard isAlive(pid) else { return true }
@@ -76,6 +176,37 @@ public enum Processes {
             usleep(100_000)
         }
         return false
+    }
+
+    /// State (zombie or not) and start time from /proc/PID/stat.
+    static func procStat(_ pid: Int32) -> (zombie: Bool, startTime: UInt64)? {
+        guard let data = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        // The command name (field 2) is in parentheses and may hold spaces and ')': fields 3… follow the last ')'.
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let start = UInt64(fields[19]) else { return nil }
+        return (fields[0] == "Z" || fields[0] == "X", start)
+    }
+
+    static func bootID() -> String? {
+        readSmallFile("/proc/sys/kernel/random/boot_id").map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// Reads a /proc file (their size reads as 0, so read to the end).
+    static func readSmallFile(_ path: String) -> Data? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out = Data()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while out.count < 1 << 20 {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
     }
 
     /// Collects a zombie child of ours, if it is one.
@@ -134,5 +265,27 @@ public enum Processes {
         guard n > 0 else { return nil }
         let s = String(decoding: buf[0..<n], as: UTF8.self)
         return s.hasPrefix("SSH-") ? s.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+    }
+}
+
+/// pidfd_open(2) and pidfd_send_signal(2), looked up at run time: Swift's Glibc module does not
+/// export them, and an older libc or kernel may lack them (then callers fall back to kill(2)).
+enum Pidfd {
+    private typealias OpenFunction = @convention(c) (pid_t, UInt32) -> Int32
+    private typealias SendSignalFunction = @convention(c) (Int32, Int32, UnsafeMutableRawPointer?, UInt32) -> Int32
+    nonisolated(unsafe) private static let openFunction: OpenFunction? =
+        dlsym(nil, "pidfd_open").map { unsafeBitCast($0, to: OpenFunction.self) }
+    nonisolated(unsafe) private static let sendSignalFunction: SendSignalFunction? =
+        dlsym(nil, "pidfd_send_signal").map { unsafeBitCast($0, to: SendSignalFunction.self) }
+
+    /// A pidfd for `pid`, or -1 with errno set (ENOSYS where unavailable).
+    static func open(_ pid: Int32) -> Int32 {
+        guard let f = openFunction, sendSignalFunction != nil else { errno = ENOSYS; return -1 }
+        return f(pid, 0)
+    }
+
+    static func sendSignal(_ fd: Int32, _ sig: Int32) -> Int32 {
+        guard let f = sendSignalFunction else { errno = ENOSYS; return -1 }
+        return f(fd, sig, nil, 0)
     }
 }

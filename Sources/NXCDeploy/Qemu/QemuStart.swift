@@ -57,7 +57,7 @@ struct QemuStart: StartMethod {
         }
         guard ctx.nodes.count <= 250 else { throw DeployError.invalid("at most 250 VMs per deployment, asked for \(ctx.nodes.count)") }
         let run = ctx.runDirectory
-        if let old = RuntimeState.load(from: run), old.processes.contains(where: { Processes.isAlive($0.pid) }) {
+        if let old = RuntimeState.load(from: run), old.processes.contains(where: { Processes.isRunning($0) }) {
             throw DeployError.alreadyRunning("\(ctx.composition.name) (\(ctx.flavour.name)) is already running; `nxc stop` it first")
         }
         let fm = FileManager.default
@@ -95,7 +95,8 @@ struct QemuStart: StartMethod {
         guard let spid = Self.readPid(switchPid, timeout: 10) else {
             throw DeployError.invalid("vde_switch did not write \(switchPid)")
         }
-        state.processes.append(.init(name: "vde_switch", pid: spid, node: nil, console: nil))
+        // Who the PID is, so that `stop` never signals a process that later got the same PID.
+        state.processes.append(.init(name: "vde_switch", pid: spid, node: nil, console: nil, identity: ProcessIdentity.of(spid)))
         try state.save(in: run)
 
         ctx.progress("starting \(ctx.nodes.count) VM(s): \(ctx.nodes.map(\.node).joined(separator: ", "))")
@@ -115,7 +116,7 @@ struct QemuStart: StartMethod {
             do {
                 try Command.run([ctx.buildDirectory + "/launch.sh"], environment: env, log: run + "/\(n.node).qemu.log", timeout: 60)
                 guard let pid = Self.readPid(pidfile, timeout: 10) else { throw DeployError.invalid("QEMU wrote no PID file") }
-                state.processes.append(.init(name: "qemu", pid: pid, node: n.node, console: console))
+                state.processes.append(.init(name: "qemu", pid: pid, node: n.node, console: console, identity: ProcessIdentity.of(pid)))
                 try state.save(in: run)
             } catch {
                 launchErrors.append((n.node, "QEMU did not start: \(error)", run + "/\(n.node).qemu.log"))
@@ -123,12 +124,12 @@ struct QemuStart: StartMethod {
         }
         if !launchErrors.isEmpty { throw DeployError.nodesDown(launchErrors) }
 
-        let pids = Dictionary(uniqueKeysWithValues: state.processes.compactMap { p in p.node.map { ($0, p.pid) } })
+        let vms = Dictionary(uniqueKeysWithValues: state.processes.compactMap { p in p.node.map { ($0, p) } })
         let consoles = Dictionary(uniqueKeysWithValues: state.processes.compactMap { p in p.node.map { ($0, p.console) } })
         ctx.progress("waiting up to \(Int(ctx.timeout)) s for \(ctx.nodes.count) node(s) to answer SSH")
         let failures = await Readiness.waitForSSH(
             nodes: ctx.nodes.map(\.node), deployment: doc, identity: ctx.identity, knownHosts: state.knownHosts,
-            timeout: ctx.timeout, alive: { Processes.isAlive(pids[$0] ?? 0) }, progress: ctx.progress)
+            timeout: ctx.timeout, alive: { vms[$0].map { Processes.ownership($0) == .ours } ?? false }, progress: ctx.progress)
         if !failures.isEmpty {
             throw DeployError.nodesDown(failures.map { ($0.node, $0.reason, consoles[$0.node] ?? nil) })
         }
@@ -151,7 +152,7 @@ struct QemuStart: StartMethod {
         var failed: [String] = []
         // VMs first, then the switch they are plugged into.
         let ordered = state.processes.filter { $0.node != nil } + state.processes.filter { $0.node == nil }
-        for p in ordered where !Processes.stop(p.pid, grace: 5) {
+        for p in ordered where Processes.stop(p, grace: 5) == .failed {
             failed.append("\(p.node ?? p.name) (PID \(p.pid))")
         }
         try? FileManager.default.removeItem(atPath: runDirectory + "/switch")
@@ -165,7 +166,7 @@ struct QemuStart: StartMethod {
 
     func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String {
         guard let p = state.processes.first(where: { $0.node == node }) else { return "unknown" }
-        guard Processes.isAlive(p.pid) else { return "stopped" }
+        guard Processes.isRunning(p) else { return "stopped" }
         if let ep = deployment.nodes[node]?.ssh, Processes.sshBanner(host: ep.host, port: ep.port, timeout: 2) != nil {
             return "running"
         }

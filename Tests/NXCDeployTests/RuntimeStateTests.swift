@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+@testable import NXCDeploy
+
+/// `nxc stop` signals a recorded PID only while it is still the process nxc started.
+final class RuntimeStateTests: XCTestCase {
+    func state(_ processes: [RuntimeState.Process]) -> RuntimeState {
+        RuntimeState(composition: "c", flavour: "vm-ramdisk", startMethod: "qemu", identity: RemoteTests.identity,
+                     knownHosts: "/dev/null", startedAt: Date(), processes: processes)
+    }
+
+    func sleeper() throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        p.arguments = ["30"]
+        try p.run()
+        return p
+    }
+
+    /// A state.json naming an unrelated process (here a `sleep` this test started), written by an
+    /// nxc that recorded no identities: nothing is signalled.
+    func testLegacyRecordIsNotSignalled() throws {
+        let sleep = try sleeper()
+        defer { sleep.terminate(); sleep.waitUntilExit() }
+        let run = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let failed = QemuStart().stop(state([.init(name: "qemu", pid: sleep.processIdentifier, node: "server", console: nil)]),
+                                      runDirectory: run)
+        XCTAssertEqual(failed, [])
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertTrue(sleep.isRunning, "an unverifiable PID was signalled")
+    }
+}
+
+extension RuntimeStateTests {
+    func record(_ p: Process, _ change: (inout ProcessIdentity) -> Void = { _ in }) throws -> RuntimeState.Process {
+        var id = try XCTUnwrap(ProcessIdentity.of(p.processIdentifier))
+        change(&id)
+        return .init(name: "qemu", pid: p.processIdentifier, node: "server", console: nil, identity: id)
+    }
+
+    /// Where the kernel and libc have pidfds (this machine: yes), `stop` pins the PID with one.
+    func testPidfdIsUsedWhereAvailable() throws {
+        let fd = Pidfd.open(getpid())
+        if fd < 0 && errno == ENOSYS { throw XCTSkip("no pidfd_open here: stop falls back to kill(2)") }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        close(fd)
+    }
+
+    func testIdentityOfThisProcess() throws {
+        let me = try XCTUnwrap(ProcessIdentity.of(getpid()))
+        XCTAssertEqual(me.bootID.count, 36, me.bootID)
+        XCTAssertFalse(me.argv0.isEmpty)
+        XCTAssertEqual(ProcessIdentity.of(getpid()), me, "stable while the process lives")
+        XCTAssertNil(ProcessIdentity.of(Int32.max))
+    }
+
+    /// The PID now names another process (another start time, another boot, another program):
+    /// not signalled.
+    func testReusedPIDIsNotSignalled() throws {
+        let sleep = try sleeper()
+        defer { sleep.terminate(); sleep.waitUntilExit() }
+        let run = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        for change in [{ (i: inout ProcessIdentity) in i.startTime += 1 },
+                       { (i: inout ProcessIdentity) in i.bootID = "00000000-0000-0000-0000-000000000000" },
+                       { (i: inout ProcessIdentity) in i.argv0 = "qemu-system-x86_64" }] {
+            let p = try record(sleep, change)
+            XCTAssertEqual(Processes.ownership(p), .notOurs)
+            XCTAssertEqual(Processes.stop(p, grace: 1), .notSignalled(.notOurs))
+            XCTAssertEqual(QemuStart().stop(state([p]), runDirectory: run), [])
+            Thread.sleep(forTimeInterval: 0.2)
+            XCTAssertTrue(sleep.isRunning, "signalled a process that only has the recorded PID")
+        }
+    }
+
+    /// The process nxc recorded is stopped.
+    func testRecordedProcessIsStopped() throws {
+        let sleep = try sleeper()
+        defer { if sleep.isRunning { sleep.terminate() }; sleep.waitUntilExit() }
+        let p = try record(sleep)
+        XCTAssertEqual(Processes.ownership(p), .ours)
+        XCTAssertTrue(Processes.isRunning(p))
+        let started = Date()
+        XCTAssertEqual(Processes.stop(p, grace: 5), .stopped)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4)
+        XCTAssertEqual(Processes.ownership(p), .gone)
+        XCTAssertEqual(Processes.stop(p), .gone)
+    }
+
+    /// `nxc stop` with a stale state.json: says what it left alone, signals nothing, and the
+    /// deployment counts as stopped (its state file is removed).
+    func testStopWithStaleStateSignalsNothingAndSaysSo() throws {
+        let sleep = try sleeper()
+        defer { sleep.terminate(); sleep.waitUntilExit() }
+        let run = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let stale = try record(sleep) { $0.bootID = "00000000-0000-0000-0000-000000000000" }
+        let legacy = RuntimeState.Process(name: "vde_switch", pid: sleep.processIdentifier, node: nil, console: nil)
+        let s = state([stale, legacy])
+        try s.save(in: run)
+        let active = ActiveDeployment(deployment: Deployment(composition: "c", flavour: "vm-ramdisk", authorizedKeys: [], nodes: [:], order: []),
+                                      state: RuntimeState.load(from: run), method: QemuStart(), runDirectory: run, file: run + "/d.json")
+        let notices = NoticeCollector()
+        XCTAssertEqual(Operations.stop(active, notice: notices.add), [])
+        XCTAssertTrue(sleep.isRunning)
+        XCTAssertEqual(notices.lines.count, 2, "\(notices.lines)")
+        XCTAssertTrue(notices.lines[0].contains("PID \(sleep.processIdentifier) (qemu of node server) is no longer the process nxc started; not signalled"),
+                      "\(notices.lines)")
+        XCTAssertTrue(notices.lines[1].contains("older nxc") && notices.lines[1].contains("not signalled"), "\(notices.lines)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: RuntimeState.path(in: run)))
+    }
+
+    /// State files of older versions (no identities) still load; new ones keep the identity.
+    func testStateFilesWithAndWithoutIdentities() throws {
+        let run = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        let old = #"{"composition":"c","flavour":"vm-ramdisk","startMethod":"qemu","identity":{"privateKey":"/k","publicKey":"p"},"#
+            + #""knownHosts":"/k","startedAt":"2025-01-01T00:00:00Z","processes":[{"name":"qemu","pid":4242,"node":"server"}]}"#
+        try Data(old.utf8).write(to: URL(fileURLWithPath: RuntimeState.path(in: run)))
+        let loaded = try XCTUnwrap(RuntimeState.load(from: run))
+        XCTAssertNil(loaded.processes.first?.identity)
+        let id = ProcessIdentity(startTime: 123, bootID: "b", argv0: "qemu-system-x86_64")
+        try state([.init(name: "qemu", pid: 4242, node: "server", console: nil, identity: id)]).save(in: run)
+        XCTAssertEqual(RuntimeState.load(from: run)?.processes.first?.identity, id)
+    }
+}
+
+final class NoticeCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return list }
+}
