@@ -324,7 +324,7 @@ ssh-rsa AAAAB3FakeKeyTwo other@host"
     sed 's/10.77.0.1/10.66.6.6/g' "$work/deployment.json" > "$srv/forged.json"
     r=$work/url-forged; make_root "$r"
     printf 'nxc.host=server nxc.deployment_url=http://127.0.0.1:%s/forged.json nxc.deployment_sha256=%s\n' "$port" "$sha" > "$r/proc/cmdline"
-    in_root "$r" boot --fetch-timeout 2 > "$work/url-forged.log" 2>&1
+    in_root "$r" boot --fetch-timeout 4 > "$work/url-forged.log" 2>&1
     check_status "boot with a document whose SHA-256 differs" $? 1
     check_log "$r/run/nxc/failed" "not $sha (nxc.deployment_sha256): refused"
     check "forged: nothing configured" test ! -e "$r/etc/hostname" -a ! -e "$r/etc/nxc/deployment.json" -a ! -e "$r/run/nxc/ready"
