@@ -138,7 +138,7 @@ public struct RootfsBuilder: Sendable {
         let layered = HostFacts.isRoot
         if !layered {
             h.add("single-layer", req.packages)
-            h.add("unpacked", "tar+ownership")
+            h.add("unpacked", "tar+ownership-2")
         }
         let baseKey = h.finalize()
         var ran = false
@@ -452,6 +452,19 @@ public struct RootfsBuilder: Sendable {
         }
         ownership?.entries["/etc/machine-id"] = TreeOwnership.Entry(uid: 0, gid: 0, mode: 0o644)
         try remove("/var/lib/dbus/machine-id", in: root, ownership: &ownership, doing: "removing the build's D-Bus machine id")
+        // apt's download folders: _apt's when mmdebstrap's apt could drop privileges (unshare mode, a
+        // store _apt can read), root's when it could not (root's own store). Root's in every image;
+        // apt hands them to _apt on the node whenever it runs.
+        for dir in ["/var/cache/apt/archives/partial", "/var/lib/apt/lists/partial"] {
+            var st = stat()
+            guard lstat(root + dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { continue }
+            if ownership != nil {
+                ownership?.entries[dir] = TreeOwnership.Entry(uid: 0, gid: 0, mode: 0o700)
+            } else if chown(root + dir, 0, 0) != 0 || chmod(root + dir, 0o700) != 0 {
+                throw BuildFileError("giving apt's download folder to root", path: root + dir,
+                                     error: NSError(domain: NSPOSIXErrorDomain, code: Int(errno)))
+            }
+        }
         // Records of the build itself (dates, inode-keyed caches, backups of the previous state).
         let records = "removing a record of the build (they differ between builds of the same inputs)"
         try removeFiles("/var/log", in: root, ownership: &ownership, doing: records) { $0.hasSuffix(".log") || $0.hasSuffix(".log.xz") }

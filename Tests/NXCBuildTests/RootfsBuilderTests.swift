@@ -18,10 +18,14 @@ final class RootfsBuilderTests: XCTestCase {
     func unpackedImage() throws -> (root: String, record: TreeOwnership) {
         let src = dir + "/src"
         let fm = FileManager.default
-        for d in ["/etc/ssh", "/etc/munge", "/var/log/apt", "/var/lib/dpkg", "/var/cache/apt", "/var/cache/ldconfig"] {
+        for d in ["/etc/ssh", "/etc/munge", "/var/log/apt", "/var/lib/dpkg", "/var/cache/apt/archives/partial", "/var/cache/ldconfig",
+                  "/var/lib/apt/lists/partial"] {
             try fm.createDirectory(atPath: src + d, withIntermediateDirectories: true)
         }
-        var record = TreeOwnership(entries: ["/etc/munge": .init(uid: 100, gid: 101, mode: 0o700)])
+        var record = TreeOwnership(entries: ["/etc/munge": .init(uid: 100, gid: 101, mode: 0o700),
+                                             // As mmdebstrap's unshare mode leaves them.
+                                             "/var/cache/apt/archives/partial": .init(uid: 42, gid: 0, mode: 0o700),
+                                             "/var/lib/apt/lists/partial": .init(uid: 42, gid: 0, mode: 0o700)])
         for (path, mode) in [("/etc/ssh/ssh_host_ed25519_key", 0o600), ("/etc/ssh/ssh_host_ed25519_key.pub", 0o644),
                              ("/etc/ssh/sshd_config", 0o644), ("/etc/munge/munge.key", 0o400), ("/etc/machine-id", 0o444),
                              ("/var/log/apt/history.log", 0o644), ("/var/log/keep.journal", 0o644),
@@ -59,12 +63,17 @@ final class RootfsBuilderTests: XCTestCase {
         XCTAssertEqual(record?.entries["/etc/machine-id"], TreeOwnership.Entry(uid: 0, gid: 0, mode: 0o644))
         XCTAssertEqual(fm.contents(atPath: root + "/etc/machine-id"), Data())
         XCTAssertEqual(record?.entries["/etc/munge"]?.uid, 100)
+        // A build as root leaves them root's (its apt cannot drop privileges in root's store).
+        XCTAssertEqual(record?.entries["/var/cache/apt/archives/partial"], TreeOwnership.Entry(uid: 0, gid: 0, mode: 0o700))
+        XCTAssertEqual(record?.entries["/var/lib/apt/lists/partial"], TreeOwnership.Entry(uid: 0, gid: 0, mode: 0o700))
     }
 
     /// A build as root has no record; its machine id gets the same mode whatever the umask.
     func testScrubAsRootSetsTheMachineIdMode() throws {
         let root = dir + "/plain"
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/var/lib/apt/lists/partial", withIntermediateDirectories: true)
+        chown(root + "/var/lib/apt/lists/partial", 42, 0)
         var none: TreeOwnership?
         let old = umask(0o077)
         defer { umask(old) }
@@ -72,6 +81,9 @@ final class RootfsBuilderTests: XCTestCase {
         var st = stat()
         XCTAssertEqual(stat(root + "/etc/machine-id", &st), 0)
         XCTAssertEqual(st.st_mode & 0o7777, 0o644)
+        XCTAssertEqual(stat(root + "/var/lib/apt/lists/partial", &st), 0)
+        XCTAssertEqual([st.st_uid, st.st_gid], [0, 0])
+        XCTAssertEqual(st.st_mode & 0o7777, 0o700)
         XCTAssertNil(none)
     }
 
