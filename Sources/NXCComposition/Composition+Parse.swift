@@ -1,15 +1,17 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import NXCNames
 import Yams
 
 extension Composition {
     /// Reads and validates a composition file. Every error names the file, line, column and key.
     public static func load(path: String) throws -> Composition {
         let url = URL(fileURLWithPath: path).standardizedFileURL
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw CompositionError(file: path, "cannot read the composition file (does it exist?)")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw CompositionError(file: path, "the file is not UTF-8 text")
+        let text: String
+        do { text = try YAMLLimits.composition.read(path: path) } catch let e as YAMLLimitError {
+            throw CompositionError(file: path, e.message)
         }
         let folder = url.deletingLastPathComponent()
         return try parse(text, file: path, directory: folder.path,
@@ -34,6 +36,8 @@ extension Composition {
 struct CompositionParser {
     let file: String
     let directory: String
+    /// Bytes of every role's files so far (`FileLimits.total`).
+    var fileBytes = 0
 
     init(file: String, directory: String) {
         self.file = file
@@ -68,7 +72,9 @@ struct CompositionParser {
             let name = ks.string
             let path = key.isEmpty ? name : "\(key).\(name)"
             if !allowed.isEmpty && !allowed.contains(name) {
-                throw fail(k, path, "unknown key '\(name)'; expected one of: \(allowed.joined(separator: ", "))")
+                let hint = Suggestion.hint(name, among: allowed)
+                throw fail(k, path, "unknown key '\(name)'" + (hint.isEmpty ? "; expected one of: " : hint + " (expected one of: ")
+                                    + allowed.joined(separator: ", ") + (hint.isEmpty ? "" : ")"))
             }
             if let first = seen[name] {
                 throw fail(k, path, "duplicate key '\(name)' (first at line \(first.mark?.line ?? 0))")
@@ -109,12 +115,15 @@ struct CompositionParser {
     mutating func parse(_ text: String, defaultName: String) throws -> Composition {
         let root: Node
         do {
-            guard let n = try Yams.compose(yaml: text) else {
+            guard let n = try YAMLLimits.composition.compose(text, file: file) else {
                 throw CompositionError(file: file, "the composition is empty; expected a mapping with 'roles:'")
             }
             root = n
         } catch let e as YamlError {
             throw yamlError(e)
+        } catch let e as YAMLLimitError {
+            throw CompositionError(file: file, location: e.line > 0 ? SourceLocation(file: file, line: e.line, column: e.column) : nil,
+                                   e.message)
         }
         var name = defaultName
         var nameNode: Node?
@@ -170,19 +179,20 @@ struct CompositionParser {
             let key = "distribution.\(k)"
             switch k {
             case "suite":
-                d.suite = try string(v, key)
-                if d.suite.contains(where: { !($0.isLetter || $0.isNumber || $0 == "-") }) {
-                    throw fail(v, key, "'\(d.suite)' is not a Debian suite name (e.g. bookworm)")
-                }
+                d.suite = try source(v, key, DebianSource.validateSuite)
             case "mirror":
-                let m = try string(v, key)
-                guard m.hasPrefix("http://") || m.hasPrefix("https://") || m.hasPrefix("file://") else {
-                    throw fail(v, key, "expected an http://, https:// or file:// URL, got '\(m)'")
+                d.mirror = try source(v, key, DebianSource.validateMirror)
+            case "components":
+                let list = try stringList(v, key)
+                guard !list.isEmpty else { throw fail(v, key, "expected at least one component (e.g. [main])") }
+                for c in list {
+                    do { try DebianSource.validateComponent(c.value) } catch {
+                        throw CompositionError(file: file, location: c.location, key: c.key, error.message)
+                    }
                 }
-                d.mirror = m
-            case "components": d.components = try stringList(v, key).map(\.value)
+                d.components = list.map(\.value)
             case "architecture":
-                d.architecture = try string(v, key)
+                d.architecture = try source(v, key, DebianSource.validateArchitecture)
                 guard d.architecture == "amd64" else {
                     throw fail(v, key, "only amd64 is supported, got '\(d.architecture)'")
                 }
@@ -190,6 +200,13 @@ struct CompositionParser {
             }
         }
         return d
+    }
+
+    /// A string that becomes part of the package sources, checked by its `DebianSource` rule.
+    func source(_ node: Node, _ key: String, _ rule: (String) throws(DebianSource.Invalid) -> Void) throws -> String {
+        let value = try string(node, key)
+        do { try rule(value) } catch { throw fail(node, key, error.message) }
+        return value
     }
 
     func parsePackages(_ node: Node, _ key: String) throws -> [Located<String>] {
@@ -201,7 +218,7 @@ struct CompositionParser {
         return list
     }
 
-    func parseRoles(_ node: Node, _ keyNode: Node) throws -> [Role] {
+    mutating func parseRoles(_ node: Node, _ keyNode: Node) throws -> [Role] {
         let entries = try mapping(node, "roles", allowed: [])
         if entries.isEmpty { throw fail(keyNode, "roles", "no roles: define at least one role") }
         var roles: [Role] = []
@@ -226,9 +243,14 @@ struct CompositionParser {
                     role.count = c
                 case "packages": role.packages = try parsePackages(rv, rk)
                 case "services":
-                    role.services = try stringList(rv, rk)
-                    for s in role.services where s.value.contains("/") || s.value.hasPrefix(".") {
-                        throw CompositionError(file: file, location: s.location, key: s.key, "'\(s.value)' is not a systemd unit name")
+                    // Kept as unit names (`nginx` → `nginx.service`, `php8.2-fpm` → `php8.2-fpm.service`): the
+                    // build, the image's composition.json and the agent then agree on what a service is.
+                    role.services = try stringList(rv, rk).map { s in
+                        guard let unit = UnitName.normalize(s.value) else {
+                            throw CompositionError(file: file, location: s.location, key: s.key,
+                                                   "'\(DebianSource.shown(s.value))' " + (UnitName.problem(s.value) ?? "is not a systemd unit name"))
+                        }
+                        return Located(unit, at: s.location, key: s.key)
                     }
                 case "files": role.files = try parseFiles(rv, rk)
                 case "memory": role.memoryMiB = try parseMemory(rv, rk)
@@ -276,7 +298,7 @@ struct CompositionParser {
         return m
     }
 
-    func parseFiles(_ node: Node, _ key: String) throws -> [FileSpec] {
+    mutating func parseFiles(_ node: Node, _ key: String) throws -> [FileSpec] {
         var files: [FileSpec] = []
         for (path, pathNode, v) in try mapping(node, key, allowed: []) {
             let fk = "\(key).\(path)"
@@ -299,15 +321,11 @@ struct CompositionParser {
                 case "content":
                     guard content == nil else { throw fail(fv, kk, "give either 'content' or 'source', not both") }
                     guard case .scalar(let s) = fv else { throw fail(fv, kk, "expected a string, got \(describe(fv))") }
-                    content = Array(s.string.utf8)
+                    content = try counted(Array(s.string.utf8), fv, kk)
                 case "source":
                     guard content == nil else { throw fail(fv, kk, "give either 'content' or 'source', not both") }
                     let src = try string(fv, kk)
-                    let full = src.hasPrefix("/") ? src : directory + "/" + src
-                    guard let data = FileManager.default.contents(atPath: full) else {
-                        throw fail(fv, kk, "cannot read source file '\(src)'" + (src.hasPrefix("/") ? "" : " (relative to the composition's folder)"))
-                    }
-                    content = Array(data)
+                    content = try readSource(src, fv, kk)
                     source = src
                 case "mode":
                     guard case .scalar(let s) = fv, (3...4).contains(s.string.count),
@@ -322,6 +340,74 @@ struct CompositionParser {
             files.append(FileSpec(path: path, content: c, mode: mode, location: loc(pathNode), source: source))
         }
         return files
+    }
+}
+
+extension CompositionParser {
+    /// Reads a `source:` file: a regular file inside the composition's folder once every symlink is
+    /// resolved (a composition from elsewhere must not copy `/etc/shadow` or `~/.ssh/id_ed25519` into
+    /// an image), within the size limits.
+    mutating func readSource(_ src: String, _ node: Node, _ key: String) throws -> [UInt8] {
+        guard !src.hasPrefix("/") else {
+            throw fail(node, key, "source file '\(src)' must be relative to the composition's folder, not an absolute path")
+        }
+        var depth = 0
+        for part in src.split(separator: "/") where part != "." {
+            depth += part == ".." ? -1 : 1
+            if depth < 0 {
+                throw fail(node, key, "source file '\(src)' leads outside the composition's folder; copy the file into the folder")
+            }
+        }
+        guard let folder = Self.realpath(directory) else { throw fail(node, key, "cannot resolve the composition's folder '\(directory)'") }
+        guard let resolved = Self.realpath(directory + "/" + src) else {
+            throw fail(node, key, "cannot read source file '\(src)' (relative to the composition's folder): \(String(cString: strerror(errno)))")
+        }
+        guard resolved == folder || resolved.hasPrefix(folder == "/" ? "/" : folder + "/") else {
+            throw fail(node, key, "source file '\(src)' leads outside the composition's folder (to \(resolved)); "
+                       + "copy the file into the folder")
+        }
+        // O_NOFOLLOW: the path was just resolved; a symlink appearing now is refused, not followed.
+        let fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw fail(node, key, "cannot read source file '\(src)': \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw fail(node, key, "source file '\(src)' is not a regular file")
+        }
+        guard st.st_size <= FileLimits.each else { throw fail(node, key, FileLimits.eachMessage(src)) }
+        let bytes: [UInt8]
+        do { bytes = try BoundedRead.all(fd: fd, limit: FileLimits.each, path: src, what: "source file '\(src)'") } catch {
+            throw fail(node, key, FileLimits.eachMessage(src))
+        }
+        return try counted(bytes, node, key)
+    }
+
+    /// Adds a file's size to the composition's total, refusing either limit.
+    mutating func counted(_ bytes: [UInt8], _ node: Node, _ key: String) throws -> [UInt8] {
+        guard bytes.count <= FileLimits.each else { throw fail(node, key, FileLimits.eachMessage(nil)) }
+        fileBytes += bytes.count
+        guard fileBytes <= FileLimits.total else {
+            throw fail(node, key, "the roles' files add up to more than \(FileLimits.total >> 20) MiB (the limit for all files of a composition)")
+        }
+        return bytes
+    }
+
+    static func realpath(_ path: String) -> String? {
+        guard let p = Glibc.realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+}
+
+/// The limits on the files a composition puts into its image (`files:`, inline or from `source:`).
+public enum FileLimits {
+    public static let each = 16 << 20
+    public static let total = 64 << 20
+
+    static func eachMessage(_ src: String?) -> String {
+        (src.map { "source file '\($0)'" } ?? "the content") + " is larger than \(each >> 20) MiB (the limit for one file of a composition)"
     }
 }
 

@@ -7,7 +7,7 @@ public enum UnitName {
 
     /// `nginx` → `nginx.service`; `ssh.socket` stays; `php8.2-fpm` → `php8.2-fpm.service` (a dot does not
     /// make a unit type). Nil for a name systemd would refuse, or one that could pass for an option
-    /// (`-H`), a path (`a/b`, `.x`) or a shell word (`a;b`).
+    /// (`-H`), a path (`a/b`, `.x`) or a shell word (`a;b`), and for a template without its instance.
     public static func normalize(_ service: String) -> String? {
         let allowed = service.utf8.allSatisfy { byte in
             switch byte {
@@ -19,16 +19,31 @@ public enum UnitName {
                 return false
             }
         }
-        guard allowed, let first = service.utf8.first, first != UInt8(ascii: "-"), first != UInt8(ascii: ".") else { return nil }
+        guard allowed, let first = service.utf8.first, first != UInt8(ascii: "-"), first != UInt8(ascii: "."),
+              first != UInt8(ascii: "@") else { return nil }
+        var unit = service + ".service"
         if let dot = service.utf8.lastIndex(of: UInt8(ascii: ".")) {
             let suffix = String(decoding: service.utf8[service.utf8.index(after: dot)...], as: UTF8.self)
-            if types.contains(suffix) {
-                // `.service` alone, or `x@.service` used as if it were an instance, is no unit to start.
-                return service.utf8.count <= 255 && dot != service.utf8.startIndex ? service : nil
-            }
+            if types.contains(suffix) { unit = service }
         }
-        let unit = service + ".service"
+        // A template (`getty@.service`) is no unit to start: it needs an instance (`getty@tty1`).
+        let stem = unit.utf8[..<(unit.utf8.lastIndex(of: UInt8(ascii: ".")) ?? unit.utf8.endIndex)]
+        guard !stem.isEmpty, stem.last != UInt8(ascii: "@") else { return nil }
         return unit.utf8.count <= 255 ? unit : nil
+    }
+
+    /// Why `normalize` refuses `service`, in words for an error message; nil when it does not.
+    public static func problem(_ service: String) -> String? {
+        guard normalize(service) == nil else { return nil }
+        let u = Array(service.utf8)
+        if let at = u.lastIndex(of: UInt8(ascii: "@")) {
+            // With an instance after the '@' it would be a unit: it is a template.
+            let withInstance = String(decoding: u[...at] + Array("x".utf8) + u[(at + 1)...], as: UTF8.self)
+            if normalize(withInstance) != nil { return "is a template; name an instance of it (e.g. getty@tty1)" }
+        }
+        if u.count > 240 { return "is too long for a systemd unit name (255 characters with its type)" }
+        return "is not a systemd unit name (such as nginx, ssh.socket or getty@tty1: ASCII letters, digits and "
+            + "':-_.@\\' only, not starting with '-', '.' or '@')"
     }
 
     /// The template a unit instance comes from (`getty@tty1.service` → `getty@.service`), nil for

@@ -14,7 +14,7 @@ final class CompositionTests: XCTestCase {
         XCTAssertEqual(c.roles.map(\.name), ["server", "client"])
         XCTAssertEqual(c.role(named: "client")?.hostNames(), ["client1", "client2"])
         XCTAssertEqual(c.role(named: "server")?.hostNames(), ["server"])
-        XCTAssertEqual(c.role(named: "server")?.services.map(\.value), ["nginx"])
+        XCTAssertEqual(c.role(named: "server")?.services.map(\.value), ["nginx.service"])
         XCTAssertEqual(c.allPackages, ["curl", "nginx-light", "wrk"])
         let file = try XCTUnwrap(c.role(named: "server")?.files.first)
         XCTAssertEqual(file.path, "/var/www/html/index.html")
@@ -69,21 +69,90 @@ final class CompositionTests: XCTestCase {
         XCTAssertFalse(isPackageName("Nginx"))
     }
 
-    /// Every file of the corpus fails with exactly the message in its `.expected` file.
+    /// Services are kept as unit names, normalized by the rule the agent uses: `php8.2-fpm` was
+    /// `php8.2-fpm` for the build (a dot: taken as a unit type) and `php8.2-fpm.service` for the agent.
+    func testServicesAreUnitNames() throws {
+        let c = try parse("roles:\n  web:\n    services: [nginx, php8.2-fpm, ssh.socket, getty@tty1, fstrim.timer]\n")
+        XCTAssertEqual(c.roles[0].services.map(\.value),
+                       ["nginx.service", "php8.2-fpm.service", "ssh.socket", "getty@tty1.service", "fstrim.timer"])
+        XCTAssertEqual(c.roles[0].services[1].key, "roles.web.services[1]")
+    }
+
+    func project(_ files: [String: String]) throws -> String {
+        let dir = NSTemporaryDirectory() + "nxc-source-\(UUID().uuidString.prefix(8))"
+        for (name, content) in files {
+            let path = dir + "/" + name
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(content.utf8).write(to: URL(fileURLWithPath: path))
+        }
+        return dir
+    }
+
+    /// `source:` files inside the folder are read, through symlinks that stay inside and `..` that comes back.
+    func testSourceInsideTheFolder() throws {
+        let dir = try project(["files/motd": "hello\n", "composition.yaml": """
+            roles:
+              a:
+                files:
+                  /etc/motd: { source: files/motd }
+                  /etc/motd2: { source: files/../files/motd }
+                  /etc/motd3: { source: link }
+            """])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: "files/motd")
+        let c = try Composition.load(path: dir + "/composition.yaml")
+        XCTAssertEqual(c.roles[0].files.map { String(decoding: $0.content, as: UTF8.self) }, ["hello\n", "hello\n", "hello\n"])
+    }
+
+    /// One file over 16 MiB is refused without reading it (a sparse file of 16 MiB + 1 byte).
+    func testSourceSizeLimit() throws {
+        let dir = try project(["composition.yaml": "roles:\n  a:\n    files:\n      /big: { source: big }\n"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fd = open(dir + "/big", O_CREAT | O_WRONLY, 0o644)
+        XCTAssertEqual(ftruncate(fd, off_t(FileLimits.each + 1)), 0)
+        close(fd)
+        XCTAssertThrowsError(try Composition.load(path: dir + "/composition.yaml")) { e in
+            XCTAssertTrue("\(e)".hasSuffix("4:23: error: roles.a.files./big.source: source file 'big' is larger than 16 MiB (the limit for one file of a composition)"), "\(e)")
+        }
+    }
+
+    /// The files of all roles add up to at most 64 MiB: one inline content of 0.9 MiB aliased 75 times is refused.
+    func testFilesTotalLimit() {
+        var text = "roles:\n  a:\n    files:\n      /f0: { content: &c \"" + String(repeating: "x", count: 900_000) + "\" }\n"
+        for k in 1..<75 { text += "      /f\(k): { content: *c }\n" }
+        XCTAssertThrowsError(try parse(text)) { e in
+            XCTAssertTrue("\(e)".contains("the roles' files add up to more than 64 MiB (the limit for all files of a composition)"), "\(e)")
+        }
+    }
+
+    /// Inputs of the corpus that are not kept in git: a symlink out of the folder, a file over the size limit.
+    static func generatedInputs(in dir: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: dir + "/outside-link", withDestinationPath: "/etc/passwd")
+        let padding = String(repeating: "# padding to go over the size limit of a composition\n", count: 20_000)
+        try Data(("roles:\n  server:\n" + padding).utf8).write(to: URL(fileURLWithPath: dir + "/55-oversized.yaml"))
+    }
+
+    /// Every file of the corpus fails with exactly the message in its `.expected` file. The corpus is
+    /// copied to a temporary folder first, so that the generated inputs stay out of the source tree.
     func testBadCompositionCorpus() throws {
-        let dir = try XCTUnwrap(Bundle.module.resourceURL?.appendingPathComponent("BadCompositions"))
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertGreaterThanOrEqual(files.count, 20)
+        let source = try XCTUnwrap(Bundle.module.resourceURL?.appendingPathComponent("BadCompositions"))
+        let dir = NSTemporaryDirectory() + "nxc-corpus-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.copyItem(atPath: source.path, toPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.generatedInputs(in: dir)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 55)
         for f in files {
-            let expectedPath = dir.appendingPathComponent(f.replacingOccurrences(of: ".yaml", with: ".expected")).path
+            let expectedPath = dir + "/" + f.replacingOccurrences(of: ".yaml", with: ".expected")
             let expected = try String(contentsOfFile: expectedPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            let text = try String(contentsOfFile: dir.appendingPathComponent(f).path, encoding: .utf8)
             do {
-                _ = try Composition.parse(text, file: f, directory: dir.path, defaultName: "bad")
+                // Through `load`, as `nxc check` reads it (size and file checks included); named as in the corpus.
+                _ = try Composition.load(path: dir + "/" + f)
                 XCTFail("\(f) was accepted; expected: \(expected)")
             } catch let e as CompositionError {
-                XCTAssertEqual(e.description, expected, f)
-                XCTAssertTrue(e.description.hasPrefix(f), "\(f): the error names the file")
+                let got = e.description.replacingOccurrences(of: dir + "/", with: "")
+                XCTAssertEqual(got, expected, f)
+                XCTAssertTrue(got.hasPrefix(f), "\(f): the error names the file")
             }
         }
     }

@@ -16,6 +16,23 @@ final class UnitNameTests: XCTestCase {
         }
     }
 
+    /// A template is not a unit to start: `getty@.service` was accepted and then failed on the node.
+    func testRefusesTemplatesWithoutAnInstance() {
+        for bad in ["getty@.service", "getty@", "@tty1", "x@.socket"] {
+            XCTAssertNil(UnitName.normalize(bad), bad)
+        }
+        XCTAssertEqual(UnitName.normalize("getty@tty1.service"), "getty@tty1.service")
+        XCTAssertEqual(UnitName.normalize("systemd-fsck@dev-disk-by\\x2dlabel-root"), "systemd-fsck@dev-disk-by\\x2dlabel-root.service")
+    }
+
+    func testProblemSaysWhy() {
+        XCTAssertNil(UnitName.problem("nginx"))
+        XCTAssertEqual(UnitName.problem("getty@"), "is a template; name an instance of it (e.g. getty@tty1)")
+        XCTAssertEqual(UnitName.problem("getty@.service"), "is a template; name an instance of it (e.g. getty@tty1)")
+        XCTAssertTrue(UnitName.problem("a;b")?.hasPrefix("is not a systemd unit name") == true)
+        XCTAssertTrue(UnitName.problem("-H evil")?.hasPrefix("is not a systemd unit name") == true)
+    }
+
     func testTemplate() {
         XCTAssertEqual(UnitName.template(of: "getty@tty1.service"), "getty@.service")
         XCTAssertNil(UnitName.template(of: "nginx.service"))
