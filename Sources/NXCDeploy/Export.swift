@@ -89,7 +89,7 @@ public enum Export {
                                  compositionFile: (compositionFile as NSString).lastPathComponent,
                                  flavours: builds.map(\.flavour), lock: lock)
 
-        let outDir = (output as NSString).deletingLastPathComponent
+        let outDir = (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent
         let outName = (output as NSString).lastPathComponent
         Leftovers.collect(in: outDir, name: outName)
         let tmp = "\(outDir)/.\(outName).tmp-\(getpid())"
@@ -392,7 +392,15 @@ public enum Export {
                 fchmod(fd, (e.mode & 0o111) != 0 ? 0o755 : 0o644)
                 files.insert(parts.dropFirst().joined(separator: "/"))
             default:
-                let what = e.hardlinkTarget != nil ? "a hard link" : "\(e.kind)"
+                let what: String
+                switch e.kind {
+                case _ where e.hardlinkTarget != nil: what = "a hard link"
+                case .symlink: what = "a symbolic link"
+                case .fifo: what = "a FIFO"
+                case .characterDevice: what = "a character device"
+                case .blockDevice: what = "a block device"
+                default: what = "not a regular file"
+                }
                 throw refuse("member '\(shown)' is \(what); an export holds only files and folders")
             }
         }

@@ -144,8 +144,8 @@ final class ExportTests: XCTestCase {
     }
 
     func testOnlyFilesAndFoldersAreAccepted() async throws {
-        await assertRefused(try archive("link.tar.zst", [.directory("x"), .symlink("x/l", "/etc")]), saying: ["x/l", "symlink"])
-        await assertRefused(try archive("fifo.tar.zst", [.directory("x"), .fifo("x/f")]), saying: ["x/f", "fifo"])
+        await assertRefused(try archive("link.tar.zst", [.directory("x"), .symlink("x/l", "/etc")]), saying: ["x/l", "a symbolic link"])
+        await assertRefused(try archive("fifo.tar.zst", [.directory("x"), .fifo("x/f")]), saying: ["x/f", "a FIFO"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/work/x/l"))
     }
 
