@@ -4,9 +4,9 @@ import NXCBuild
 /// `nxc driver`: runs a test script (the composition's `test:`, or a file) on this machine against
 /// the running deployment. The script is POSIX sh, run with `-e` (the first failing command ends
 /// it) and traced (`-x`, with nxc's own PS4): every traced command is a step. `nxc` on the script's
-/// PATH is this nxc; under the driver, `nxc exec` prefixes every line with its node and reports
-/// which nodes failed, so the summary names the failing step and node. The exit status is the
-/// script's.
+/// PATH is this nxc; under the driver, `nxc exec` reports on stderr which nodes failed, so the
+/// summary names the failing step and node, while its stdout stays the command's own (prefixed
+/// with the node only for a role, as always). The exit status is the script's.
 public enum Driver {
     /// Set in the script's environment; `nxc exec` reads it.
     public static let environmentFlag = "NXC_DRIVER"
@@ -36,6 +36,10 @@ public enum Driver {
 
     /// Runs `script` in `directory` (the project), with `nxcDirectory` first on PATH. Lines go to
     /// `output` as they come: the script's own, and one `── step N: COMMAND` line per step.
+    /// The script runs in a process group of its own. At `timeout` the whole group gets SIGTERM,
+    /// then SIGKILL, and `run` returns (exit 124) without waiting for the pipes to close: a
+    /// background job of the script may hold them. When the script ends, what it left running in
+    /// its group is stopped the same way.
     public static func run(script: String, directory: String, nxcDirectory: String, timeout: Double,
                            output: @escaping @Sendable (String) -> Void) throws -> Result {
         var env = ProcessInfo.processInfo.environment
@@ -44,43 +48,229 @@ public enum Driver {
         env[environmentFlag] = "1"
         let collector = StepCollector(output: output)
         let started = Date()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-e", "-x", "-c", script, "nxc-driver"]
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        p.environment = env
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let outLines = LineSplitter { collector.stdout($0) }
-        let errLines = LineSplitter { collector.stderr($0) }
-        out.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if d.isEmpty { h.readabilityHandler = nil } else { outLines.feed(d) }
-        }
-        err.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if d.isEmpty { h.readabilityHandler = nil } else { errLines.feed(d) }
-        }
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        var status: Int32
-        if p.isRunning {
-            Processes.stop(p.processIdentifier, grace: 5)
+        let child = try ScriptProcess(argv: ["/bin/sh", "-e", "-x", "-c", script, "nxc-driver"],
+                                      environment: env, directory: directory)
+        let streams = [LineSplitter { collector.stdout($0) }, LineSplitter { collector.stderr($0) }]
+        let group = ScriptProcess.SignalForwarding(group: child.pid)
+        defer { group.end() }
+
+        var status = child.wait(until: started.addingTimeInterval(timeout), feeding: streams)
+        if status == nil {
+            child.signalGroup(SIGTERM)
+            status = child.wait(until: Date().addingTimeInterval(2), feeding: streams)
+            child.signalGroup(SIGKILL)
+            if status == nil { _ = child.wait(until: Date().addingTimeInterval(5), feeding: streams) }
             status = 124
             output("driver: the script did not finish within \(Int(timeout)) s; stopped")
         } else {
-            status = p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus
+            // Background jobs the script left behind: they would hold the pipes and outlive the run.
+            child.signalGroup(SIGTERM)
+            child.signalGroup(SIGKILL, after: 1)
         }
-        out.fileHandleForReading.readabilityHandler = nil
-        err.fileHandleForReading.readabilityHandler = nil
-        outLines.feed(out.fileHandleForReading.readDataToEndOfFile())
-        errLines.feed(err.fileHandleForReading.readDataToEndOfFile())
-        outLines.flush()
-        errLines.flush()
-        return Result(status: status, steps: collector.steps, seconds: Date().timeIntervalSince(started))
+        child.drain(feeding: streams, for: 0.5)
+        child.closeStreams()
+        for s in streams { s.flush() }
+        return Result(status: status ?? 124, steps: collector.steps, seconds: Date().timeIntervalSince(started))
+    }
+}
+
+/// The driver's script: started with posix_spawn in a process group of its own (so that a timeout
+/// reaches every process it started), stdin /dev/null, stdout and stderr on two pipes read here.
+final class ScriptProcess {
+    let pid: pid_t
+    /// Read ends of stdout and stderr; -1 once closed.
+    private var fds: [Int32]
+    private var reaped = false
+
+    init(argv: [String], environment: [String: String], directory: String) throws {
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        guard pipe(&out) == 0 else { throw DeployError.invalid("pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&err) == 0 else {
+            for fd in out { close(fd) }
+            throw DeployError.invalid("pipe: \(String(cString: strerror(errno)))")
+        }
+        Self.closeOnExec(except: [])
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        guard Self.addChdir(&actions, directory) == 0 else {
+            for fd in out + err { close(fd) }
+            throw DeployError.invalid("cannot run the script in \(directory): posix_spawn cannot change folder here")
+        }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        // Group 0: a new group whose id is the script's PID.
+        posix_spawnattr_setpgroup(&attr, 0)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var child: pid_t = 0
+        let envList = environment.map { "\($0.key)=\($0.value)" }
+        let rc = Self.withCStrings(argv) { cargv in
+            Self.withCStrings(envList) { cenv in posix_spawn(&child, argv[0], &actions, &attr, cargv, cenv) }
+        }
+        close(out[1])
+        close(err[1])
+        guard rc == 0 else {
+            close(out[0])
+            close(err[0])
+            throw DeployError.invalid("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        fds = [out[0], err[0]]
+    }
+
+    deinit {
+        closeStreams()
+        if !reaped {
+            signalGroup(SIGKILL)
+            var st: Int32 = 0
+            _ = waitpid(pid, &st, WNOHANG)
+        }
+    }
+
+    /// Feeds output to `streams` until the script exits (its status, 128+signal like a shell) or
+    /// `deadline` passes (nil).
+    func wait(until deadline: Date, feeding streams: [LineSplitter]) -> Int32? {
+        while true {
+            if !reaped {
+                var st: Int32 = 0
+                let w = waitpid(pid, &st, WNOHANG)
+                if w == pid {
+                    reaped = true
+                    return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+                }
+                if w < 0 && errno != EINTR { reaped = true; return 127 }
+            }
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return nil }
+            if fds.contains(where: { $0 >= 0 }) {
+                // Waits in poll for output, at most 100 ms, so that the exit is seen soon after.
+                _ = readOnce(feeding: streams, waitMilliseconds: Int32(min(100, max(1, left * 1000))))
+            } else {
+                usleep(UInt32(min(50_000, max(1_000, left * 1e6))))
+            }
+        }
+    }
+
+    /// Reads what the pipes hold for up to `seconds`, without waiting for their writers to close them.
+    func drain(feeding streams: [LineSplitter], for seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, fds.contains(where: { $0 >= 0 }) {
+            if !readOnce(feeding: streams, waitMilliseconds: 50) { return }
+        }
+    }
+
+    /// One poll of the open pipes; false when none had anything (or all are closed).
+    private func readOnce(feeding streams: [LineSplitter], waitMilliseconds: Int32) -> Bool {
+        var pfds = fds.filter { $0 >= 0 }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        guard !pfds.isEmpty, poll(&pfds, nfds_t(pfds.count), waitMilliseconds) > 0 else { return false }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        for p in pfds where p.revents != 0 {
+            guard let i = fds.firstIndex(of: p.fd) else { continue }
+            let n = read(p.fd, &buf, buf.count)
+            if n > 0 {
+                streams[i].feed(Data(buf[0..<n]))
+            } else if n == 0 || errno != EINTR {
+                close(p.fd)
+                fds[i] = -1
+            }
+        }
+        return true
+    }
+
+    func closeStreams() {
+        for i in fds.indices where fds[i] >= 0 {
+            close(fds[i])
+            fds[i] = -1
+        }
+    }
+
+    /// Signals every process of the script's group (ESRCH once they are all gone is fine).
+    func signalGroup(_ sig: Int32) { _ = kill(-pid, sig) }
+
+    /// `sig` to the group after `seconds`, unless the group is gone by then.
+    func signalGroup(_ sig: Int32, after seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if kill(-pid, 0) != 0 && errno == ESRCH { return }
+            usleep(50_000)
+        }
+        signalGroup(sig)
+    }
+
+    /// While the script runs, SIGINT, SIGTERM and SIGHUP sent to nxc (Ctrl-C, `timeout`, a closed
+    /// terminal) go to the script's whole group, which no longer gets the terminal's signals
+    /// itself; then nxc takes the signal's default action.
+    final class SignalForwarding {
+        nonisolated(unsafe) static var group: pid_t = 0
+        private var previous: [Int32: sigaction] = [:]
+
+        init(group: pid_t) {
+            Self.group = group
+            for sig in [SIGINT, SIGTERM, SIGHUP] {
+                var action = sigaction()
+                action.__sigaction_handler.sa_handler = { sig in
+                    if SignalForwarding.group > 0 { kill(-SignalForwarding.group, sig) }
+                    signal(sig, SIG_DFL)
+                    raise(sig)
+                }
+                sigemptyset(&action.sa_mask)
+                var old = sigaction()
+                if sigaction(sig, &action, &old) == 0 { previous[sig] = old }
+            }
+        }
+
+        func end() {
+            Self.group = 0
+            for (sig, old) in previous {
+                var o = old
+                sigaction(sig, &o, nil)
+            }
+        }
+    }
+
+    /// Marks every descriptor above stderr close-on-exec, so the script gets only its three:
+    /// descriptors nxc inherited (make's jobserver, a test runner's files) must not leak into it.
+    static func closeOnExec(except keep: Set<Int32>) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for n in names {
+            guard let fd = Int32(n), fd > 2, !keep.contains(fd) else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
+    /// posix_spawn_file_actions_addchdir_np (glibc 2.29), which Swift's Glibc module does not export.
+    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    nonisolated(unsafe) private static let addChdirFunction: AddChdir? =
+        dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
+
+    private static func addChdir(_ actions: inout posix_spawn_file_actions_t, _ directory: String) -> Int32 {
+        guard let f = addChdirFunction else { return ENOSYS }
+        return f(&actions, directory)
+    }
+
+    /// Calls `body` with a NULL-terminated C array of the strings.
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        let array = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+        for (i, s) in strings.enumerated() { (array + i).initialize(to: strdup(s)) }
+        (array + strings.count).initialize(to: nil)
+        defer {
+            for i in 0..<strings.count { free(array[i]) }
+            array.deinitialize(count: strings.count + 1)
+            array.deallocate()
+        }
+        return body(array)
     }
 }
 

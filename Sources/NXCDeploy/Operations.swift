@@ -93,20 +93,31 @@ public enum Operations {
     public static func exec(_ active: ActiveDeployment, target: String, command: [String]) async throws -> Int32 {
         let state = try active.requireState()
         let nodes = try active.deployment.resolve(target)
-        // Under `nxc driver`: every line says its node, also for one node, and a failure names it.
         let driven = ProcessInfo.processInfo.environment[Driver.environmentFlag] == "1"
-        if nodes.count == 1 && !driven {
-            let argv = active.method.remoteCommand(node: nodes[0], deployment: active.deployment, state: state,
-                                                   command: command, interactive: false)
-            return try runInherited(argv)
-        }
-        let printer = LinePrinter()
         let method = active.method
         let deployment = active.deployment
+        return try await run(on: nodes, driven: driven) { node in
+            method.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: false)
+        }
+    }
+
+    /// One node: the command's stdout and stderr are this process's own, untouched, also under
+    /// `nxc driver`, so that a script's `$(nxc exec db -- redis-cli get k)` is what the command
+    /// printed. Several nodes: every line says its node. Under the driver, each failed node is also
+    /// marked on stderr (never stdout), for the driver's summary.
+    static func run(on nodes: [String], driven: Bool, argv: @escaping @Sendable (String) -> [String]) async throws -> Int32 {
+        @Sendable func mark(_ node: String, _ status: Int32) {
+            if driven && status != 0 { FileHandle.standardError.write(Data("\(Driver.failureMark)\(node) exit \(status)\n".utf8)) }
+        }
+        if nodes.count == 1 {
+            let st = try runInherited(argv(nodes[0]))
+            mark(nodes[0], st)
+            return st
+        }
+        let printer = LinePrinter()
         let statuses = await Parallel.map(nodes, limit: 64) { node -> Int32 in
-            let argv = method.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: false)
-            let st = (try? runPrefixed(argv, prefix: node, printer: printer)) ?? 255
-            if driven && st != 0 { FileHandle.standardError.write(Data("\(Driver.failureMark)\(node) exit \(st)\n".utf8)) }
+            let st = (try? runPrefixed(argv(node), prefix: node, printer: printer)) ?? 255
+            mark(node, st)
             return st
         }
         return statuses.max() ?? 0

@@ -9,9 +9,12 @@ struct DriverCommand: AsyncParsableCommand {
         abstract: "Run the composition's test script (or SCRIPT) against the running deployment.",
         discussion: """
             The script is POSIX sh run on this machine in the project folder, with -e (the first failing
-            command ends it) and traced: each command is a step. `nxc` on its PATH is this nxc; `nxc exec`
-            prefixes every line with its node. The exit status is the script's; a summary (steps, the failing
-            step and node, time) ends the output. The same script works on every flavour.
+            command ends it) and traced: each command is a step. `nxc` on its PATH is this nxc; the stdout
+            of `nxc exec NODE` is the command's own (`test "$(nxc exec db -- cat /etc/nxc/role)" = db`
+            works), a role's lines carry their node, and failed nodes are reported on stderr. The exit
+            status is the script's; a summary (steps, the failing step and node, time) ends the output.
+            At --timeout the script and everything it started are stopped (exit 124). The same script
+            works on every flavour.
             """)
 
     @OptionGroup var options: ProjectOptions
@@ -21,6 +24,10 @@ struct DriverCommand: AsyncParsableCommand {
 
     @Argument(help: "Script file (default: the `test:` of the running deployment's composition).")
     var script: String?
+
+    func validate() throws {
+        if !(timeout > 0) || !timeout.isFinite { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
 
     func run() async throws {
         let result: Driver.Result = try await reportingErrors {

@@ -5,7 +5,10 @@ import NXCDeploy
 struct Exec: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command on a node, or on every node of a role in parallel.",
-        discussion: "The exit status is the remote one (the worst one for a role). Output of several nodes is prefixed with the node name.")
+        discussion: """
+            The exit status is the remote one (the worst one for a role). One node's output is the command's own, \
+            unchanged (also under `nxc driver`); output of several nodes is prefixed with the node name.
+            """)
 
     @OptionGroup var options: ProjectOptions
 
