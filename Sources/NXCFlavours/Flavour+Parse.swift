@@ -4,50 +4,18 @@ import NXCNames
 import Yams
 
 extension Flavour {
-    /// Reads and validates a flavour file: a regular file named `<name>.yaml`, at most
-    /// `FlavourRules.maxFileBytes`. Every error names the file, line, column and key.
+    /// Reads and validates a flavour file: a regular file named `<name>.yaml` within `YAMLLimits.flavour`
+    /// (the open does not block, so a FIFO put where a flavour file is expected cannot hang nxc).
+    /// Every error names the file, line, column and key.
     public static func load(path: String) throws -> Flavour {
-        let text = try readText(path)
+        let text: String
+        do { text = try YAMLLimits.flavour.read(path: path) } catch let e as YAMLLimitError { throw FlavourError(e) }
         return try parse(text, file: path)
     }
 
     /// Parses flavour text; `file` is the path it came from, whose base name the `name:` must equal.
     public static func parse(_ text: String, file: String) throws -> Flavour {
         try FlavourParser(file: file).parse(text)
-    }
-
-    /// The file's text, refusing what is not a small regular UTF-8 file. The open does not block, so a
-    /// FIFO or a device put where a flavour file is expected cannot hang nxc.
-    static func readText(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FlavourError(file: path, "cannot read the flavour file: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw FlavourError(file: path, "a flavour file must be a regular file")
-        }
-        guard st.st_size <= FlavourRules.maxFileBytes else {
-            throw FlavourError(file: path, "the flavour file is \(st.st_size) bytes, more than the limit of \(FlavourRules.maxFileBytes)")
-        }
-        // Read one byte past the limit: a file that grew after fstat is still refused.
-        var data = [UInt8](repeating: 0, count: FlavourRules.maxFileBytes + 1)
-        var count = 0
-        while count < data.count {
-            let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress.map { $0 + count }, $0.count - count) }
-            if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { throw FlavourError(file: path, "cannot read the flavour file: \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            count += n
-        }
-        guard count <= FlavourRules.maxFileBytes else {
-            throw FlavourError(file: path, "the flavour file is more than the limit of \(FlavourRules.maxFileBytes) bytes")
-        }
-        guard let text = String(validating: data[..<count], as: UTF8.self) else {
-            throw FlavourError(file: path, "the flavour file is not UTF-8 text")
-        }
-        return text
     }
 }
 
@@ -192,17 +160,17 @@ struct FlavourParser {
     }
 
     func parse(_ text: String) throws -> Flavour {
-        guard text.utf8.count <= FlavourRules.maxFileBytes else {
-            throw FlavourError(file: file, "the flavour file is \(text.utf8.count) bytes, more than the limit of \(FlavourRules.maxFileBytes)")
-        }
         let root: Node
         do {
-            guard let n = try Yams.compose(yaml: text) else {
+            // Size and nesting are refused from the text: Yams recurses, and a few thousand levels overflow the stack.
+            guard let n = try YAMLLimits.flavour.compose(text, file: file) else {
                 throw FlavourError(file: file, "the flavour file is empty; expected a mapping with name:, artefact: and start:")
             }
             root = n
         } catch let e as YamlError {
             throw yamlError(e)
+        } catch let e as YAMLLimitError {
+            throw FlavourError(e)
         }
 
         var name: (value: String, node: Node)?

@@ -79,6 +79,12 @@ public struct FlavourError: Error, Sendable, Hashable, CustomStringConvertible {
         self.message = message
     }
 
+    /// A file over `YAMLLimits.flavour`, in the same form.
+    public init(_ e: YAMLLimitError) {
+        self.init(file: e.file, location: e.line > 0 ? SourceLocation(file: e.file, line: e.line, column: max(e.column, 1)) : nil,
+                  e.message)
+    }
+
     public var description: String {
         var s = location.map(\.description) ?? file
         s += s.isEmpty ? "error" : ": error"

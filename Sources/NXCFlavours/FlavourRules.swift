@@ -6,8 +6,8 @@ import NXCNames
 /// kernel parameters go onto a command line and into scripts and a Kadeploy description, files and
 /// links go into every image. Each check returns nil when the value is fine, else why it is not.
 public enum FlavourRules {
-    /// A flavour file is at most this big (the shipped ones are under 4 KiB).
-    public static let maxFileBytes = 1 << 20
+    /// A flavour file is at most this big (the shipped ones are under 4 KiB), 64 levels deep.
+    public static var maxFileBytes: Int { YAMLLimits.flavour.maxBytes }
     /// Entries of any one list or mapping.
     public static let maxEntries = 4096
     /// All `files:` contents together, counted as they go into the image (an alias counts each time).

@@ -169,9 +169,23 @@ final class FlavourTests: XCTestCase {
     func testOversizedFileIsRefused() throws {
         let p = try write("f", "name: f\nartefact: ramdisk\nstart: qemu\ndescription: " + String(repeating: "x", count: 1 << 20) + "\n")
         XCTAssertThrowsError(try Flavour.load(path: p)) { e in
-            XCTAssertTrue("\(e)".hasPrefix(p + ": error: the flavour file is"), "\(e)")
-            XCTAssertTrue("\(e)".contains("1048576"), "\(e)")
+            XCTAssertTrue("\(e)".hasPrefix(p + ": error: a flavour file is limited to 1 MiB"), "\(e)")
         }
+    }
+
+    /// Yams recurses: 100,000 levels (200 KB) overflowed the stack (SIGSEGV) before any error could be given.
+    func testDeepNestingIsAnErrorNotACrash() throws {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        try assertRefused("name: f\nartefact: ramdisk\nstart: qemu\npackages: \(deep)\n", ":4:", "error: nesting deeper than 64 levels")
+        let block = (0..<1000).map { String(repeating: " ", count: $0) + "- " }.joined(separator: "\n") + "x\n"
+        try assertRefused("name: f\nartefact: ramdisk\nstart: qemu\npackages:\n" + block, "nesting deeper than 64 levels")
+    }
+
+    /// A billion laughs: a few lines that expand to 10⁹ values once aliases are replaced.
+    func testAliasBombIsRefused() throws {
+        var text = "name: f\nartefact: ramdisk\nstart: qemu\nl0: &p0 [a, b, c, d, e, f, g, h, i, j]\n"
+        for i in 1...9 { text += "l\(i): &p\(i) [" + Array(repeating: "*p\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        try assertRefused(text, "values once aliases are expanded")
     }
 
     /// A FIFO where a flavour file should be must give an error, not wait for a writer forever.
