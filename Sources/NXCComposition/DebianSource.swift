@@ -95,7 +95,7 @@ public enum DebianSource {
     }
 
     /// The value as it can be shown in one line of an error message.
-    static func shown(_ value: String) -> String {
+    public static func shown(_ value: String) -> String {
         var out = ""
         for scalar in value.unicodeScalars.prefix(120) {
             switch scalar {

@@ -101,6 +101,63 @@ final class LockTests: XCTestCase {
         }
     }
 
+    /// A lock may come from someone else (`nxc verify`): what reaches mmdebstrap, apt preferences or a
+    /// path is checked. Before, each of these was accepted and used as it was.
+    func testUntrustedLockValues() {
+        let good = sample().render(composition: "w")
+        let cases: [(String, String)] = [
+            (good.replacingOccurrences(of: "mirror: \"http://deb.debian.org/debian\"", with: "mirror: \"deb [trusted=yes] http://evil.example/debian\""),
+             "composition.lock:5: error: mirror: expected an http://, https:// or file:// URL, got 'deb [trusted=yes] http://evil.example/debian'"),
+            (good.replacingOccurrences(of: "mirror: \"http://deb.debian.org/debian\"", with: "mirror: \"http://deb.debian.org/debian\\ndeb [trusted=yes] http://evil.example/debian\""),
+             "composition.lock:5: error: mirror: 'http://deb.debian.org/debian\\ndeb [trusted=yes] http://evil.example/debian' is not a plain URL: it holds a line break"),
+            (good.replacingOccurrences(of: "suite: \"bookworm\"", with: "suite: \"--customize-hook=sh\""),
+             "composition.lock:7: error: suite: '--customize-hook=sh' is not a Debian suite name"),
+            (good.replacingOccurrences(of: "architecture: \"amd64\"", with: "architecture: \"amd64 i386\""),
+             "composition.lock:8: error: architecture: 'amd64 i386' is not a Debian architecture name"),
+            (good.replacingOccurrences(of: "mirror_date: \"2026-07-11T10:16:37Z\"", with: "mirror_date: \"../../etc\""),
+             "composition.lock:6: error: mirror_date: expected a UTC date such as 2026-07-11T10:16:37Z"),
+            // A newline in a version would add lines to the apt preferences the build writes.
+            (good.replacingOccurrences(of: "version: \"5.2.15-2+b7\"", with: "version: \"5.2.15-2+b7\\nPin: release *\\nPin-Priority: 1001\""),
+             "error: packages.bash.version: '5.2.15-2+b7\\nPin: release *\\nPin-Priority: 1001' is not a Debian version"),
+            (good.replacingOccurrences(of: "  bash: {version:", with: "  \"bash\\nPackage: *\": {version:"),
+             "error: packages: 'bash\\nPackage: *' is not a Debian package name"),
+            (good.replacingOccurrences(of: "architecture: amd64, sha256: " + shaB, with: "architecture: \"amd64\\n\", sha256: " + shaB),
+             "error: packages.libc6.architecture: 'amd64\\n' is not a Debian architecture name"),
+            // Flavour names become folder names.
+            (good.replacingOccurrences(of: "  docker: [", with: "  ../../x: ["), "error: flavours: '../../x' is not a flavour name"),
+            (good.replacingOccurrences(of: "  docker: [bash, libc6, systemd]", with: "  docker: [bash, \"-oAPT::x\", systemd]"),
+             "error: flavours.docker: '-oAPT::x' is not a Debian package name"),
+            (good.replacingOccurrences(of: "mirror: \"http", with: "mirorr: \"http"),
+             "composition.lock:5: error: mirorr: unknown key; did you mean 'mirror'?"),
+            (good.replacingOccurrences(of: "  bash: {version:", with: "  bash: {verison:"),
+             "error: packages.bash.verison: unknown field; did you mean 'version'?"),
+            (good + "suite: \"trixie\"\n", "error: suite: duplicate key (first at line 7)"),
+            (good.replacingOccurrences(of: "packages:\n", with: "packages: [\n"), "composition.lock:"),
+            ("lock: 1\npackages: " + String(repeating: "[", count: 5_000), "composition.lock:2:"),
+        ]
+        for (text, expected) in cases {
+            XCTAssertThrowsError(try LockFile.parse(text, file: "composition.lock"), expected) { e in
+                XCTAssertTrue("\(e)".contains(expected), "got: \(e)\nexpected: \(expected)")
+                XCTAssertTrue("\(e)".hasPrefix("composition.lock"), "names the file: \(e)")
+            }
+        }
+    }
+
+    /// A lock over 16 MiB is refused before it is read (a sparse file), nesting before Yams recurses.
+    func testLockLimits() throws {
+        let path = NSTemporaryDirectory() + "nxc-lock-\(UUID().uuidString.prefix(8)).lock"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fd = open(path, O_CREAT | O_WRONLY, 0o644)
+        XCTAssertEqual(ftruncate(fd, 16 << 20 + 1), 0)
+        close(fd)
+        XCTAssertThrowsError(try LockFile.load(path: path)) { e in
+            XCTAssertEqual("\(e)", "\(path): error: a lock file is limited to 16 MiB; this one has 16777217 bytes")
+        }
+        XCTAssertThrowsError(try LockFile.parse("lock: 1\npackages:\n" + String(repeating: "- ", count: 5_000), file: "x.lock")) { e in
+            XCTAssertEqual("\(e)", "x.lock:3: error: nesting deeper than 64 levels (the limit for a lock file)")
+        }
+    }
+
     func testPreferencesPinEveryPackage() {
         let p = sample().aptPreferences()
         XCTAssertTrue(p.contains("Package: systemd\nPin: version 1:252.38-1~deb12u1\nPin-Priority: 1001\n"))
