@@ -117,7 +117,9 @@ extension Flavour {
             if lstat(p, &st) == 0 { return try load(path: p) }
         }
         let known = scan(project: project).flavours.map(\.name)
-        throw FlavourError(file: "", "unknown flavour '\(name)'\(Suggestion.hint(name, among: known)); known flavours: \(known.joined(separator: ", "))")
+        let hint = Suggestion.hint(name, among: known)
+        let list = "known flavours: \(known.joined(separator: ", "))"
+        throw FlavourError(file: "", "unknown flavour '\(name)'" + (hint.isEmpty ? "; \(list)" : "\(hint) (\(list))"))
     }
 
     /// Every flavour on the search path (the first file of each name); files that do not load are left out.
