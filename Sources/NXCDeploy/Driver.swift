@@ -48,11 +48,13 @@ public enum Driver {
         env[environmentFlag] = "1"
         let collector = StepCollector(output: output)
         let started = Date()
+        // Installed first: a Ctrl-C just after the spawn must not leave the script running alone.
+        let forwarding = ScriptProcess.SignalForwarding()
+        defer { forwarding.end() }
         let child = try ScriptProcess(argv: ["/bin/sh", "-e", "-x", "-c", script, "nxc-driver"],
                                       environment: env, directory: directory)
+        forwarding.forward(to: child.pid)
         let streams = [LineSplitter { collector.stdout($0) }, LineSplitter { collector.stderr($0) }]
-        let group = ScriptProcess.SignalForwarding(group: child.pid)
-        defer { group.end() }
 
         var status = child.wait(until: started.addingTimeInterval(timeout), feeding: streams)
         if status == nil {
@@ -215,8 +217,8 @@ final class ScriptProcess {
         nonisolated(unsafe) static var group: pid_t = 0
         private var previous: [Int32: sigaction] = [:]
 
-        init(group: pid_t) {
-            Self.group = group
+        init() {
+            Self.group = 0
             for sig in [SIGINT, SIGTERM, SIGHUP] {
                 var action = sigaction()
                 action.__sigaction_handler.sa_handler = { sig in
@@ -229,6 +231,8 @@ final class ScriptProcess {
                 if sigaction(sig, &action, &old) == 0 { previous[sig] = old }
             }
         }
+
+        func forward(to group: pid_t) { Self.group = group }
 
         func end() {
             Self.group = 0
