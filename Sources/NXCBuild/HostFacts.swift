@@ -1,31 +1,49 @@
 import Foundation
+import NXCComposition
 
 /// Facts about the machine running nxc that builds depend on.
 public enum HostFacts {
     /// The Debian mirror the host's apt uses: the first `deb` source of deb.debian.org-like archives,
-    /// from /etc/apt/sources.list(.d). Falls back to deb.debian.org.
+    /// from /etc/apt/sources.list(.d) (one-line `.list` and deb822 `.sources` files), that passes the
+    /// rule every mirror passes (`DebianSource.validateMirror`). Falls back to deb.debian.org.
     public static func aptMirror(root: String = "") -> String {
         let fm = FileManager.default
-        var candidates: [String] = []
         var files = ["\(root)/etc/apt/sources.list"]
         if let names = try? fm.contentsOfDirectory(atPath: "\(root)/etc/apt/sources.list.d") {
-            files += names.sorted().map { "\(root)/etc/apt/sources.list.d/\($0)" }
+            files += names.sorted().filter { $0.hasSuffix(".list") || $0.hasSuffix(".sources") }
+                .map { "\(root)/etc/apt/sources.list.d/\($0)" }
         }
         for f in files {
-            guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { continue }
-            for raw in text.split(separator: "\n") {
-                let line = raw.trimmingCharacters(in: .whitespaces)
-                if line.hasPrefix("#") { continue }
-                if f.hasSuffix(".sources"), line.hasPrefix("URIs:") {
-                    candidates += line.dropFirst(5).split(separator: " ").map(String.init)
-                } else if line.hasPrefix("deb ") {
-                    let words = line.split(separator: " ").filter { !$0.hasPrefix("[") && !$0.hasSuffix("]") }
-                    if words.count >= 2 { candidates.append(String(words[1])) }
-                }
+            guard let text = try? BoundedRead.text(path: f, limit: 1 << 20, what: "an apt sources file") else { continue }
+            for uri in sourceURIs(text, deb822: f.hasSuffix(".sources")) where !uri.contains("security") {
+                guard uri.hasPrefix("http://") || uri.hasPrefix("https://") else { continue }
+                do { try DebianSource.validateMirror(uri) } catch { continue }
+                return uri
             }
         }
-        let usable = candidates.filter { !$0.contains("security") && ($0.hasPrefix("http://") || $0.hasPrefix("https://")) }
-        return usable.first ?? "http://deb.debian.org/debian"
+        return "http://deb.debian.org/debian"
+    }
+
+    /// The URIs of the `deb` entries of a sources file, in order.
+    static func sourceURIs(_ text: String, deb822: Bool) -> [String] {
+        var out: [String] = []
+        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let first = words.first else { continue }
+            if deb822 {
+                if first.lowercased() == "uris:" { out += words.dropFirst() }
+                continue
+            }
+            guard first == "deb" else { continue }
+            var rest = words.dropFirst()
+            // Options: `[arch=amd64 signed-by=/k.gpg]`, possibly over several words.
+            if rest.first?.hasPrefix("[") == true {
+                while let w = rest.popFirst(), !w.hasSuffix("]") {}
+            }
+            if let uri = rest.first { out.append(uri) }
+        }
+        return out
     }
 
     public static var isRoot: Bool { geteuid() == 0 }

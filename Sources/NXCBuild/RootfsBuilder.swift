@@ -1,6 +1,7 @@
 import Foundation
 import NXCArchive
 import NXCComposition
+import NXCNames
 import NXCStore
 
 /// What goes into a root filesystem.
@@ -507,19 +508,23 @@ public struct RootfsBuilder: Sendable {
 
     /// Checks that every role's services exist as unit files in the image.
     public static func checkServices(of composition: Composition, root: String) throws {
+        let dirs = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
         for role in composition.roles {
             for s in role.services {
-                let unit = s.value.contains(".") ? s.value : s.value + ".service"
-                let dirs = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
+                // The agent's rule (NXCNames): `php8.2-fpm` is `php8.2-fpm.service`, not a unit of type "2-fpm".
+                guard let unit = UnitName.normalize(s.value) else {
+                    throw BuildError.invalid("\(s.location): error: \(s.key): '\(s.value)' "
+                                             + (UnitName.problem(s.value) ?? "is not a systemd unit name"))
+                }
                 // A unit the role brings itself as one of its files counts too.
                 var found = dirs.contains { d in FileManager.default.fileExists(atPath: root + d + "/" + unit)
                     || role.files.contains { $0.path == d + "/" + unit } }
                 // Template instances (getty@tty1.service) come from their template unit.
-                if !found, let at = unit.firstIndex(of: "@"), let dot = unit.lastIndex(of: ".") {
-                    let template = String(unit[...at]) + String(unit[dot...])
-                    found = dirs.contains { FileManager.default.fileExists(atPath: root + $0 + "/" + template) }
+                if !found, let template = UnitName.template(of: unit) {
+                    found = dirs.contains { d in FileManager.default.fileExists(atPath: root + d + "/" + template)
+                        || role.files.contains { $0.path == d + "/" + template } }
                 }
-                if !found { throw BuildError.missingService(s, role: role.name) }
+                if !found { throw BuildError.missingService(Located(unit, at: s.location, key: s.key), role: role.name) }
             }
         }
     }

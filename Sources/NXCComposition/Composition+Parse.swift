@@ -9,6 +9,9 @@ extension Composition {
     /// Reads and validates a composition file. Every error names the file, line, column and key.
     public static func load(path: String) throws -> Composition {
         let url = URL(fileURLWithPath: path).standardizedFileURL
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CompositionError(file: path, "cannot read the composition file (does it exist?)")
+        }
         let text: String
         do { text = try YAMLLimits.composition.read(path: path) } catch let e as YAMLLimitError {
             throw CompositionError(file: path, e.message)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NXCComposition
 import NXCDeploy
 import NXCStore
 
@@ -20,6 +21,8 @@ struct Build: AsyncParsableCommand {
     @Argument(help: "Composition file or folder (default: ./composition.yaml).")
     var composition: String?
 
+    func validate() throws { try validateMirror(mirror) }
+
     func run() async throws {
         try await reportingErrors {
             let store = Store(root: self.store ?? Store.defaultRoot())
@@ -34,6 +37,13 @@ struct Build: AsyncParsableCommand {
             printLockChanges(path: r.lockPath, changes: r.lockChanges, created: r.lockCreated)
         }
     }
+}
+
+/// `--mirror` goes to mmdebstrap as its mirror argument: one URL by the rule every mirror follows
+/// (a value such as `deb [trusted=yes] …` would be read as a whole sources.list line).
+func validateMirror(_ mirror: String?) throws {
+    guard let mirror else { return }
+    do { try DebianSource.validateMirror(mirror) } catch { throw ValidationError("--mirror: \(error.message)") }
 }
 
 /// Tells what a build or `nxc lock` changed in the lock file.

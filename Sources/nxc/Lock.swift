@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NXCComposition
 import NXCDeploy
 import NXCStore
 
@@ -22,6 +23,8 @@ struct Lock: AsyncParsableCommand {
     var mirror: String?
 
     @OptionGroup var scope: BuildScope
+
+    func validate() throws { try validateMirror(mirror) }
 
     func run() async throws {
         try await reportingErrors {
