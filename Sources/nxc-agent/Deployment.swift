@@ -1,4 +1,5 @@
 import Glibc
+import NXCNames
 
 /// The deployment document (version 1), as far as the agent needs it.
 /// Keys it does not know are ignored: the document is extensible.
@@ -176,35 +177,6 @@ struct CompositionRoles {
     func unitsForeign(to role: String) -> [String] {
         let own = Set(services[role] ?? [])
         return allUnits.filter { !own.contains($0) }
-    }
-}
-
-/// systemd unit names.
-enum UnitName {
-    static let types: Set<String> = [
-        "service", "socket", "target", "timer", "path", "mount", "automount", "swap", "slice", "scope", "device",
-    ]
-
-    /// `nginx` -> `nginx.service`; `ssh.socket` stays; `php8.2-fpm` ->
-    /// `php8.2-fpm.service` (a dot does not make a unit type). Nil for a name
-    /// systemd would refuse, or one that could pass for an option or a path.
-    static func normalize(_ service: String) -> String? {
-        let allowed = service.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: ":"), UInt8(ascii: "-"),
-                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"), UInt8(ascii: "\\"):
-                return true
-            default:
-                return false
-            }
-        }
-        guard allowed, let first = service.first, first != "-", first != "." else { return nil }
-        if let dot = service.lastIndex(of: "."), types.contains(String(service[service.index(after: dot)...])) {
-            return service.utf8.count <= 255 ? service : nil
-        }
-        let unit = service + ".service"
-        return unit.utf8.count <= 255 ? unit : nil
     }
 }
 
