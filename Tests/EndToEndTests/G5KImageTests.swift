@@ -98,6 +98,8 @@ final class G5KImageTests: XCTestCase {
         try Data("nxc exec server -- systemctl is-active nginx\nnxc exec client1 -- curl -sf http://server/\n".utf8).write(to: URL(fileURLWithPath: script))
         let driven = try nxcRun(["driver", script], timeout: 300)
         XCTAssertEqual(driven.status, 0, driven.output)
-        XCTAssertTrue(driven.output.contains("client1: hello from nxc"), driven.output)
+        // One node: the output is the command's own, without a node prefix.
+        XCTAssertTrue(driven.output.contains("\nhello from nxc"), driven.output)
+        XCTAssertFalse(driven.output.contains("client1: hello from nxc"), driven.output)
     }
 }

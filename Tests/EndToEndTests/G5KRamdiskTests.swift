@@ -107,7 +107,9 @@ final class G5KRamdiskTests: XCTestCase {
             .write(to: URL(fileURLWithPath: script))
         let driven = try nxcRun(["driver", script], timeout: 300)
         XCTAssertEqual(driven.status, 0, driven.output)
-        XCTAssertTrue(driven.output.contains("client: hello from nxc"), driven.output)
+        // One node: the output is the command's own, without a node prefix.
+        XCTAssertTrue(driven.output.contains("\nhello from nxc"), driven.output)
+        XCTAssertFalse(driven.output.contains("client: hello from nxc"), driven.output)
 
         XCTAssertEqual(try nxcRun(["stop", "-f", "g5k-ramdisk", "--composition", "webserver"]).status, 0)
         let state = RuntimeState.load(from: project + "/.nxc/run/stockhost.vm-ramdisk")
