@@ -90,7 +90,8 @@ final class ReproducibilityTests: XCTestCase {
         let members = try ArchiveReader.entries(path: archive, withData: false).map(\.path)
         for m in ["paper/README.md", "paper/SHA256SUMS", "paper/sbom.cdx.json", "paper/composition.yaml", "paper/composition.lock",
                   "paper/index.html", "paper/flavours/g5k-image.yaml", "paper/artefacts/vm-ramdisk/initrd",
-                  "paper/artefacts/g5k-image/webserver.tar.zst", "paper/artefacts/docker/image.tar"] {
+                  "paper/artefacts/g5k-image/webserver.tar.zst", "paper/artefacts/docker/image.tar",
+                  "paper/tool/VERSION", "paper/tool/nxc-agent"] {
             XCTAssertTrue(members.contains(m), "\(m) missing from the export: \(members)")
         }
         let v = try Command.status([nxc, "verify", archive], environment: s2.environment(), timeout: 1200)
@@ -105,12 +106,25 @@ final class ReproducibilityTests: XCTestCase {
         try FileManager.default.removeItem(atPath: archive)
         let ed = try s2.run(["export", "-f", "docker", "-o", small], timeout: 1200)
         XCTAssertEqual(ed.status, 0, ed.output)
+        // A reader whose nxc-agent was built differently (here: other bytes) still gets the same
+        // artefacts: verify rebuilds with the agent the archive carries.
+        let otherAgent = work + "/other-nxc-agent"
+        let agentDir = URL(fileURLWithPath: nxc).deletingLastPathComponent().path
+        try FileManager.default.copyItem(atPath: ProcessInfo.processInfo.environment["NXC_AGENT"] ?? agentDir + "/nxc-agent", toPath: otherAgent)
+        let h = try XCTUnwrap(FileHandle(forWritingAtPath: otherAgent))
+        h.seekToEndOfFile()
+        h.write(Data("built differently".utf8))
+        try h.close()
+        let vo = try Command.status([nxc, "verify", small], environment: s2.environment(["NXC_AGENT": otherAgent]), timeout: 1200)
+        print("$ NXC_AGENT=other nxc verify → \(vo.0)\n\(vo.1)")
+        XCTAssertEqual(vo.0, 0, vo.1)
+        XCTAssertTrue(vo.1.contains("verify: OK"), vo.1)
+
         let unpacked = work + "/unpacked"
         try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
         XCTAssertEqual(try Command.status(["tar", "--zstd", "-xf", small, "-C", unpacked], timeout: 300).0, 0)
         let compose = unpacked + "/paper/artefacts/docker/docker-compose.yml"
-        var text = try String(contentsOfFile: compose, encoding: .utf8)
-        text = text.replacingOccurrences(of: "stop_signal", with: "# tampered\n    stop_signal")
+        let text = try String(contentsOfFile: compose, encoding: .utf8) + "# tampered\n"
         try text.write(toFile: compose, atomically: true, encoding: .utf8)
         let va = try repackAndVerify(unpacked, as: "tampered-a", session: s2)
         XCTAssertNotEqual(va.0, 0)
