@@ -9,10 +9,13 @@ struct Flavours: AsyncParsableCommand {
     var projectDirectory: String?
 
     func run() async throws {
-        let all = Flavour.all(project: projectDirectory ?? FileManager.default.currentDirectoryPath)
-        let width = all.map(\.name.count).max() ?? 0
-        for f in all {
+        let scan = Flavour.scan(project: projectDirectory ?? FileManager.default.currentDirectoryPath)
+        let width = scan.flavours.map(\.name.count).max() ?? 0
+        for f in scan.flavours {
             print("\(f.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(f.artefact.rawValue)/\(f.start.rawValue)  \(f.description)")
         }
+        // A flavour file that does not load is named, not silently left out of the list.
+        for e in scan.errors { FileHandle.standardError.write(Data("\(e)\n".utf8)) }
+        if !scan.errors.isEmpty { throw ExitCode(1) }
     }
 }

@@ -60,6 +60,13 @@ final class CLITests: XCTestCase {
         let bad = try run(["build", "-f", "floppy", Self.repo + "/compositions/hello", "--project", dir])
         XCTAssertEqual(bad.0, 1)
         XCTAssertTrue(bad.1.contains("unknown flavour 'floppy'") && bad.1.contains("vm-ramdisk"), bad.1)
+        // A project's flavour file that does not load is named with its line, not left out silently.
+        try FileManager.default.createDirectory(atPath: dir + "/flavours", withIntermediateDirectories: true)
+        try Data("name: mine\npakages: []\n".utf8).write(to: URL(fileURLWithPath: dir + "/flavours/mine.yaml"))
+        let broken = try run(["flavours", "--project", dir])
+        XCTAssertEqual(broken.0, 1, broken.1)
+        XCTAssertTrue(broken.1.contains("vm-ramdisk"), broken.1)
+        XCTAssertTrue(broken.1.contains("\(dir)/flavours/mine.yaml:2:1: error: pakages: unknown key 'pakages'; did you mean 'packages'?"), broken.1)
     }
 
     func testCommandsWithoutDeploymentSayWhatToDo() throws {
