@@ -1,5 +1,6 @@
 import Foundation
 import NXCComposition
+import NXCNames
 import Yams
 
 /// Which nodes a deployment has: counts from the composition, overridden by `-r role=N` or
@@ -19,7 +20,9 @@ public enum RoleDistribution {
                 throw DeployError.badRoleOverride(o, "expected ROLE=N or ROLE=host1,host2")
             }
             guard composition.role(named: parts[0]) != nil else {
-                throw DeployError.badRoleOverride(o, "no role '\(parts[0])' in the composition (roles: \(composition.roles.map(\.name).joined(separator: ", ")))")
+                let roles = composition.roles.map(\.name)
+                throw DeployError.badRoleOverride(o, "no role '\(parts[0])' in the composition" + Suggestion.hint(parts[0], among: roles)
+                                                  + " (roles: \(roles.joined(separator: ", ")))")
             }
             if let n = Int(parts[1]) {
                 guard n >= 0, n <= 999 else { throw DeployError.badRoleOverride(o, "'\(parts[1])' is not a node count (0 to 999)") }
@@ -37,31 +40,139 @@ public enum RoleDistribution {
         return specs
     }
 
-    /// Reads a role-distribution file (`server: 1`, `client: [host2, host3]`) as `-r` overrides.
-    public static func overrides(fromFile path: String) throws -> [String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DeployError.invalid("\(path): cannot read the role distribution file")
+    /// One role of a role-distribution file, and where it was written.
+    public struct FileEntry: Sendable, Equatable {
+        public var role: String
+        public var spec: Spec
+        public var line: Int
+        public var column: Int
+
+        /// The entry as a `-r` override.
+        public var override: String {
+            switch spec {
+            case .count(let n): return "\(role)=\(n)"
+            case .hosts(let h): return "\(role)=" + h.joined(separator: ",")
+            }
         }
-        let any: Any?
-        do { any = try Yams.load(yaml: text) } catch { throw DeployError.invalid("\(path): invalid YAML: \(error)") }
-        guard let map = any as? [String: Any] else {
-            throw DeployError.invalid("\(path): expected a mapping of role to a count or a list of hosts")
-        }
-        var out: [String] = []
-        for (role, v) in map.sorted(by: { $0.key < $1.key }) {
-            if let n = v as? Int { out.append("\(role)=\(n)") }
-            else if let list = v as? [Any], !list.isEmpty { out.append("\(role)=" + list.map { "\($0)" }.joined(separator: ",")) }
-            else if let s = v as? String { out.append("\(role)=\(s)") }
-            else { throw DeployError.invalid("\(path): \(role): expected a count or a list of hosts") }
-        }
-        return out
     }
 
-    /// Whether a YAML file is a role distribution rather than a composition (it has no `roles:` key).
+    /// A role-distribution file that cannot be used: `FILE:LINE:COLUMN: error: KEY: message`.
+    public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var file: String
+        public var line: Int
+        public var column: Int
+        public var key: String?
+        public var message: String
+
+        public var description: String {
+            (line > 0 ? "\(file):\(line):\(column)" : file) + ": error: " + (key.map { "\($0): " } ?? "") + message
+        }
+    }
+
+    /// Reads a role-distribution file (`server: 1`, `client: [host2, host3]`) as `-r` overrides.
+    /// Roles are checked against a composition when one is given (unknown ones named with the
+    /// nearest role and the line); without it, `parseOverrides` checks them later.
+    public static func overrides(fromFile path: String, composition: Composition? = nil) throws -> [String] {
+        let entries = try load(path: path)
+        if let composition {
+            let roles = composition.roles.map(\.name)
+            for e in entries where !roles.contains(e.role) {
+                throw FileError(file: path, line: e.line, column: e.column, key: e.role,
+                                message: "no role '\(e.role)' in the composition" + Suggestion.hint(e.role, among: roles)
+                                    + " (roles: \(roles.joined(separator: ", ")))")
+            }
+        }
+        return entries.map(\.override)
+    }
+
+    /// Reads and checks a role-distribution file within `YAMLLimits.roleDistribution`.
+    public static func load(path: String) throws -> [FileEntry] {
+        let text: String
+        do { text = try YAMLLimits.roleDistribution.read(path: path) } catch let e as YAMLLimitError {
+            throw FileError(file: path, line: 0, column: 0, message: e.message)
+        }
+        return try parse(text, file: path)
+    }
+
+    /// Parses a role-distribution file: a mapping of role name to a node count (0 to 999) or to a
+    /// list of hosts (as in a machine file), sorted by role. The file may come from someone else:
+    /// role names must be host names, hosts must read as hosts, and the size is bounded.
+    public static func parse(_ text: String, file: String) throws -> [FileEntry] {
+        func fail(_ node: Node?, _ key: String?, _ message: String) -> FileError {
+            FileError(file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, key: key, message: message)
+        }
+        let root: Node?
+        do { root = try YAMLLimits.roleDistribution.compose(text, file: file) } catch let e as YamlError {
+            switch e {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+                throw FileError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+            default:
+                throw FileError(file: file, line: 0, column: 0, message: "invalid YAML: \(e)")
+            }
+        } catch let e as YAMLLimitError {
+            throw FileError(file: file, line: e.line, column: e.column, message: e.message)
+        }
+        guard let root, case .mapping(let map) = root, !map.isEmpty else {
+            throw fail(root, nil, "expected a mapping of role to a node count or a list of hosts (e.g. `server: 1`, `client: [host2, host3]`)")
+        }
+        var entries: [FileEntry] = []
+        var seen: [String: Int] = [:]
+        for (k, v) in map {
+            guard case .scalar(let ks) = k, isHostname(ks.string) else {
+                throw fail(k, nil, "a role name is a host name (lowercase letters, digits and '-', at most 63 characters)")
+            }
+            let role = ks.string
+            if let first = seen[role] { throw fail(k, role, "duplicate role (first at line \(first))") }
+            seen[role] = k.mark?.line ?? 0
+            let spec: Spec
+            switch v {
+            case .scalar(let s) where s.style == .plain && Int(s.string) != nil:
+                guard let n = Int(s.string), (0...999).contains(n) else {
+                    throw fail(v, role, "'\(s.string)' is not a node count (0 to 999)")
+                }
+                spec = .count(n)
+            case .scalar(let s):
+                // `client: h2,h3`, as after `-r client=`.
+                spec = .hosts(try hosts(s.string.split(separator: ",", omittingEmptySubsequences: false).map(String.init), v, role, fail))
+            case .sequence(let seq):
+                var names: [String] = []
+                for item in seq {
+                    guard case .scalar(let s) = item else { throw fail(item, role, "expected a host name, got a collection") }
+                    names.append(s.string)
+                }
+                spec = .hosts(try hosts(names, v, role, fail))
+            default:
+                throw fail(v, role, "expected a node count (0 to 999) or a list of hosts")
+            }
+            entries.append(FileEntry(role: role, spec: spec, line: k.mark?.line ?? 0, column: k.mark?.column ?? 0))
+        }
+        return entries.sorted { $0.role < $1.role }
+    }
+
+    /// Hosts as a machine file has them (`host`, `host:port`, `user@host`, `[v6]:port`), at least one.
+    static func hosts(_ names: [String], _ node: Node, _ role: String,
+                      _ fail: (Node?, String?, String) -> FileError) throws -> [String] {
+        guard !names.isEmpty else { throw fail(node, role, "expected at least one host") }
+        guard names.count <= 10_000 else { throw fail(node, role, "more than 10000 hosts") }
+        for n in names {
+            do { _ = try HostList.parseLine(n, at: "") } catch {
+                throw fail(node, role, "'\(DebianSource.shown(n))' is not a host (a host name or address, optionally user@ and :port)")
+            }
+        }
+        return names
+    }
+
+    /// Whether a YAML file is a role distribution rather than a composition: a mapping without a
+    /// `roles:` key. Read within the role-distribution limits; anything else is left for the
+    /// composition loader to report.
     public static func isDistributionFile(_ path: String) -> Bool {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let map = (try? Yams.load(yaml: text)) as? [String: Any] else { return false }
-        return map["roles"] == nil && !map.isEmpty
+        guard let text = try? YAMLLimits.roleDistribution.read(path: path),
+              let root = try? YAMLLimits.roleDistribution.compose(text, file: path),
+              case .mapping(let map) = root, !map.isEmpty else { return false }
+        return !map.contains { k, _ in
+            if case .scalar(let s) = k { return s.string == "roles" }
+            return false
+        }
     }
 
     /// Returns (node, role) pairs in composition role order.
