@@ -4,12 +4,12 @@
 # AddressSanitizer, so that the normal `swift build` stays untouched and this build
 # stays short (no swift-crypto, no libarchive).
 #
-#   Tests/fuzz/build.sh            -> .build-fuzz/bin/fuzz-{composition,lock,role-distribution,agent}
+#   Tests/fuzz/build.sh     -> .build-fuzz/bin/fuzz-{composition,lock,role-distribution,flavour,agent}
 #
 # NXC_FUZZ_BUILD=DIR changes the output folder; NXC_FUZZ_OPT=-O builds optimised code
 # (more executions per second, longer build). Needs SwiftPM's checkout of Yams
-# (.build/checkouts, made by any `swift build`; `swift package resolve` is run if absent)
-# and libjansson-dev.
+# (.build/checkouts, made by any `swift build`; `swift package resolve` is run if absent),
+# libjansson-dev and libarchive-dev.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +29,8 @@ fi
 build_sources=(Sources/NXCBuild/Lock.swift Sources/NXCBuild/BuildError.swift)
 deploy_sources=(Sources/NXCDeploy/RoleDistribution.swift Sources/NXCDeploy/DeployError.swift
                 Sources/NXCDeploy/HostList.swift)
+flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/Flavour.swift
+                 Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift)
 agent_sources=()
 for f in Sources/nxc-agent/*.swift; do
     # main.swift holds the agent's top-level code; libFuzzer brings its own main.
@@ -41,7 +43,7 @@ bin=$out/bin
 mkdir -p "$obj" "$mod" "$bin"
 
 swift_flags=(-wmo "$opt" -gline-tables-only -parse-as-library -sanitize=fuzzer,address
-             -I "$mod" -I "$yams/CYaml/include" -I Sources/CJansson)
+             -I "$mod" -I "$yams/CYaml/include" -I Sources/CJansson -I Sources/CArchive)
 
 # module NAME SOURCES...: one object and one .swiftmodule per module.
 module() {
@@ -63,9 +65,12 @@ wait
 # SWIFT_PACKAGE: Yams imports CYaml only when built as a package.
 module Yams -DSWIFT_PACKAGE "$yams"/Yams/*.swift
 module NXCNames Sources/NXCNames/*.swift
-module NXCComposition Sources/NXCComposition/*.swift
+# -enable-testing: the composition target reads an internal limit of YAMLLimits.
+module NXCComposition -enable-testing Sources/NXCComposition/*.swift
 module NXCBuild "${build_sources[@]}"
 module NXCDeploy "${deploy_sources[@]}"
+module NXCArchive Sources/NXCArchive/*.swift
+module NXCFlavours "${flavour_sources[@]}"
 
 common=("${cyaml_objects[@]}" "$obj/Yams.o" "$obj/NXCNames.o" "$obj/NXCComposition.o")
 # target NAME OBJECTS/SOURCES...: links one fuzzer binary.
@@ -77,6 +82,7 @@ target() {
 target composition Fuzz/Composition/*.swift "${common[@]}"
 target lock Fuzz/Lock/*.swift "${common[@]}" "$obj/NXCBuild.o"
 target role-distribution Fuzz/RoleDistribution/*.swift "${common[@]}" "$obj/NXCDeploy.o"
+target flavour Fuzz/Flavour/*.swift "${common[@]}" "$obj/NXCArchive.o" "$obj/NXCFlavours.o" -larchive
 # The agent's types are internal: the harness joins the agent's own module.
 target agent Fuzz/Agent/*.swift "${agent_sources[@]}" "$obj/NXCNames.o" -ljansson
-echo "fuzz build: 4 targets in $bin ($((SECONDS - start)) s, $opt)"
+echo "fuzz build: 5 targets in $bin ($((SECONDS - start)) s, $opt)"

@@ -4,7 +4,7 @@
 #   Tests/fuzz/run.sh [SECONDS] [TARGET...]
 #
 # SECONDS (default 60) per target; 0 only builds and replays the regressions.
-# Targets (default: all): composition, lock, role-distribution, agent (see Fuzz/).
+# Targets (default: all): composition, lock, role-distribution, flavour, agent (see Fuzz/).
 #
 # 1. Builds the targets (Tests/fuzz/build.sh, about 25 s).
 # 2. Replays every kept input under Tests/fuzz/regressions/TARGET/, each in its own process:
@@ -20,13 +20,14 @@
 # Exit status: 0 if nothing crashed; 1 if something did (the input's path is printed);
 # 2 if the targets could not be built.
 set -uo pipefail
+shopt -s nullglob
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 seconds=${1:-60}
 shift || true
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "usage: Tests/fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2; }
-all_targets=(composition lock role-distribution agent)
+all_targets=(composition lock role-distribution flavour agent)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
@@ -39,8 +40,8 @@ findings_root=${NXC_FUZZ_FINDINGS:-$out/findings}
 here=Tests/fuzz
 
 # Per target: the longest input libFuzzer makes (deep-nesting inputs need some room), its dictionary.
-declare -A max_len=([composition]=16384 [lock]=16384 [role-distribution]=8192 [agent]=8192)
-declare -A dict=([composition]=yaml [lock]=yaml [role-distribution]=yaml [agent]=json)
+declare -A max_len=([composition]=16384 [lock]=16384 [role-distribution]=8192 [flavour]=16384 [agent]=8192)
+declare -A dict=([composition]=yaml [lock]=yaml [role-distribution]=yaml [flavour]=yaml [agent]=json)
 
 # Limits for every run of a target: 2 GiB of memory, 10 s for one input (a hang is a finding).
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10)
@@ -102,6 +103,8 @@ seed_dir() {
         lock)
             sources+=(compositions/*/composition.lock templates/*/composition.lock
                       Tests/NXCCompositionTests/BadCompositions/*.lock) ;;
+        flavour)
+            sources+=(flavours/*.yaml Tests/NXCFlavoursTests/BadFlavours/*.yaml) ;;
     esac
     for f in "$here/regressions/$t"/*; do
         case $(basename "$f") in README*|known-crashes) continue ;; esac
