@@ -84,6 +84,30 @@ final class YAMLLimitsTests: XCTestCase {
         XCTAssertGreaterThan(composed, 5_000, "enough of the texts are YAML for the test to mean something")
     }
 
+    /// Generated documents near real ones: wherever Yams accepts them, the bound holds. (Breaking the
+    /// scanner on purpose — one level per flow sequence, aliases of no height, no slack for a key
+    /// being read, block anchors closed early, NEL not a line break — makes this test fail.)
+    func testBoundOnGeneratedDocuments() {
+        var rng = SplitMix(seed: 7)
+        var composed = 0
+        var deepest = 0
+        for _ in 0..<30_000 {
+            var g = YAMLGenerator(rng: SplitMix(seed: rng.next()))
+            let text = g.document()
+            guard let node = try? Yams.compose(yaml: text) else { continue }
+            composed += 1
+            let real = depth(node)
+            deepest = max(deepest, real)
+            let bound = estimate(text)
+            if bound < real {
+                XCTFail("pre-scan under-counts (\(bound) < \(real)): \(text.debugDescription)")
+                return
+            }
+        }
+        XCTAssertGreaterThan(composed, 5_000)
+        XCTAssertGreaterThanOrEqual(deepest, 10)
+    }
+
     func testBoundIsNotTooLoose() {
         // A real composition stays far below the limit.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -174,11 +198,102 @@ final class YAMLLimitsTests: XCTestCase {
 struct SplitMix {
     var state: UInt64
     init(seed: UInt64) { state = seed }
+    init(state: UInt64) { self.state = state }
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// Random YAML documents in every style libyaml reads (block and flow collections, indentless and
+/// compact sequences, complex keys, anchors and aliases, quoted, plain and block scalars holding
+/// brackets, comments, other line breaks), some of them then damaged a little.
+struct YAMLGenerator {
+    var rng: SplitMix
+    var anchors = 0
+    mutating func r(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+    mutating func chance(_ p: Int) -> Bool { r(100) < p }
+    mutating func scalar(inFlow: Bool) -> String {
+        if anchors > 0 && chance(15) { return "*a\(r(anchors))" }
+        let plain = ["a", "b c", "x[y", "it's", "a#b", "-x", "k:v", "1", "~", "é ü", "?q"]
+        let flowSafe = ["a", "b c", "it's", "a#b", "-x", "1", "é"]
+        let quoted = ["'[[ '' ]]'", "\"\\\" [[ \\\\ {\"", "'a # b'", "\"x\\\ny\"", "'multi\n  line [[['", "\"\"", "''", "'a, b", "\"c\\\\\"", "'x\n\n  y'"]
+        switch r(3) {
+        case 0: return quoted[r(quoted.count)]
+        default: return inFlow ? flowSafe[r(flowSafe.count)] : plain[r(plain.count)]
+        }
+    }
+    mutating func anchor() -> String {
+        if chance(12) { anchors += 1; return "&a\(anchors - 1) " }
+        return ""
+    }
+    mutating func flow(_ depth: Int) -> String {
+        if depth <= 0 || chance(30) { return anchor() + scalar(inFlow: true) }
+        let sep = chance(20) ? ",\n  " : ", "
+        let n = r(4)
+        if chance(50) {
+            var items: [String] = []
+            for _ in 0..<n {
+                if chance(20) { items.append(flow(depth - 1) + ": " + flow(depth - 1)) } else { items.append(flow(depth - 1)) }
+            }
+            return anchor() + "[" + items.joined(separator: sep) + "]" + (chance(10) ? " # ]]" : "")
+        } else {
+            var items: [String] = []
+            for _ in 0..<n { items.append((chance(20) ? "? " : "") + flow(depth - 1) + ": " + flow(depth - 1)) }
+            return anchor() + "{" + items.joined(separator: sep) + "}"
+        }
+    }
+    /// A block node's text; `indent` is where its lines start.
+    mutating func block(_ depth: Int, indent: Int) -> (inline: String, lines: String) {
+        let pad = String(repeating: " ", count: indent)
+        if depth <= 0 || chance(25) {
+            if chance(10) { return ("|" + (chance(30) ? "2" : "") + "\n", pad + "  [[[ - - #\n" + pad + "   k: [v\n") }
+            if chance(30) { return (flow(3), "") }
+            return (anchor() + scalar(inFlow: false), "")
+        }
+        let a = anchor()
+        var out = ""
+        let n = 1 + r(3)
+        if chance(50) {
+            for _ in 0..<n {
+                let v = block(depth - 1, indent: indent + 2)
+                if v.lines.isEmpty { out += pad + "- " + v.inline + "\n" }
+                else if chance(30) && !v.inline.hasPrefix("|") { out += pad + "- " + v.inline + "\n" + v.lines }
+                else { out += pad + "- " + v.inline + "\n" + v.lines }
+            }
+        } else {
+            for k in 0..<n {
+                let key = chance(10) ? "? " + scalar(inFlow: false) + "\n" + pad + ":" : (chance(10) ? flow(2) : (chance(20) ? "'k\(k)'" : "k\(k)")) + ":"
+                let indentless = chance(30)
+                let v = block(depth - 1, indent: indentless ? indent : indent + 2)
+                if v.lines.isEmpty { out += pad + key + " " + v.inline + (chance(10) ? " # [[\n" : "\n") }
+                else { out += pad + key + " " + v.inline + "\n" + v.lines }
+            }
+        }
+        // A collection starts on the next line; put its anchor on this one.
+        return (a.isEmpty ? "" : a, out)
+    }
+    mutating func document() -> String {
+        anchors = 0
+        let b = block(3 + r(4), indent: 0)
+        var t = b.lines.isEmpty ? b.inline : (b.inline.isEmpty ? "" : b.inline + "\n") + b.lines
+        if chance(40) {
+            var bytes = Array(t.utf8)
+            for _ in 0..<(1 + r(3)) where !bytes.isEmpty {
+                let p = r(bytes.count)
+                switch r(3) {
+                case 0: bytes.remove(at: p)
+                case 1: bytes.insert(contentsOf: Array(["[", "]", "{", "- ", ": ", "'", "\"", "#", "\n", " ", "*a0", "&a9 "][r(12)].utf8), at: p)
+                default: bytes.insert(bytes[r(bytes.count)], at: p)
+                }
+            }
+            t = String(decoding: bytes, as: UTF8.self)
+        }
+        if chance(10) { t = t.replacingOccurrences(of: "\n", with: ["\r\n", "\u{85}", "\u{2028}", "\r", "\t\n"][r(5)]) }
+        if chance(3) { t = "\u{FEFF}" + t }
+        return t
     }
 }
