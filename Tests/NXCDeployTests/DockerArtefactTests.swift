@@ -18,7 +18,8 @@ final class DockerArtefactTests: XCTestCase {
         let c = try webserver()
         let nodes = try RoleDistribution.resolve(c, overrides: [])
         let text = ComposeFile.text(composition: c, nodes: nodes, image: "nxc-webserver:docker", deployment: "./deployment.json",
-                                    containerPrefix: "nxc-webserver", header: "golden file of Tests/NXCDeployTests", cgroup: .v1)
+                                    containerPrefix: "nxc-webserver", header: "golden file of Tests/NXCDeployTests",
+                                    cgroups: .init(version: .v1, driver: .cgroupfs))
         let golden = DeployTests.repo + "/Tests/NXCDeployTests/Golden/webserver.docker-compose.yml"
         if ProcessInfo.processInfo.environment["NXC_UPDATE_GOLDEN"] == "1" {
             try Data(text.utf8).write(to: URL(fileURLWithPath: golden))
@@ -26,10 +27,115 @@ final class DockerArtefactTests: XCTestCase {
         XCTAssertEqual(text, try String(contentsOfFile: golden, encoding: .utf8))
         XCTAssertFalse(text.contains("privileged"), "no privileged containers")
         XCTAssertFalse(text.contains("cap_add"), "no added capabilities")
+        XCTAssertFalse(text.contains("security_opt"), "the engine's default seccomp profile")
         XCTAssertTrue(text.contains("\"127.0.0.1::80/tcp\""), "published on loopback by default")
-        // The v2 layout binds the whole tree instead of the named hierarchy.
-        let v2 = ComposeFile.text(composition: c, nodes: nodes, image: "i", deployment: "d", containerPrefix: "p", header: "", cgroup: .v2)
-        XCTAssertTrue(v2.contains("\"/sys/fs/cgroup:/sys/fs/cgroup:rw\""))
+        XCTAssertEqual(Self.cgroupBinds(text), ["/sys/fs/cgroup/systemd/nxc/nxc-webserver-server",
+                                                "/sys/fs/cgroup/systemd/nxc/nxc-webserver-client1",
+                                                "/sys/fs/cgroup/systemd/nxc/nxc-webserver-client2"])
+    }
+
+    /// Host cgroup directories a compose file binds writable into containers, each checked to be
+    /// bound at its own path and to be the cgroup parent of the service that binds it.
+    static func cgroupBinds(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> [String] {
+        // One block per service: from its `  NAME:` line to the next.
+        var blocks: [[String]] = []
+        for l in text.split(separator: "\n").map(String.init) {
+            if l.hasPrefix("  "), !l.hasPrefix("   ") { blocks.append([]) }
+            if !blocks.isEmpty { blocks[blocks.count - 1].append(l) }
+        }
+        var binds: [String] = []
+        for block in blocks {
+            let parent = block.first { $0.hasPrefix("    cgroup_parent: ") }
+                .map { String($0.dropFirst("    cgroup_parent: ".count)).replacingOccurrences(of: "\"", with: "") } ?? ""
+            for l in block where l.hasPrefix("      - \"/sys/fs/cgroup") {
+                let parts = l.dropFirst("      - ".count).replacingOccurrences(of: "\"", with: "").split(separator: ":").map(String.init)
+                XCTAssertEqual(parts.count, 3, l, file: file, line: line)
+                guard parts.count == 3 else { continue }
+                // Read-only: only the v1 `name=systemd` hierarchy, where the writable bind is mounted.
+                if parts[2] == "ro" {
+                    XCTAssertEqual(parts[0...1], ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/systemd"], l, file: file, line: line)
+                    continue
+                }
+                XCTAssertEqual(parts[2], "rw", l, file: file, line: line)
+                XCTAssertEqual(parts[0], parts[1], "bound at its own path: \(l)", file: file, line: line)
+                XCTAssertFalse(parent.isEmpty, "no cgroup_parent beside \(l)", file: file, line: line)
+                XCTAssertTrue(parent.hasPrefix("/") ? parts[0].hasSuffix(parent) : parts[0].hasSuffix("/" + parent),
+                              "\(parts[0]) is not the service's cgroup parent \(parent)", file: file, line: line)
+                binds.append(parts[0])
+            }
+        }
+        return binds
+    }
+
+    /// Each engine layout gives each container its own cgroup parent and binds only that one
+    /// writable: never a hierarchy, never the tree (before: the whole `name=systemd` hierarchy, or
+    /// on v2 the whole /sys/fs/cgroup, read-write in every container).
+    func testComposeCgroupsOwnSubtreeOnly() throws {
+        let c = try webserver()
+        let nodes = try RoleDistribution.resolve(c, overrides: ["client=1"])
+        func text(_ v: ComposeFile.Cgroups.Version, _ d: ComposeFile.Cgroups.Driver) -> String {
+            ComposeFile.text(composition: c, nodes: nodes, image: "i", deployment: "d", containerPrefix: "nxc-web-1a2b",
+                             header: "", cgroups: .init(version: v, driver: d))
+        }
+        XCTAssertEqual(Self.cgroupBinds(text(.v2, .cgroupfs)),
+                       ["/sys/fs/cgroup/nxc/nxc-web-1a2b-server", "/sys/fs/cgroup/nxc/nxc-web-1a2b-client"])
+        XCTAssertEqual(Self.cgroupBinds(text(.v1, .systemd)),
+                       ["/sys/fs/cgroup/systemd/nxc.slice/nxc-nxc_web_1a2b_server.slice",
+                        "/sys/fs/cgroup/systemd/nxc.slice/nxc-nxc_web_1a2b_client.slice"])
+        XCTAssertEqual(Self.cgroupBinds(text(.v2, .systemd)),
+                       ["/sys/fs/cgroup/nxc.slice/nxc-nxc_web_1a2b_server.slice",
+                        "/sys/fs/cgroup/nxc.slice/nxc-nxc_web_1a2b_client.slice"])
+        XCTAssertTrue(text(.v1, .systemd).contains("    cgroup_parent: \"nxc-nxc_web_1a2b_server.slice\"\n"))
+        // v1: the writable bind's mount point lies in a read-only view of the hierarchy.
+        XCTAssertTrue(text(.v1, .cgroupfs).contains("      - \"/sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:ro\"\n"))
+        XCTAssertFalse(text(.v2, .cgroupfs).contains("\"/sys/fs/cgroup:"))
+        for v in [ComposeFile.Cgroups.Version.v1, .v2] {
+            for d in [ComposeFile.Cgroups.Driver.cgroupfs, .systemd] {
+                let t = text(v, d)
+                XCTAssertFalse(t.contains("\"/sys/fs/cgroup:/sys/fs/cgroup:rw\"") || t.contains("\"/sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw\""),
+                               "\(v) \(d): a whole hierarchy is writable")
+            }
+        }
+    }
+
+    func testCgroupsFromEngineAndLeftovers() throws {
+        XCTAssertEqual(ComposeFile.Cgroups.parse(engineInfo: "1 cgroupfs\n"), .init(version: .v1, driver: .cgroupfs))
+        XCTAssertEqual(ComposeFile.Cgroups.parse(engineInfo: "2 systemd"), .init(version: .v2, driver: .systemd))
+        for bad in ["", "1", "3 cgroupfs", "1 none", "cgroupfs 1", "1 cgroupfs extra"] {
+            XCTAssertNil(ComposeFile.Cgroups.parse(engineInfo: bad), bad)
+        }
+        let fs = ComposeFile.Cgroups(version: .v1, driver: .cgroupfs)
+        XCTAssertEqual(fs.leftovers(container: "p-server", hierarchies: ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/systemd"]),
+                       ["/sys/fs/cgroup/memory/nxc/p-server", "/sys/fs/cgroup/systemd/nxc/p-server"])
+        XCTAssertEqual(ComposeFile.Cgroups(version: .v1, driver: .systemd).leftovers(container: "p-server", hierarchies: ["/x"]), [],
+                       "systemd removes a slice with its last scope")
+
+        // This machine's hierarchies: each v1 one once (aliases are symbolic links), or the v2 root.
+        let fm = FileManager.default
+        let root = NSTemporaryDirectory() + "nxc-cgroups-\(UUID().uuidString.prefix(8))"
+        defer { try? fm.removeItem(atPath: root) }
+        for d in ["v1/cpu,cpuacct", "v1/memory", "v1/systemd", "v2/init.scope"] {
+            try fm.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true)
+        }
+        try fm.createSymbolicLink(atPath: root + "/v1/cpu", withDestinationPath: "cpu,cpuacct")
+        try Data().write(to: URL(fileURLWithPath: root + "/v2/cgroup.controllers"))
+        XCTAssertEqual(ComposeFile.Cgroups.hierarchies(root: root + "/v1"), ["cpu,cpuacct", "memory", "systemd"].map { root + "/v1/" + $0 })
+        XCTAssertEqual(ComposeFile.Cgroups.hierarchies(root: root + "/v2"), [root + "/v2"])
+    }
+
+    /// `systemctl is-active A B C` exits 0 when any one unit is active: a node is ready only when
+    /// every line says `active` (redis-server restarting, slurmd failed, the rest active was "ready").
+    func testServicesReadyOnlyWhenAllActive() {
+        let units = ["redis-server", "postgresql", "slurmd"]
+        XCTAssertNil(DockerStart.servicesVerdict(units: units, status: 0, output: "active\nactive\nactive\n"))
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, status: 0, output: "activating\nactive\nactive\n"),
+                       "services: redis-server activating, postgresql active, slurmd active")
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, status: 0, output: "deactivating\nactive\nfailed\n"),
+                       "failed: service(s) slurmd failed")
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, status: 3, output: "inactive\ninactive\ninactive\n"),
+                       "services: redis-server inactive, postgresql inactive, slurmd inactive")
+        // Fewer lines than units (systemctl cut short): not ready.
+        XCTAssertNotNil(DockerStart.servicesVerdict(units: units, status: 0, output: "active\n"))
     }
 
     func testPortSpecs() {

@@ -1,4 +1,5 @@
 import Foundation
+import NXCBuild
 import NXCComposition
 
 /// The docker-compose file of a deployment: one service per node (distinct host names, which
@@ -9,38 +10,101 @@ enum ComposeFile {
     /// Where the deployment document appears inside each container.
     static let deploymentPath = "/etc/nxc/deployment.given.json"
 
-    /// How the engine's host lays out cgroups, which decides what systemd needs to see of them.
-    enum CgroupLayout: String, Sendable {
-        /// cgroup v1 or hybrid (v1 controllers, a named `systemd` hierarchy): bind that one hierarchy.
-        case v1
-        /// unified cgroup v2 only: bind the tree.
-        case v2
+    /// How the engine places containers in cgroups, which decides what a node's systemd is given
+    /// to write (docs/docker.md, "Privileges"): its own cgroup subtree, nothing else of the host's tree.
+    struct Cgroups: Sendable, Equatable {
+        /// cgroup v1 or hybrid (v1 controllers and a named `systemd` hierarchy), or unified v2 only.
+        enum Version: String, Sendable { case v1, v2 }
+        /// Who makes a container's cgroups: the engine itself, or the host's systemd (slices and scopes).
+        enum Driver: String, Sendable { case cgroupfs, systemd }
 
-        /// This machine's layout (the engine runs here).
-        static func detect() -> CgroupLayout {
-            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/systemd") ? .v1 : .v2
+        var version: Version
+        var driver: Driver
+
+        /// The engine's, as `docker info` reports them; without an engine, this machine's layout and
+        /// the driver Docker defaults to on it (cgroupfs on v1, systemd on v2).
+        static func detect() -> Cgroups {
+            if Command.which("docker") != nil,
+               let (st, out) = try? Command.status(["docker", "info", "--format", "{{.CgroupVersion}} {{.CgroupDriver}}"], timeout: 20),
+               st == 0, let found = parse(engineInfo: out) {
+                return found
+            }
+            let version: Version = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/systemd") ? .v1 : .v2
+            return Cgroups(version: version, driver: version == .v1 ? .cgroupfs : .systemd)
         }
 
-        var volume: String {
-            switch self {
-            case .v1: return "/sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:rw"
-            case .v2: return "/sys/fs/cgroup:/sys/fs/cgroup:rw"
+        /// `docker info --format '{{.CgroupVersion}} {{.CgroupDriver}}'`, e.g. `1 cgroupfs`.
+        static func parse(engineInfo: String) -> Cgroups? {
+            let f = engineInfo.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+            guard f.count == 2, let d = Driver(rawValue: f[1]) else { return nil }
+            switch f[0] {
+            case "1": return Cgroups(version: .v1, driver: d)
+            case "2": return Cgroups(version: .v2, driver: d)
+            default: return nil
+            }
+        }
+
+        /// The cgroup parent given to one container, which the engine creates for it alone: as
+        /// compose's `cgroup_parent` names it, and as a path in each hierarchy. The container's own
+        /// cgroup is PARENT/ID (cgroupfs) or PARENT/docker-ID.scope (systemd); its ID is not known
+        /// before it exists, its parent is.
+        func parent(container: String) -> (name: String, path: String) {
+            switch driver {
+            case .cgroupfs:
+                return ("/nxc/" + container, "/nxc/" + container)
+            case .systemd:
+                // A '-' in a slice name means nesting (a-b.slice is inside a.slice): keep it to one level.
+                let flat = String(container.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+                return ("nxc-\(flat).slice", "/nxc.slice/nxc-\(flat).slice")
+            }
+        }
+
+        /// The one cgroup directory of the host that the container may write: its parent's, in the
+        /// hierarchy systemd keeps its processes in.
+        func writable(container: String) -> String {
+            switch version {
+            case .v1: return "/sys/fs/cgroup/systemd" + parent(container: container).path
+            case .v2: return "/sys/fs/cgroup" + parent(container: container).path
+            }
+        }
+
+        /// Empty directories the engine leaves behind after the container is removed (it removes the
+        /// container's cgroup, never the parent it was given): the parent in each hierarchy. The
+        /// systemd driver's slices go with their last scope.
+        func leftovers(container: String, hierarchies: [String]) -> [String] {
+            guard driver == .cgroupfs else { return [] }
+            return hierarchies.map { $0 + parent(container: container).path }
+        }
+
+        /// This machine's mounted hierarchies: the unified root, or each v1 one (and `unified`).
+        static func hierarchies(root: String = "/sys/fs/cgroup") -> [String] {
+            let fm = FileManager.default
+            if fm.fileExists(atPath: root + "/cgroup.controllers") { return [root] }
+            // Aliases such as cpu -> cpu,cpuacct are symbolic links: each hierarchy once.
+            return ((try? fm.contentsOfDirectory(atPath: root)) ?? []).sorted().map { root + "/" + $0 }.filter {
+                (try? fm.attributesOfItem(atPath: $0)[.type] as? FileAttributeType) == .typeDirectory
             }
         }
     }
 
-    /// What systemd needs from the engine, and nothing more (docs/docker.md): no privileges, no
-    /// added capabilities; tmpfs on /run, /run/lock and /tmp; its cgroup hierarchy writable (on a
-    /// v1/hybrid host the `name=systemd` one only, measured: without it systemd exits at once with
-    /// "Failed to create /docker/ID/init.scope control group"); the stop signal systemd obeys.
-    static func systemdNeeds(_ cgroup: CgroupLayout) -> [String] {
-        ["      - \(quote(cgroup.volume))",
-         "    tmpfs:",
-         "      - /run",
-         "      - /run/lock",
-         "      - /tmp",
-         "    stop_signal: SIGRTMIN+3",
-         "    stop_grace_period: 20s"]
+    /// What systemd needs from the engine, and nothing more (docs/docker.md, each measured): no
+    /// privileges, no added capabilities, the engine's default seccomp profile; tmpfs on /run,
+    /// /run/lock and /tmp; the stop signal it obeys; and of the host's cgroup tree, only the node's
+    /// own subtree writable (the engine makes the container's cgroup inside the parent it is given,
+    /// and systemd creates its own beside it, at the path /proc/1/cgroup names):
+    /// - v1/hybrid: the `name=systemd` hierarchy read-only, as systemd-nspawn gives it, so that the
+    ///   mount point exists and tools that look at its type (slurmd's cgroup autodetection) find a
+    ///   cgroup file system; the node's parent read-write over it.
+    /// - v2: the node's parent read-write over the engine's own read-only mount, where systemd finds
+    ///   it when the engine runs containers in the host's cgroup namespace (docs/docker.md).
+    static func systemdNeeds(_ cgroups: Cgroups, container: String) -> (volumes: [String], tmpfs: [String], rest: [String]) {
+        let own = cgroups.writable(container: container)
+        let hierarchy = cgroups.version == .v1 ? ["/sys/fs/cgroup/systemd:/sys/fs/cgroup/systemd:ro"] : []
+        return (volumes: hierarchy + [own + ":" + own + ":rw"],
+                tmpfs: ["/run", "/run/lock", "/tmp"],
+                rest: ["    cgroup_parent: \(quote(cgroups.parent(container: container).name))",
+                       "    stop_signal: SIGRTMIN+3",
+                       "    stop_grace_period: 20s"])
     }
 
     static func quote(_ s: String) -> String {
@@ -50,13 +114,15 @@ enum ComposeFile {
     /// - `deployment`: the document's path on this machine, relative to the compose file's folder or absolute.
     /// - `containerPrefix`: container names are PREFIX-NODE.
     static func text(composition: Composition, nodes: [(node: String, role: String)], image: String,
-                     deployment: String, containerPrefix: String, header: String, cgroup: CgroupLayout) -> String {
+                     deployment: String, containerPrefix: String, header: String, cgroups: Cgroups) -> String {
         var l: [String] = header.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "#" : "# " + $0 }
         l += ["version: \"2.4\"", "services:"]
         for n in nodes {
+            let container = containerPrefix + "-" + n.node
+            let needs = systemdNeeds(cgroups, container: container)
             l += ["  \(n.node):",
                   "    image: \(quote(image))",
-                  "    container_name: \(quote(containerPrefix + "-" + n.node))",
+                  "    container_name: \(quote(container))",
                   "    hostname: \(quote(n.node))",
                   "    environment:",
                   "      NXC_HOST: \(quote(n.node))",
@@ -64,7 +130,9 @@ enum ComposeFile {
                   "      container: docker",
                   "    volumes:",
                   "      - \(quote(deployment + ":" + deploymentPath + ":ro"))"]
-            l += systemdNeeds(cgroup)
+            l += needs.volumes.map { "      - \(quote($0))" }
+            l += ["    tmpfs:"] + needs.tmpfs.map { "      - \($0)" }
+            l += needs.rest
             let ports = composition.role(named: n.role)?.ports ?? []
             if !ports.isEmpty {
                 l.append("    ports:")

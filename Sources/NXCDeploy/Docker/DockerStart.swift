@@ -43,7 +43,7 @@ struct DockerStart: StartMethod {
         let cp = buildDirectory + "/docker-compose.yml"
         try writeAtomically(Data(ComposeFile.text(composition: composition, nodes: nodes, image: image.reference,
                                                   deployment: "./deployment.json", containerPrefix: "nxc-" + composition.name,
-                                                  header: header, cgroup: .detect()).utf8), to: cp)
+                                                  header: header, cgroups: .detect()).utf8), to: cp)
         return [dp, cp]
     }
 
@@ -119,7 +119,7 @@ struct DockerStart: StartMethod {
         try writeAtomically(Data(ComposeFile.text(composition: ctx.composition, nodes: ctx.nodes, image: image.reference,
                                                   deployment: run + "/deployment.json", containerPrefix: name,
                                                   header: "Written by `nxc start` (project \(ctx.project.directory)).",
-                                                  cgroup: .detect()).utf8),
+                                                  cgroups: .detect()).utf8),
                             to: composeFile)
         let containers = Dictionary(uniqueKeysWithValues: ctx.nodes.map { ($0.node, name + "-" + $0.node) })
         let project = RuntimeState.ContainerProject(name: name, composeFile: composeFile, containers: containers)
@@ -203,8 +203,14 @@ struct DockerStart: StartMethod {
         guard let (ust, uout) = try? Command.status(["docker", "exec", container, "systemctl", "is-active"] + units, timeout: 30) else {
             return "systemctl timed out"
         }
-        if ust == 0 { return nil }
-        let states = uout.split(separator: "\n").map(String.init)
+        return servicesVerdict(units: units, status: ust, output: uout)
+    }
+
+    /// What `systemctl is-active UNITS…` says of a role's services: nil when all are active. Its
+    /// exit status is no verdict: it is 0 as soon as one of the units is active.
+    static func servicesVerdict(units: [String], status _: Int32, output uout: String) -> String? {
+        let states = uout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if states.count == units.count, states.allSatisfy({ $0 == "active" }) { return nil }
         if states.contains("failed") { return "failed: service(s) " + zip(units, states).filter { $0.1 == "failed" }.map(\.0).joined(separator: ", ") + " failed" }
         return "services: " + zip(units, states).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
     }
@@ -220,6 +226,13 @@ struct DockerStart: StartMethod {
     static func down(_ p: RuntimeState.ContainerProject) -> [String] {
         if let compose = try? composeCommand() {
             _ = try? Command.status(compose + ["-p", p.name, "-f", p.composeFile, "down", "--volumes", "--remove-orphans", "-t", "20"], timeout: 300)
+        }
+        // The engine removes each container's cgroup but not the parent nxc gave it; only root may
+        // remove those (empty) directories, and rmdir(2) refuses any that still holds a cgroup.
+        let cgroups = ComposeFile.Cgroups.detect()
+        let hierarchies = ComposeFile.Cgroups.hierarchies()
+        for c in p.containers.values.sorted() {
+            for dir in cgroups.leftovers(container: c, hierarchies: hierarchies) { _ = rmdir(dir) }
         }
         var left: [String] = []
         for (kind, argv) in [("container", ["docker", "ps", "-a", "-q"]), ("network", ["docker", "network", "ls", "-q"]),

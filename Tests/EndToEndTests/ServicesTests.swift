@@ -1,0 +1,143 @@
+import Foundation
+import XCTest
+import NXCBuild
+import NXCDeploy
+
+/// The services corpus (Fixtures/services/composition.yaml): stock Debian services, some of them
+/// sandboxed by their own units (redis-server: PrivateUsers, ProtectSystem=strict, a system call
+/// filter), all on one node `svc`, plus a kernel NFS server on a node `nfs` where the flavour can
+/// run one. One test per flavour: build, start once, check that every service answers, stop.
+/// Each phase prints its duration; the table of what passes where is in docs/docker.md.
+/// Runs when NXC_E2E=1, under the heavy lock (`flock /tmp/nxc-heavy.lock`).
+final class ServicesTests: XCTestCase {
+    static let repo = VMRamdiskTests.repo
+    var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
+    var project = ""
+    /// The dockerd this test started, if it had to.
+    var dockerd: Int32?
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
+        project = NSTemporaryDirectory() + "nxc-services-\(UUID().uuidString.prefix(8))"
+        // A copy: the build writes composition.lock beside the composition, not into the repository.
+        try FileManager.default.createDirectory(atPath: project + "/services", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.repo + "/Tests/EndToEndTests/Fixtures/services/composition.yaml",
+                                         toPath: project + "/services/composition.yaml")
+    }
+
+    override func tearDown() {
+        if !project.isEmpty, FileManager.default.fileExists(atPath: project + "/.nxc/current") {
+            _ = try? session.run(["stop"], timeout: 180)
+        }
+        if let pid = dockerd {
+            XCTAssertTrue(Processes.stop(pid, grace: 30), "dockerd \(pid) did not stop")
+        }
+        if !project.isEmpty { try? FileManager.default.removeItem(atPath: project) }
+    }
+
+    var session: NxcSession { NxcSession(nxc: nxc, project: project) }
+    var composition: String { project + "/services" }
+
+    /// Runs one phase and prints how long it took.
+    func phase<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let t0 = Date()
+        defer { print(String(format: "phase %@: %.1f s", name, Date().timeIntervalSince(t0))) }
+        return try body()
+    }
+
+    /// Each stock service on `svc`, and the command that shows it answering (run as root there).
+    static let checks: [(service: String, command: String)] = [
+        ("redis-server", #"test "$(redis-cli ping)" = PONG"#),
+        ("postgresql", #"test "$(runuser -u postgres -- psql -tAc 'select 1')" = 1"#),
+        ("mariadb", #"test "$(mysql -NBe 'select 1')" = 1"#),
+        ("nginx", "curl -sf http://localhost/ | grep -q 'Welcome to nginx'"),
+        ("munge", "munge -n | unmunge | grep -q 'STATUS: *Success'"),
+        // slurmctld answers, lists slurmd's node as idle, and runs a job step on it.
+        ("slurmctld + slurmd", #"scontrol ping | grep -q UP && test "$(sinfo -h -N -o %N:%t)" = svc:idle && test "$(srun -N1 --immediate=30 hostname)" = svc"#),
+    ]
+
+    /// Every check on `svc`, each given `timeout` seconds to pass (services may still be starting:
+    /// VMs are ready when SSH answers); returns the services that never answered.
+    func failingServices(timeout: Int) throws -> [String] {
+        var failing: [String] = []
+        for c in Self.checks {
+            let r = try session.run(["wait", "svc", "--cmd", c.command, "--timeout", String(timeout)], timeout: Double(timeout) + 60)
+            if r.status != 0 {
+                failing.append(c.service)
+                _ = try? session.exec("svc", ["sh", "-c", "systemctl --no-pager --failed; journalctl -b --no-pager -n 30"])
+            }
+        }
+        return failing
+    }
+
+    func testServicesInVMs() throws {
+        let b = try phase("build (vm-ramdisk)") { try session.run(["build", "-f", "vm-ramdisk", composition], timeout: 2400) }
+        XCTAssertEqual(b.status, 0, b.output)
+        guard b.status == 0 else { return }
+        let s = try phase("start (2 VMs)") { try session.run(["start", "-f", "vm-ramdisk", "--timeout", "600", composition], timeout: 900) }
+        XCTAssertEqual(s.status, 0, s.output)
+        guard s.status == 0 else { return }
+        try phase("checks") {
+            XCTAssertEqual(try failingServices(timeout: 300), [], "services that did not answer in vm-ramdisk")
+            // The kernel NFS server on `nfs`: it exports, and `svc` mounts the export and reads it.
+            let exports = try session.run(["wait", "svc", "--cmd", "showmount -e nfs | grep -q '^/srv/share '", "--timeout", "120"], timeout: 200)
+            XCTAssertEqual(exports.status, 0, exports.output)
+            let read = try session.exec("svc", ["sh", "-c", "mkdir -p /mnt/nfs && mount -t nfs -o ro,vers=4.2 nfs:/srv/share /mnt/nfs && cat /mnt/nfs/README; umount /mnt/nfs"])
+            XCTAssertEqual(read.output, "exported by nfs")
+        }
+        try phase("stop") { XCTAssertEqual(try session.run(["stop"], timeout: 180).status, 0) }
+    }
+
+    func testServicesInContainers() throws {
+        try phase("engine") {
+            if Command.which("dockerd") == nil || Command.which("docker-compose") == nil {
+                var e = ProcessInfo.processInfo.environment
+                e["DEBIAN_FRONTEND"] = "noninteractive"
+                try Command.run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io", "docker-compose"],
+                                environment: e, timeout: 900)
+            }
+            if (try? Command.status(["docker", "info"], timeout: 20))?.0 != 0 {
+                dockerd = try DockerTests.startDockerd(log: project + "/dockerd.log")
+            }
+        }
+        let b = try phase("build (docker)") { try session.run(["build", "-f", "docker", composition], timeout: 2400) }
+        XCTAssertEqual(b.status, 0, b.output)
+        guard b.status == 0 else { return }
+        // No kernel NFS server in a container: nfsd is the host kernel's, and starting it takes privileges.
+        let s = try phase("start (1 container)") {
+            try session.run(["start", "-f", "docker", "-r", "nfs=0", "--timeout", "180", composition], timeout: 900)
+        }
+        XCTAssertEqual(s.status, 0, s.output)
+        let name = try XCTUnwrap(RuntimeState.load(from: project + "/.nxc/run/services.docker")?.project?.name)
+        let container = name + "-svc"
+        try phase("checks") {
+            XCTAssertEqual(try failingServices(timeout: 60), [], "services that did not answer in docker")
+            // Least privilege: not privileged, no added capability, the engine's default seccomp
+            // profile, and of the host's cgroup tree only the node's own subtree is writable.
+            let host = try Command.run(["docker", "inspect", "--format",
+                                        "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}} {{.HostConfig.SecurityOpt}} {{.HostConfig.CgroupParent}}",
+                                        container], timeout: 30).split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            XCTAssertEqual(Array(host.prefix(3)), ["false", "[]", "[]"])
+            // cgroupfs driver: the parent is a path; systemd driver: a slice inside nxc.slice.
+            let parent = host.last.map { $0.hasPrefix("/") ? $0 : "/nxc.slice/" + $0 } ?? "?"
+            XCTAssertTrue(parent.hasSuffix("/" + container) || parent.hasSuffix(String(container.map { $0.isLetter || $0.isNumber ? $0 : "_" }) + ".slice"),
+                          "cgroup parent \(parent) is not the node's own")
+            let v1 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/systemd")
+            let mounts = try session.exec("svc", ["findmnt", "-rn", "-t", "cgroup,cgroup2", "-o", "TARGET,FSROOT,OPTIONS"])
+            let writable = mounts.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+                .filter { $0.count == 3 && $0[2].split(separator: ",").contains("rw") }
+            XCTAssertEqual(writable.map { Array($0.prefix(2)) }, [[(v1 ? "/sys/fs/cgroup/systemd" : "/sys/fs/cgroup") + parent, parent]],
+                           mounts.output)
+            // systemd keeps the node's processes in that subtree.
+            let own = try session.exec("svc", ["sh", "-c", v1 ? "grep :name=systemd: /proc/1/cgroup" : "grep ^0:: /proc/1/cgroup"])
+            XCTAssertTrue(own.output.contains(":\(parent)/"), own.output)
+        }
+        try phase("stop") {
+            XCTAssertEqual(try session.run(["stop"], timeout: 180).status, 0)
+            // As root, nxc stop also removes the (empty) cgroups the engine made for the node's parent.
+            for h in ["systemd", "memory", "pids", "unified"] where FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(h)") && getuid() == 0 {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(h)/nxc/\(container)"), "cgroup \(h)/nxc/\(container) left")
+            }
+        }
+    }
+}
