@@ -28,7 +28,7 @@ fi
 # starts using another file of its module, add that file here (the build error names the symbol).
 build_sources=(Sources/NXCBuild/Lock.swift Sources/NXCBuild/BuildError.swift)
 deploy_sources=(Sources/NXCDeploy/RoleDistribution.swift Sources/NXCDeploy/DeployError.swift
-                Sources/NXCDeploy/HostList.swift)
+                Sources/NXCDeploy/HostList.swift Sources/NXCDeploy/DeploymentServer.swift)
 flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/Flavour.swift
                  Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift)
 agent_sources=()
@@ -65,10 +65,11 @@ wait
 # SWIFT_PACKAGE: Yams imports CYaml only when built as a package.
 module Yams -DSWIFT_PACKAGE "$yams"/Yams/*.swift
 module NXCNames Sources/NXCNames/*.swift
-# -enable-testing: the composition target reads an internal limit of YAMLLimits.
+# -enable-testing: the composition target reads an internal limit of YAMLLimits, the
+# role-distribution target calls the deployment server's internal request parser.
 module NXCComposition -enable-testing Sources/NXCComposition/*.swift
 module NXCBuild "${build_sources[@]}"
-module NXCDeploy "${deploy_sources[@]}"
+module NXCDeploy -enable-testing "${deploy_sources[@]}"
 module NXCArchive Sources/NXCArchive/*.swift
 module NXCFlavours "${flavour_sources[@]}"
 

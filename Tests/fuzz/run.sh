@@ -21,6 +21,8 @@
 # 2 if the targets could not be built.
 set -uo pipefail
 shopt -s nullglob
+# All in one function, read before it runs: editing this file during a run cannot break the run.
+main() {
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -53,7 +55,6 @@ export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0"
 export SWIFT_BACKTRACE=enable=no
 
 mkdir -p "$out/tmp"
-export NXC_FUZZ_TMP=$out/tmp
 "$here/build.sh" || { echo "fuzz: the targets did not build" >&2; exit 2; }
 
 failures=0
@@ -157,3 +158,5 @@ if [ $failures -gt 0 ]; then
     exit 1
 fi
 echo "fuzz: no crash"
+}
+main "$@"
