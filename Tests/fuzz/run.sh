@@ -12,10 +12,12 @@
 #    `known-crashes` (FILE, then why) is a defect not yet fixed: reported, not counted,
 #    until the fix lands and the line is removed.
 # 3. Fuzzes each target in turn for SECONDS, starting from Tests/fuzz/seeds/TARGET/, the
-#    repository's own inputs of that kind and the regressions. The corpus it grows stays in
-#    .build-fuzz/corpus/ (not in git); a crashing input is written to the findings folder the
-#    run prints (NXC_FUZZ_FINDINGS, default .build-fuzz/findings/TARGET/): copy it to
-#    Tests/fuzz/regressions/TARGET/ with a README line and commit it.
+#    repository's own inputs of that kind and the regressions. The corpus it grows is in
+#    .build-fuzz/corpus/TARGET (not in git), emptied at each run so that every run spends its
+#    time fuzzing, not replaying what earlier runs kept; NXC_FUZZ_CORPUS=DIR keeps the corpora
+#    in DIR/TARGET across runs instead (for long runs by hand). A crashing input is written to
+#    the findings folder the run prints (NXC_FUZZ_FINDINGS, default .build-fuzz/findings/TARGET/):
+#    copy it to Tests/fuzz/regressions/TARGET/ with a README line and commit it.
 #
 # Exit status: 0 if nothing crashed; 1 if something did (the input's path is printed);
 # 2 if the targets could not be built.
@@ -47,8 +49,6 @@ declare -A dict=([composition]=yaml [lock]=yaml [role-distribution]=yaml [flavou
 
 # Limits for every run of a target: 2 GiB of memory, 10 s for one input (a hang is a finding).
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10)
-# Foundation's String(contentsOfFile:) leaks its buffer for an empty file (toolchain, not nxc).
-export LSAN_OPTIONS="suppressions=$root/$here/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0"
 # The Swift runtime's own crash backtracer reads the crashed stack from another thread, which
 # AddressSanitizer reports instead of the real failure (a trap such as a force unwrap of nil).
@@ -122,7 +122,12 @@ seed_dir() {
 summary=()
 if [ "$seconds" -gt 0 ]; then
     for t in "${targets[@]}"; do
-        corpus=$out/corpus/$t
+        if [ -n "${NXC_FUZZ_CORPUS:-}" ]; then
+            corpus=$NXC_FUZZ_CORPUS/$t
+        else
+            corpus=$out/corpus/$t
+            rm -rf "$corpus"
+        fi
         findings=$findings_root/$t
         mkdir -p "$corpus" "$findings"
         seeds=$(seed_dir "$t")
