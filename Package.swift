@@ -30,12 +30,12 @@ let package = Package(
         // archive: libarchive writers/readers (cpio newc, tar) with zstd/gzip.
         .target(name: "NXCArchive", dependencies: ["CArchive"]),
         // build: root filesystems (mmdebstrap), process running, host facts.
-        .target(name: "NXCBuild", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", .product(name: "Yams", package: "Yams")]),
+        .target(name: "NXCBuild", dependencies: ["NXCNames", "NXCComposition", "NXCStore", "NXCArchive", .product(name: "Yams", package: "Yams")]),
         // flavours: flavour files and artefact kinds.
         .target(name: "NXCFlavours", dependencies: ["NXCNames", "NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),
         // deploy: role binding, deployment document, start methods, remote execution.
-        .target(name: "NXCDeploy", dependencies: ["NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
+        .target(name: "NXCDeploy", dependencies: ["NXCNames", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
                                                   .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "nxc", dependencies: [
             "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy",

@@ -159,6 +159,11 @@ public enum BuildPipeline {
         }
         let epoch = (mode == .update ? nil : lock?.sourceDateEpoch) ?? LockFile.todayEpoch()
         let usedMirror = mirror ?? (mode == .update ? nil : lock?.mirror) ?? composition.distribution.mirror ?? HostFacts.aptMirror()
+        // Each source was checked where it entered (composition, lock, --mirror, the host's apt);
+        // checked again here, where it becomes mmdebstrap's argument, for any other caller.
+        do { try DebianSource.validateMirror(usedMirror) } catch {
+            throw BuildError.invalid("the package mirror '\(usedMirror)' is refused: \(error)")
+        }
         let req = RootfsRequest(distribution: distribution, mirror: usedMirror,
                                 basePackages: flavour.packages, packages: composition.allPackages,
                                 flavour: flavour.name, lock: lock, lockPath: lockPath, mode: mode, sourceDateEpoch: epoch)

@@ -44,12 +44,17 @@ public enum Operations {
                              progress: @escaping @Sendable (String) -> Void) async throws -> Deployment {
         var compositionPath = path
         var overrides = roles
-        // `nxc start roles.yaml`: a role distribution file instead of a composition.
+        // `nxc start roles.yaml`: a role distribution file instead of a composition (read once the
+        // composition is, so that a role it does not have is named with the file's line).
+        var distributionFile: String?
         if let p = path, p.hasSuffix(".yaml") || p.hasSuffix(".yml"), RoleDistribution.isDistributionFile(p) {
-            overrides = try RoleDistribution.overrides(fromFile: p) + roles
+            distributionFile = p
             compositionPath = nil
         }
         let composition = try Composition.load(path: project.compositionFile(compositionPath))
+        if let d = distributionFile {
+            overrides = try RoleDistribution.overrides(fromFile: d, composition: composition) + roles
+        }
         let flavour = try Flavour.named(name, project: project.directory)
         let method = flavour.start.implementation
         let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)

@@ -53,6 +53,21 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.1.contains("cannot read the composition file"), missing.1)
     }
 
+    /// Package sources and role-distribution files are refused before anything runs, with where.
+    func testUntrustedSourcesRefusedUpFront() throws {
+        let mirror = try run(["build", "--mirror", "deb [trusted=yes] http://example.org/debian", Self.repo + "/compositions/hello",
+                              "--project", dir])
+        XCTAssertEqual(mirror.0, 64, mirror.1)
+        XCTAssertTrue(mirror.1.contains("--mirror: expected an http://, https:// or file:// URL, got 'deb [trusted=yes]"), mirror.1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/build"), "nothing built")
+        let made = try run(["init", "-t", "webserver", dir + "/web"])
+        XCTAssertEqual(made.0, 0, made.1)
+        try Data("server: 1\nclinet: 2\n".utf8).write(to: URL(fileURLWithPath: dir + "/web/roles.yaml"))
+        let roles = try run(["start", "-f", "vm-ramdisk", dir + "/web/roles.yaml", "--project", dir + "/web"])
+        XCTAssertEqual(roles.0, 1, roles.1)
+        XCTAssertTrue(roles.1.contains("\(dir)/web/roles.yaml:2:1: error: clinet: no role 'clinet' in the composition; did you mean 'client'?"), roles.1)
+    }
+
     func testFlavoursListed() throws {
         let r = try run(["flavours"])
         XCTAssertEqual(r.0, 0)
