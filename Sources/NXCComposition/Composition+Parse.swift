@@ -294,7 +294,11 @@ struct CompositionParser {
         var mib: Int?
         if let v = Int(t) { mib = v }
         else if t.hasSuffix("M"), let v = Int(t.dropLast()) { mib = v }
-        else if t.hasSuffix("G"), let v = Int(t.dropLast()) { mib = v * 1024 }
+        else if t.hasSuffix("G"), let v = Int(t.dropLast()) {
+            // A huge count of G must be refused, not overflow (a trap).
+            let (product, overflow) = v.multipliedReportingOverflow(by: 1024)
+            mib = overflow ? nil : product
+        }
         guard let m = mib, m >= 128, m <= 65536 else {
             throw fail(node, key, "expected a size between 128M and 64G such as 1024 (MiB), 512M or 2G, got '\(s.string)'")
         }
