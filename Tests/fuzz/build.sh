@@ -52,16 +52,23 @@ module() {
         -c "$@" -o "$obj/$name.o" 2> "$obj/$name.log" || { cat "$obj/$name.log" >&2; echo "fuzz build: module $name failed" >&2; return 1; }
 }
 
+# The clang of the Swift toolchain: its sanitizer instrumentation must match the runtime that
+# swiftc links (a distribution's clang of another version may be first in PATH).
+clang=$(dirname "$(readlink -f "$(command -v swiftc)")")/clang
+[ -x "$clang" ] || clang=clang
+
 start=$SECONDS
 # libyaml (Yams's C part): instrumented too, the fuzzer must see its branches.
 cyaml_objects=()
+pids=()
 for c in "$yams"/CYaml/src/*.c; do
     o=$obj/cyaml-$(basename "$c" .c).o
-    clang -c -O1 -gline-tables-only -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_EXPORT \
+    "$clang" -c -O1 -gline-tables-only -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_EXPORT \
         -I "$yams/CYaml/include" "$c" -o "$o" &
+    pids+=($!)
     cyaml_objects+=("$o")
 done
-wait
+for pid in "${pids[@]}"; do wait "$pid" || { echo "fuzz build: compiling libyaml failed" >&2; exit 1; }; done
 # SWIFT_PACKAGE: Yams imports CYaml only when built as a package.
 module Yams -DSWIFT_PACKAGE "$yams"/Yams/*.swift
 module NXCNames Sources/NXCNames/*.swift
