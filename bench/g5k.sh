@@ -10,8 +10,9 @@
 #   2. `nxc start -f g5k-ramdisk --dry-run` fan-out to 30 sshd instances, each in a network
 #      namespace this script creates on this machine (veth 10.201.I.1/30 <-> 10.201.I.2/30, no
 #      route anywhere else), beside 1 (goal <= 3x). Every sshd runs in its own mount namespace
-#      with a private tmpfs on /tmp, where nxc pushes its bundle (/tmp/nxc-bundle): "cold" runs
-#      restart the sshds first (empty /tmp: kernel and initrd are pushed to every host), "warm"
+#      with a private tmpfs on /tmp and one on /var/lib/nxc, where nxc pushes its bundle
+#      (/var/lib/nxc/bundle): "cold" runs restart the sshds first (empty: kernel and initrd are
+#      pushed to every host), "warm"
 #      runs find the bundle there (only SHA-256 checks). The goal applies to the cold case.
 #
 # Each figure is the median of $RUNS runs (default 3); every run is listed. The 3-host and 1-host
@@ -255,7 +256,7 @@ fi
 sshd_start() { # I
   local i=$1
   ip netns exec "$NS$i" unshare -m sh -c \
-    'mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp && exec /usr/sbin/sshd -D -e -f "$0"' "$SD/sshd-$i.conf" \
+    'mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp && mount -t tmpfs -o size=512m,mode=0700 tmpfs /var/lib/nxc && exec /usr/sbin/sshd -D -e -f "$0"' "$SD/sshd-$i.conf" \
     >>"$L/sshd-$i.log" 2>&1 &
   SSHD_PID[$i]=$!
 }
@@ -297,6 +298,7 @@ if ! skipped dryrun; then
   if [ ! -d /run/sshd ]; then mkdir -m 755 /run/sshd; RUN_SSHD_CREATED=1; fi   # sshd's privilege separation folder
 
   SD=$(mktemp -d /var/tmp/nxc-g5kbench-sshd.XXXXXX)
+  mkdir -p -m 0700 /var/lib/nxc   # the mount point of each sshd's private staging tmpfs
   case "$SD" in /tmp/*) die "the sshd folder must not be under /tmp";; esac
   ssh-keygen -q -t ed25519 -N "" -C "nxc-g5k-bench host" -f "$SD/host_ed25519"
   cp "$P/.nxc/id_ed25519.pub" "$SD/authorized_keys"
@@ -366,7 +368,7 @@ EOF
       elif [ "$what" = copymux ]; then
         ref_mux "root@$NET.$i.2" &
       else
-        timeout 600 "${ssh_ref[@]}" "root@$NET.$i.2" 'cd /tmp/nxc-bundle && sha256sum kernel initrd kexec.sh' >/dev/null &
+        timeout 600 "${ssh_ref[@]}" "root@$NET.$i.2" 'cd /var/lib/nxc/bundle && sha256sum kernel initrd kexec.sh' >/dev/null &
       fi
       pids+=($!)
     done
@@ -376,7 +378,7 @@ EOF
   bundle_count() { # how many sshd /tmp hold the whole bundle
     local i c=0
     for i in $all; do
-      nsenter -t "${SSHD_PID[$i]}" -m sh -c 'cd /tmp/nxc-bundle 2>/dev/null && [ -f kernel ] && [ -f initrd ] && [ -f kexec.sh ]' && c=$((c + 1))
+      nsenter -t "${SSHD_PID[$i]}" -m sh -c 'cd /var/lib/nxc/bundle 2>/dev/null && [ -f kernel ] && [ -f initrd ] && [ -f kexec.sh ]' && c=$((c + 1))
     done
     echo $c
   }
