@@ -61,10 +61,11 @@ public enum NodeSecret {
     }
 
     /// A new secret for this start, sent to every node of `deployment` with the method's remote command.
+    /// `nodes`: those to send it to (default: every node of the deployment).
     static func install(deployment: Deployment, state: RuntimeState, method: any StartMethod, runDirectory: String,
-                        progress: @Sendable (String) -> Void) async throws {
+                        nodes only: [String]? = nil, progress: @Sendable (String) -> Void) async throws {
         let file = try create(in: runDirectory)
-        let nodes = deployment.order.isEmpty ? deployment.nodes.keys.sorted() : deployment.order
+        let nodes = only ?? (deployment.order.isEmpty ? deployment.nodes.keys.sorted() : deployment.order)
         let started = Date()
         let failures = await deliver(nodes: nodes, file: file) { node in
             method.remoteCommand(node: node, deployment: deployment, state: state, command: installCommand, interactive: false)

@@ -82,7 +82,16 @@ public enum Operations {
                                nodes: nodes, identity: identity, timeout: timeout ?? Double(flavour.bootTimeout),
                                options: options, binding: binding, progress: progress)
         if !options.dryRun { try project.setCurrent(composition: composition.name, flavour: flavour.name) }
-        var (doc, state) = try await method.start(ctx)
+        var doc: Deployment
+        var state: RuntimeState
+        do {
+            (doc, state) = try await method.start(ctx)
+        } catch DeployError.nodesDown(let down) where method.bindsHosts && !options.dryRun {
+            // Reserved hosts that came up stay up when others did not: they get the deployment's
+            // secret too, or their role services would wait for it in vain.
+            try await installSecretOnNodesUp(ctx: ctx, method: method, down: down.map(\.node), progress: progress)
+            throw DeployError.nodesDown(down)
+        }
         state.compositionFile = composition.file
         if !options.dryRun {
             try state.save(in: ctx.runDirectory)
@@ -92,6 +101,20 @@ public enum Operations {
                                          progress: progress)
         }
         return doc
+    }
+
+    /// After a partial start on reserved hosts: the secret for the nodes the method saved as started
+    /// and did not report down (reported as `NODE` or `NODE on HOST`).
+    static func installSecretOnNodesUp(ctx: StartContext, method: any StartMethod, down: [String],
+                                       progress: @escaping @Sendable (String) -> Void) async throws {
+        guard var state = RuntimeState.load(from: ctx.runDirectory),
+              let doc = try? Deployment.load(path: ctx.deploymentFile) else { return }
+        state.compositionFile = ctx.composition.file
+        let up = doc.order.filter { n in !down.contains { $0 == n || $0.hasPrefix(n + " on ") } }
+        guard !up.isEmpty else { return }
+        try state.save(in: ctx.runDirectory)
+        try await NodeSecret.install(deployment: doc, state: state, method: method, runDirectory: ctx.runDirectory,
+                                     nodes: up, progress: progress)
     }
 
     /// Runs `command` on every node of `target` (a node or a role); returns the worst exit status.

@@ -79,6 +79,8 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(t0), 600)
         XCTAssertTrue(first.output.contains("client2 on root@127.0.0.1:\(dead)"), first.output)
         XCTAssertTrue(first.output.contains("deployment: inline on the kernel command line"), first.output)
+        // The two nodes that came up still get the deployment's secret.
+        XCTAssertTrue(first.output.contains("the deployment's secret: sent to 2 node(s)"), first.output)
         for (node, role) in [("server", "server"), ("client1", "client")] {
             XCTAssertEqual(try execOn(node, ["hostname"]).output, node)
             XCTAssertEqual(try execOn(node, ["cat", "/etc/nxc/role"]).output, role)
