@@ -211,7 +211,11 @@ public enum Operations {
             }
         }
         let failed = active.method.stop(state, runDirectory: active.runDirectory)
-        if failed.isEmpty { try? FileManager.default.removeItem(atPath: RuntimeState.path(in: active.runDirectory)) }
+        if failed.isEmpty {
+            try? FileManager.default.removeItem(atPath: RuntimeState.path(in: active.runDirectory))
+            // The deployment's secret lives as long as the deployment.
+            try? FileManager.default.removeItem(atPath: active.runDirectory + "/" + NodeSecret.fileName)
+        }
         return failed
     }
 }

@@ -144,8 +144,14 @@ final class VMRamdiskTests: XCTestCase {
         try assertPanesAreShells(session: session, nameCommand: "cat /etc/nxc/hostname", timeout: 60)
         _ = try? Command.status(["tmux", "kill-session", "-t", session], timeout: 10)
 
+        // The deployment's secret: on the node root's only, in the run folder the user's only; gone at stop.
+        let secret = project + "/.nxc/run/webserver.vm-ramdisk/secret"
+        let mode = (try FileManager.default.attributesOfItem(atPath: secret)[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o600)
+        XCTAssertEqual(try execOn("server", ["stat", "-c", "%a %U", "/run/nxc/secret"]).output.trimmingCharacters(in: .whitespacesAndNewlines), "600 root")
         let stop = try run(["stop"], timeout: 120)
         XCTAssertEqual(stop.status, 0, stop.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: secret), "the secret outlived the deployment")
         for pid in pids { XCTAssertFalse(Processes.isAlive(pid), "PID \(pid) still runs after stop") }
         for port in ports { XCTAssertFalse(Processes.portInUse(port), "port \(port) still in use after stop") }
     }
