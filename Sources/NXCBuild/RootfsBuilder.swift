@@ -98,10 +98,9 @@ public struct BuildFileError: Error, CustomStringConvertible {
             case .fileWriteOutOfSpace: return String(cString: strerror(ENOSPC))
             case .fileWriteVolumeReadOnly: return String(cString: strerror(EROFS))
             case .fileWriteFileExists: return String(cString: strerror(EEXIST))
-            default: break
+            default: return "failed (Foundation error \(ns.code))"
             }
         }
-        if ns.domain == NSCocoaErrorDomain { return "failed (Foundation error \(ns.code))" }
         return "\(error)"
     }
 }
