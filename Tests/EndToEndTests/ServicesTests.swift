@@ -45,26 +45,28 @@ final class ServicesTests: XCTestCase {
         return try body()
     }
 
-    /// Each stock service on `svc`, and the command that shows it answering (run as root there).
-    static let checks: [(service: String, command: String)] = [
-        ("redis-server", #"test "$(redis-cli ping)" = PONG"#),
-        ("postgresql", #"test "$(runuser -u postgres -- psql -tAc 'select 1')" = 1"#),
-        ("mariadb", #"test "$(mysql -NBe 'select 1')" = 1"#),
-        ("nginx", "curl -sf http://localhost/ | grep -q 'Welcome to nginx'"),
-        ("munge", "munge -n | unmunge | grep -q 'STATUS: *Success'"),
+    /// Each stock service on `svc`: its units, and the command that shows it answering (run as root there).
+    static let checks: [(service: String, units: [String], command: String)] = [
+        ("redis-server", ["redis-server"], #"test "$(redis-cli ping)" = PONG"#),
+        ("postgresql", ["postgresql@15-main"], #"cd / && test "$(runuser -u postgres -- psql -tAc 'select 1')" = 1"#),
+        ("mariadb", ["mariadb"], #"test "$(mysql -NBe 'select 1')" = 1"#),
+        ("nginx", ["nginx"], "curl -sf http://localhost/ | grep -q 'Welcome to nginx'"),
+        ("munge", ["munge"], "munge -n | unmunge | grep -q 'STATUS: *Success'"),
         // slurmctld answers, lists slurmd's node as idle, and runs a job step on it.
-        ("slurmctld + slurmd", #"scontrol ping | grep -q UP && test "$(sinfo -h -N -o %N:%t)" = svc:idle && test "$(srun -N1 --immediate=30 hostname)" = svc"#),
+        ("slurmctld + slurmd", ["slurmctld", "slurmd"],
+         #"scontrol ping | grep -q UP && test "$(sinfo -h -N -o %N:%t)" = svc:idle && test "$(srun -N1 --immediate=30 hostname)" = svc"#),
     ]
 
     /// Every check on `svc`, each given `timeout` seconds to pass (services may still be starting:
-    /// VMs are ready when SSH answers); returns the services that never answered.
+    /// VMs are ready when SSH answers); returns the services that never answered, and prints what
+    /// systemd says of their units.
     func failingServices(timeout: Int) throws -> [String] {
         var failing: [String] = []
         for c in Self.checks {
             let r = try session.run(["wait", "svc", "--cmd", c.command, "--timeout", String(timeout)], timeout: Double(timeout) + 60)
             if r.status != 0 {
                 failing.append(c.service)
-                _ = try? session.exec("svc", ["sh", "-c", "systemctl --no-pager --failed; journalctl -b --no-pager -n 30"])
+                _ = try? session.exec("svc", ["systemctl", "status", "--no-pager", "--lines", "15"] + c.units)
             }
         }
         return failing

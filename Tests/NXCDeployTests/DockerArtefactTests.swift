@@ -99,7 +99,14 @@ final class DockerArtefactTests: XCTestCase {
     }
 
     func testCgroupsFromEngineAndLeftovers() throws {
-        XCTAssertEqual(ComposeFile.Cgroups.parse(engineInfo: "1 cgroupfs\n"), .init(version: .v1, driver: .cgroupfs))
+        // What Docker 20.10 said here (v1/hybrid, cgroupfs), and on a v2 stand-in with its default
+        // private cgroup namespaces, where the container could not start.
+        let here = ComposeFile.Cgroups.parse(engineInfo: "1 cgroupfs name=seccomp,profile=default\n")
+        XCTAssertEqual(here, .init(version: .v1, driver: .cgroupfs))
+        XCTAssertNil(here?.problem)
+        let v2 = ComposeFile.Cgroups.parse(engineInfo: "2 cgroupfs name=seccomp,profile=default name=cgroupns\n")
+        XCTAssertEqual(v2, .init(version: .v2, driver: .cgroupfs, privateNamespaces: true))
+        XCTAssertTrue(v2?.problem?.contains("\"default-cgroupns-mode\": \"host\"") == true, v2?.problem ?? "no problem")
         XCTAssertEqual(ComposeFile.Cgroups.parse(engineInfo: "2 systemd"), .init(version: .v2, driver: .systemd))
         for bad in ["", "1", "3 cgroupfs", "1 none", "cgroupfs 1", "1 cgroupfs extra"] {
             XCTAssertNil(ComposeFile.Cgroups.parse(engineInfo: bad), bad)

@@ -20,12 +20,16 @@ enum ComposeFile {
 
         var version: Version
         var driver: Driver
+        /// Whether the engine gives each container its own cgroup namespace by default (Docker's
+        /// default on v2): the container then sees its cgroup as `/`, and the parent nxc binds for it
+        /// is neither where systemd looks nor reachable (measured: the container cannot start).
+        var privateNamespaces = false
 
         /// The engine's, as `docker info` reports them; without an engine, this machine's layout and
         /// the driver Docker defaults to on it (cgroupfs on v1, systemd on v2).
         static func detect() -> Cgroups {
             if Command.which("docker") != nil,
-               let (st, out) = try? Command.status(["docker", "info", "--format", "{{.CgroupVersion}} {{.CgroupDriver}}"], timeout: 20),
+               let (st, out) = try? Command.status(["docker", "info", "--format", engineInfoFormat], timeout: 20),
                st == 0, let found = parse(engineInfo: out) {
                 return found
             }
@@ -33,15 +37,30 @@ enum ComposeFile {
             return Cgroups(version: version, driver: version == .v1 ? .cgroupfs : .systemd)
         }
 
-        /// `docker info --format '{{.CgroupVersion}} {{.CgroupDriver}}'`, e.g. `1 cgroupfs`.
+        /// `docker info --format` for `parse(engineInfo:)`: `1 cgroupfs name=seccomp,profile=default`.
+        static let engineInfoFormat = "{{.CgroupVersion}} {{.CgroupDriver}}{{range .SecurityOptions}} {{.}}{{end}}"
+
         static func parse(engineInfo: String) -> Cgroups? {
             let f = engineInfo.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
-            guard f.count == 2, let d = Driver(rawValue: f[1]) else { return nil }
+            guard f.count >= 2, let d = Driver(rawValue: f[1]) else { return nil }
+            let options = f.dropFirst(2)
+            guard options.allSatisfy({ $0.hasPrefix("name=") }) else { return nil }
+            let v: Version
             switch f[0] {
-            case "1": return Cgroups(version: .v1, driver: d)
-            case "2": return Cgroups(version: .v2, driver: d)
+            case "1": v = .v1
+            case "2": v = .v2
             default: return nil
             }
+            return Cgroups(version: v, driver: d, privateNamespaces: options.contains { $0 == "name=cgroupns" || $0.hasPrefix("name=cgroupns,") })
+        }
+
+        /// Why nxc cannot give a node its own cgroup subtree on this engine, and what to change; nil when it can.
+        var problem: String? {
+            guard privateNamespaces else { return nil }
+            return "this Docker engine gives each container a private cgroup namespace (its default on a cgroup v2 host); "
+                + "systemd in an unprivileged container then finds no cgroup it may write. Make the host's namespace the "
+                + "default: \"default-cgroupns-mode\": \"host\" in /etc/docker/daemon.json (or dockerd --default-cgroupns-mode=host), "
+                + "then restart the engine; each node still writes only its own cgroup subtree (docs/docker.md)"
         }
 
         /// The cgroup parent given to one container, which the engine creates for it alone: as

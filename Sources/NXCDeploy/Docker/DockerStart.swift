@@ -70,6 +70,8 @@ struct DockerStart: StartMethod {
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
         try Self.engineCheck()
         let compose = try Self.composeCommand()
+        let cgroups = ComposeFile.Cgroups.detect()
+        if let why = cgroups.problem { throw DeployError.invalid(why) }
         let image = try Self.builtImage(ctx.buildDirectory, flavour: ctx.flavour.name)
         let archive = ctx.buildDirectory + "/image.tar"
         let run = ctx.runDirectory
@@ -119,7 +121,7 @@ struct DockerStart: StartMethod {
         try writeAtomically(Data(ComposeFile.text(composition: ctx.composition, nodes: ctx.nodes, image: image.reference,
                                                   deployment: run + "/deployment.json", containerPrefix: name,
                                                   header: "Written by `nxc start` (project \(ctx.project.directory)).",
-                                                  cgroups: .detect()).utf8),
+                                                  cgroups: cgroups).utf8),
                             to: composeFile)
         let containers = Dictionary(uniqueKeysWithValues: ctx.nodes.map { ($0.node, name + "-" + $0.node) })
         let project = RuntimeState.ContainerProject(name: name, composeFile: composeFile, containers: containers)
