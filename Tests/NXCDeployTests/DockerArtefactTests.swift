@@ -134,15 +134,15 @@ final class DockerArtefactTests: XCTestCase {
     /// every line says `active` (redis-server restarting, slurmd failed, the rest active was "ready").
     func testServicesReadyOnlyWhenAllActive() {
         let units = ["redis-server", "postgresql", "slurmd"]
-        XCTAssertNil(DockerStart.servicesVerdict(units: units, status: 0, output: "active\nactive\nactive\n"))
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, status: 0, output: "activating\nactive\nactive\n"),
+        XCTAssertNil(DockerStart.servicesVerdict(units: units, output: "active\nactive\nactive\n"))
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "activating\nactive\nactive\n"),
                        "services: redis-server activating, postgresql active, slurmd active")
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, status: 0, output: "deactivating\nactive\nfailed\n"),
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "deactivating\nactive\nfailed\n"),
                        "failed: service(s) slurmd failed")
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, status: 3, output: "inactive\ninactive\ninactive\n"),
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "inactive\ninactive\ninactive\n"),
                        "services: redis-server inactive, postgresql inactive, slurmd inactive")
         // Fewer lines than units (systemctl cut short): not ready.
-        XCTAssertNotNil(DockerStart.servicesVerdict(units: units, status: 0, output: "active\n"))
+        XCTAssertNotNil(DockerStart.servicesVerdict(units: units, output: "active\n"))
     }
 
     func testPortSpecs() {

@@ -202,15 +202,17 @@ struct DockerStart: StartMethod {
             return "failed: the agent failed: " + failed.split(separator: "\n").joined(separator: "; ")
         }
         guard !units.isEmpty else { return nil }
-        guard let (ust, uout) = try? Command.status(["docker", "exec", container, "systemctl", "is-active"] + units, timeout: 30) else {
+        // One state per unit on stdout; stderr (warnings) would add lines that are no state.
+        guard let (_, uout) = try? Command.status(["docker", "exec", container, "sh", "-c", #"systemctl is-active "$@" 2>/dev/null"#, "sh"] + units,
+                                                  timeout: 30) else {
             return "systemctl timed out"
         }
-        return servicesVerdict(units: units, status: ust, output: uout)
+        return servicesVerdict(units: units, output: uout)
     }
 
     /// What `systemctl is-active UNITS…` says of a role's services: nil when all are active. Its
     /// exit status is no verdict: it is 0 as soon as one of the units is active.
-    static func servicesVerdict(units: [String], status _: Int32, output uout: String) -> String? {
+    static func servicesVerdict(units: [String], output uout: String) -> String? {
         let states = uout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         if states.count == units.count, states.allSatisfy({ $0 == "active" }) { return nil }
         if states.contains("failed") { return "failed: service(s) " + zip(units, states).filter { $0.1 == "failed" }.map(\.0).joined(separator: ", ") + " failed" }
