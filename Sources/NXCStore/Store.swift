@@ -43,17 +43,27 @@ public actor Store {
         return FileManager.default.fileExists(atPath: p, isDirectory: &isDir) && isDir.boolValue ? p : nil
     }
 
+    /// `mkdir -p` with the system's reason in the error ("Permission denied"), not Foundation's codes.
+    static func makeDirectories(_ path: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw StoreError.cannotCreate(path, "it exists and is not a folder") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { try makeDirectories(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw StoreError.cannotCreate(path, String(cString: strerror(errno))) }
+    }
+
     /// Returns the entry for `hash`, building it with `build(tmpDir)` when absent.
     public func realise(name: String, hash: String,
                         build: @Sendable (String) async throws -> Void) async throws -> (path: String, reused: Bool) {
         if let p = lookup(name: name, hash: hash) { return (p, true) }
         let fm = FileManager.default
-        do { try fm.createDirectory(atPath: root, withIntermediateDirectories: true) }
-        catch { throw StoreError.cannotCreate(root, "\(error)") }
+        try Self.makeDirectories(root)
         let tmp = "\(root)/.tmp-\(hash)-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try? fm.removeItem(atPath: tmp)
-        do { try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false) }
-        catch { throw StoreError.cannotCreate(tmp, "\(error)") }
+        guard mkdir(tmp, 0o755) == 0 else { throw StoreError.cannotCreate(tmp, String(cString: strerror(errno))) }
         let final = path(name: name, hash: hash)
         do {
             try await build(tmp)
