@@ -11,7 +11,7 @@
 #    none may crash, time out or run out of memory. An input listed in that folder's
 #    `known-crashes` (FILE, then why) is a defect not yet fixed: reported, not counted,
 #    until the fix lands and the line is removed.
-# 3. Fuzzes each target in turn for SECONDS, starting from Tests/fuzz/seeds/TARGET/, the
+# 3. Fuzzes each target for SECONDS (NXC_FUZZ_JOBS at a time, default one per CPU), starting from Tests/fuzz/seeds/TARGET/, the
 #    repository's own inputs of that kind and the regressions. The corpus it grows is in
 #    .build-fuzz/corpus/TARGET (not in git), emptied at each run so that every run spends its
 #    time fuzzing, not replaying what earlier runs kept; NXC_FUZZ_CORPUS=DIR keeps the corpora
@@ -121,43 +121,58 @@ seed_dir() {
     echo "$dir"
 }
 
-# Step 3: fuzz.
-summary=()
+# Step 3: fuzz. NXC_FUZZ_JOBS targets at a time (default: one per CPU), each on its own core for
+# its whole SECONDS; one lane's output is written when the target ends.
+# fuzz_one TARGET: fuzzes it, writes its summary line to $out/tmp/summary-TARGET, exits 1 on a crash.
+fuzz_one() {
+    local t=$1 corpus findings seeds log start status elapsed execs units result
+    if [ -n "${NXC_FUZZ_CORPUS:-}" ]; then
+        corpus=$NXC_FUZZ_CORPUS/$t
+    else
+        corpus=$out/corpus/$t
+        rm -rf "$corpus"
+    fi
+    findings=$findings_root/$t
+    mkdir -p "$corpus" "$findings"
+    seeds=$(seed_dir "$t")
+    log=$out/tmp/fuzz-$t.log
+    echo "fuzz: $t for $seconds s (seeds: $(ls "$seeds" | wc -l), corpus: $corpus, findings: $findings)"
+    start=$SECONDS
+    "$out/bin/fuzz-$t" "${limits[@]}" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
+        -dict="$here/dict/${dict[$t]}.dict" -use_value_profile=1 -print_final_stats=1 \
+        -artifact_prefix="$findings/" "$corpus" "$seeds" < /dev/null > "$log" 2>&1
+    status=$?
+    elapsed=$((SECONDS - start))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    units=$(ls "$corpus" | wc -l)
+    if [ $status -eq 0 ]; then
+        result=ok
+    else
+        result="CRASH (exit $status)"
+        echo "fuzz: $t: CRASH; the input:"
+        sed -n 's/.*Test unit written to \(.*\)$/      \1/p' "$log"
+        grep -E "ERROR|SUMMARY|^ *#[0-9] " "$log" | head -16
+        echo "      (full log: $log)"
+    fi
+    printf '%-18s %10s execs in %4s s  corpus %5s  %s\n' "$t" "${execs:-?}" "$elapsed" "$units" "$result" > "$out/tmp/summary-$t"
+    [ $status -eq 0 ]
+}
+
 if [ "$seconds" -gt 0 ]; then
+    jobs_max=${NXC_FUZZ_JOBS:-$(nproc)}
+    [[ "$jobs_max" =~ ^[1-9][0-9]*$ ]] || { echo "NXC_FUZZ_JOBS must be a positive number" >&2; exit 2; }
     for t in "${targets[@]}"; do
-        if [ -n "${NXC_FUZZ_CORPUS:-}" ]; then
-            corpus=$NXC_FUZZ_CORPUS/$t
-        else
-            corpus=$out/corpus/$t
-            rm -rf "$corpus"
-        fi
-        findings=$findings_root/$t
-        mkdir -p "$corpus" "$findings"
-        seeds=$(seed_dir "$t")
-        log=$out/tmp/fuzz-$t.log
-        echo "fuzz: $t for $seconds s (seeds: $(ls "$seeds" | wc -l), corpus: $corpus, findings: $findings)"
-        start=$SECONDS
-        "$out/bin/fuzz-$t" "${limits[@]}" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
-            -dict="$here/dict/${dict[$t]}.dict" -use_value_profile=1 -print_final_stats=1 \
-            -artifact_prefix="$findings/" "$corpus" "$seeds" < /dev/null > "$log" 2>&1
-        status=$?
-        elapsed=$((SECONDS - start))
-        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-        units=$(ls "$corpus" | wc -l)
-        if [ $status -eq 0 ]; then
-            result=ok
-        else
-            failures=$((failures + 1))
-            result="CRASH (exit $status)"
-            echo "fuzz: $t: CRASH; the input:"
-            sed -n 's/.*Test unit written to \(.*\)$/      \1/p' "$log"
-            grep -E "ERROR|SUMMARY|^ *#[0-9] " "$log" | head -16
-            echo "      (full log: $log)"
-        fi
-        summary+=("$(printf '%-18s %10s execs in %4s s  corpus %5s  %s' "$t" "${execs:-?}" "$elapsed" "$units" "$result")")
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+        rm -f "$out/tmp/summary-$t"
+        fuzz_one "$t" &
     done
-    echo "fuzz: summary"
-    printf '  %s\n' "${summary[@]}"
+    wait
+    echo "fuzz: summary (${jobs_max} at a time)"
+    for t in "${targets[@]}"; do
+        line=$(cat "$out/tmp/summary-$t" 2>/dev/null || echo "$t: no summary (the lane died)")
+        case $line in *" ok") ;; *) failures=$((failures + 1)) ;; esac
+        printf '  %s\n' "$line"
+    done
 fi
 
 [ $known -eq 0 ] || echo "fuzz: $known known crash(es) not fixed yet (listed in Tests/fuzz/regressions/*/known-crashes)"
