@@ -5,12 +5,14 @@ NXC      := .build/release/nxc
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Host tools: image building, VMs, the private network, SSH, tmux, C libraries we link.
 APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd netcat-openbsd \
-                libarchive-dev libjansson-dev binutils ca-certificates debian-archive-keyring python3 iproute2
+                libarchive-dev libjansson-dev libssl-dev binutils ca-certificates debian-archive-keyring python3 iproute2
 # The docker flavour's tests and benchmarks need an engine (the tests start dockerd when none runs).
 DOCKER_PACKAGES := docker.io docker-compose
+# The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
+TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap
 BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES)
 
-.PHONY: all deps build test unit e2e demo bench install clean
+.PHONY: all deps build test unit fuzz e2e demo bench install clean
 
 all: build
 
@@ -29,14 +31,18 @@ build: deps
 	strip .build/release/nxc-agent
 	@ls -l .build/release/nxc-agent | awk '{print "nxc-agent: " $$5 " bytes (stripped, static Swift runtime)"}'
 
-# Unit tests, the agent's tests, and the end-to-end tests with real QEMU VMs and a real Docker engine.
-test: build
-	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(DOCKER_PACKAGES)"
-	bash Tests/agent/run.sh .build/release/nxc-agent
-	NXC_E2E=1 NXC_BIN=$(CURDIR)/$(NXC) $(SWIFT) test
+# Unit tests, the agent's tests, the fuzz targets, the end-to-end tests with real QEMU VMs and a real
+# Docker engine, and a build and boot as a normal user; each phase timed (Tests/suite.sh).
+test:
+	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(TEST_PACKAGES)"
+	SWIFT=$(SWIFT) bash Tests/suite.sh
 
 unit: deps
 	$(SWIFT) test --skip EndToEndTests
+
+# The fuzz targets alone (Tests/fuzz/run.sh; FUZZ_SECONDS per target, default 60).
+fuzz: deps
+	bash Tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 
 # Build and start the webserver example in VMs, fetch its page from client1, stop.
 demo: build
@@ -62,4 +68,4 @@ install: build
 	cp -r flavours templates $(DESTDIR)$(PREFIX)/share/nxc/
 
 clean:
-	rm -rf .build build deploy .nxc
+	rm -rf .build .build-fuzz build deploy .nxc
