@@ -302,9 +302,11 @@ struct Boot {
     }
 
     // 8.
-    /// Starts the role's units, or restarts them when `restart`: nothing
-    /// orders a package's service after this agent, so it may already be
-    /// running with the files the role's files just replaced.
+    /// Starts the role's units. When `restart` (role files changed), a unit
+    /// that is already active is restarted so that it reads them: on a node
+    /// contextualised again, or a unit the generator could not order after
+    /// this agent. At boot the role's services wait for the agent (the
+    /// generator orders them after it), so they are started, not restarted.
     private func startServices(_ composition: CompositionRoles, role: String, restart: Bool, reload: Bool = false) -> [String] {
         guard let units = composition.services[role] else {
             let error = AgentError.invalid(origin: root.path(CompositionRoles.path), key: "roles",
@@ -332,10 +334,11 @@ struct Boot {
                 failures.append("\(error)")
             }
         }
-        if restart { log.info("role files changed: restarting the role's services so they read them") }
+        if restart { log.info("role files changed: restarting the role's services that already run, so they read them") }
         for unit in units {
+            let running = restart && system.isActive(unit)
             do {
-                try system.run(["systemctl", restart ? "restart" : "start", "--no-block", unit], timeout: 30)
+                try system.run(["systemctl", running ? "restart" : "start", "--no-block", unit], timeout: 30)
             } catch {
                 log.error("\(error)")
                 failures.append("\(error)")

@@ -22,6 +22,7 @@ enum Generator {
             log.error("expected NORMAL_DIR EARLY_DIR LATE_DIR, got \(arguments.count) arguments; nothing masked")
             return 0
         }
+        let normalDirectory = arguments[0]
         let earlyDirectory = arguments.count == 3 ? arguments[1] : arguments[0]
 
         let context = BootContext(root: root, log: log)
@@ -56,7 +57,34 @@ enum Generator {
         }
         let who = role.map { "role \($0)" } ?? "unknown node"
         log.info("\(who): masked \(masked.isEmpty ? "nothing" : masked.joined(separator: " "))")
+        if let role {
+            let ordered = orderAfterAgent(composition.services[role] ?? [], in: normalDirectory, log: log)
+            if !ordered.isEmpty { log.info("role \(role): \(ordered.joined(separator: " ")) start after nxc-agent") }
+        }
         return 0
+    }
+
+    static let agentUnit = "nxc-agent.service"
+    static let orderingDropIn = "50-nxc-after-agent.conf"
+
+    /// The role's own services start once the agent has put the role's files in place, so they read
+    /// them at their first start and need no restart (a restart that lands while a service is still
+    /// starting can leave it stuck: mariadb stayed `deactivating` for good). Only `.service` units,
+    /// and not systemd's own early-boot ones, whose ordering before basic.target the agent is after.
+    static func orderAfterAgent(_ units: [String], in directory: String, log: Logger) -> [String] {
+        var ordered: [String] = []
+        for unit in units where unit.hasSuffix(".service") && !unit.hasPrefix("systemd-") && unit != agentUnit {
+            let folder = directory + "/" + unit + ".d"
+            do {
+                try Files.makeDirectories(folder)
+                try Files.write(folder + "/" + orderingDropIn,
+                                text: "# nxc-generator: the role's files are in place before this starts.\n[Unit]\nAfter=\(agentUnit)\n")
+                ordered.append(unit)
+            } catch {
+                log.error("cannot order \(unit) after the agent: \(error)")
+            }
+        }
+        return ordered
     }
 
     /// This node's role, or nil (logged) if the node or the deployment is unknown.

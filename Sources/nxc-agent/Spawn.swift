@@ -119,6 +119,19 @@ struct SystemActions {
     let dryRun: Bool
     let log: Logger
 
+    /// Whether systemd has `unit` active (`systemctl is-active --quiet`: not one waiting to start).
+    /// Under NXC_AGENT_ROOT nothing is asked: the units named in NXC_AGENT_TEST_ACTIVE (spaces
+    /// between them) count as active, so that the tests can take both ways.
+    func isActive(_ unit: String) -> Bool {
+        let argv = ["systemctl", "is-active", "--quiet", unit]
+        if dryRun {
+            log.info("would ask: \(Spawn.display(argv))")
+            guard let raw = getenv("NXC_AGENT_TEST_ACTIVE") else { return false }
+            return String(cString: raw).split(separator: " ").contains { $0 == unit }
+        }
+        return (try? Spawn.run(argv, timeout: 30)) != nil
+    }
+
     /// Runs `argv`, throwing unless it exits 0 within `timeout` seconds.
     func run(_ argv: [String], timeout: Int) throws {
         if dryRun {

@@ -146,10 +146,21 @@ check_content "$r/var/www/html/index.html" "hello from nxc"
 check_mode "$r/var/www/html/index.html" 640
 check_content "$r/etc/nginx/nginx.conf" "worker_processes 1;"
 check_log "$log" "role files: 2 of 2 in place, 2 changed"
-check_log "$log" "would run: systemctl restart --no-block nginx.service"
-check_log "$log" "would run: systemctl restart --no-block php8.2-fpm.service"
-check_log "$log" "would run: systemctl restart --no-block chrony.service"
+# At boot the role's services wait for the agent (the generator orders them after it): the
+# changed role files do not restart them, they are started once.
+check_log "$log" "would ask: systemctl is-active --quiet nginx.service"
+check_log "$log" "would run: systemctl start --no-block nginx.service"
+check_log "$log" "would run: systemctl start --no-block php8.2-fpm.service"
+check_log "$log" "would run: systemctl start --no-block chrony.service"
+check "no restart of a service that was not running" sh -c "! grep -q 'systemctl restart' '$log'"
 check "no client service started on the server" sh -c "! grep -q iperf3 '$log'"
+
+echo "== role files changed under a running service (contextualised again): that one is restarted"
+r2=$work/server-running; make_root "$r2"
+NXC_AGENT_TEST_ACTIVE="nginx.service" in_root "$r2" boot --host server --deployment "$work/deployment.json" > "$work/running.log" 2>&1
+check_status "boot with nginx running" $? 0
+check_log "$work/running.log" "would run: systemctl restart --no-block nginx.service"
+check_log "$work/running.log" "would run: systemctl start --no-block php8.2-fpm.service"
 
 echo "== boot again: same result, host keys present, generator masks lifted by a reload"
 mkdir -p "$r/etc/ssh" "$r/run/systemd/generator.early"
@@ -538,7 +549,7 @@ in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/no
 check_status "boot with a missing role file" $? 1
 check_log "$r/run/nxc/failed" "role file /etc/nginx/nginx.conf"
 check_content "$r/var/www/html/index.html" "hello from nxc"
-check_log "$work/nofile.log" "would run: systemctl restart --no-block nginx.service"
+check_log "$work/nofile.log" "would run: systemctl start --no-block nginx.service"
 
 echo "== composition.json with a role file outside the root"
 r=$work/esc-root; make_root "$r"
@@ -583,8 +594,14 @@ printf 'nxc.host=server nxc.deployment=%s\n' "$doc" > "$r/proc/cmdline"
 generator "$r" "$work/gs/normal" "$work/gs/early" "$work/gs/late" 2> "$work/gen.log"
 check_status "generator for server" $? 0
 check_content <(masks "$work/gs/early") "iperf3.service nfs-server.service rpcbind.socket "
-check "generator writes nothing into NORMAL_DIR or LATE_DIR" test ! -e "$work/gs/normal" -a ! -e "$work/gs/late"
+check "generator writes nothing into LATE_DIR" test ! -e "$work/gs/late"
 check_log "$work/gen.log" "nxc-generator: role server: masked iperf3.service nfs-server.service rpcbind.socket"
+# The role's own services are ordered after the agent (a drop-in in NORMAL_DIR), so they read its files at their first start.
+check_content <(cd "$work/gs/normal" && ls -d *.service.d | tr '\n' ' ') "chrony.service.d nginx.service.d php8.2-fpm.service.d "
+check_content "$work/gs/normal/nginx.service.d/50-nxc-after-agent.conf" "# nxc-generator: the role's files are in place before this starts.
+[Unit]
+After=nxc-agent.service"
+check_log "$work/gen.log" "role server: nginx.service php8.2-fpm.service chrony.service start after nxc-agent"
 
 r=$work/gen-client; make_root "$r"
 printf 'PATH=/bin\0NXC_HOST=client1\0NXC_DEPLOYMENT_FILE=/d.json\0' > "$r/proc/1/environ"
