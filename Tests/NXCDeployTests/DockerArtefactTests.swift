@@ -132,11 +132,13 @@ final class DockerArtefactTests: XCTestCase {
 
     /// `systemctl is-active A B C` exits 0 when any one unit is active: a node is ready only when
     /// every line says `active` (redis-server restarting, slurmd failed, the rest active was "ready").
-    func testServicesReadyOnlyWhenAllActive() {
+    func testServicesReadyOnlyWhenAllStarted() {
         let units = ["redis-server", "postgresql", "slurmd"]
         XCTAssertNil(DockerStart.servicesVerdict(units: units, output: "active\nactive\nactive\n"))
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "activating\nactive\nactive\n"),
-                       "services: redis-server activating, postgresql active, slurmd active")
+        // A unit that waits for the deployment's secret (sent once start returns) is started.
+        XCTAssertNil(DockerStart.servicesVerdict(units: units, output: "activating\nactive\nactive\n"))
+        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "inactive\nactive\nactive\n"),
+                       "services: redis-server inactive, postgresql active, slurmd active")
         XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "deactivating\nactive\nfailed\n"),
                        "failed: service(s) slurmd failed")
         XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "inactive\ninactive\ninactive\n"),

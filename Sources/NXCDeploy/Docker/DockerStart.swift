@@ -210,11 +210,15 @@ struct DockerStart: StartMethod {
         return servicesVerdict(units: units, output: uout)
     }
 
-    /// What `systemctl is-active UNITS…` says of a role's services: nil when all are active. Its
-    /// exit status is no verdict: it is 0 as soon as one of the units is active.
+    /// What `systemctl is-active UNITS…` says of a role's services: nil when all are started, that is
+    /// active, or activating: a unit may wait for what only comes once `start` has returned, such as
+    /// the deployment's secret (munge in templates/slurm), and whether a service answers is for
+    /// `nxc wait` and the driver to tell, as on the other flavours. Its exit status is no verdict:
+    /// it is 0 as soon as one of the units is active.
     static func servicesVerdict(units: [String], output uout: String) -> String? {
         let states = uout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        if states.count == units.count, states.allSatisfy({ $0 == "active" }) { return nil }
+        let started: Set<String> = ["active", "activating", "reloading"]
+        if states.count == units.count, states.allSatisfy({ started.contains($0) }) { return nil }
         if states.contains("failed") { return "failed: service(s) " + zip(units, states).filter { $0.1 == "failed" }.map(\.0).joined(separator: ", ") + " failed" }
         return "services: " + zip(units, states).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
     }
