@@ -19,35 +19,7 @@ final class DockerTests: XCTestCase {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
         project = NSTemporaryDirectory() + "nxc-docker-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
-        if Command.which("dockerd") == nil || Command.which("docker-compose") == nil {
-            var e = ProcessInfo.processInfo.environment
-            e["DEBIAN_FRONTEND"] = "noninteractive"
-            try Command.run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io", "docker-compose"],
-                            environment: e, timeout: 900)
-        }
-        if (try? Command.status(["docker", "info"], timeout: 20))?.0 != 0 {
-            dockerd = try Self.startDockerd(log: project + "/dockerd.log")
-        }
-    }
-
-    /// Starts dockerd in the background and waits (60 s at most) until it answers; returns its PID.
-    static func startDockerd(log: String) throws -> Int32 {
-        let pidfile = NSTemporaryDirectory() + "nxc-dockerd-\(getpid()).pid"
-        try Command.run(["sh", "-c", #"dockerd >"$1" 2>&1 </dev/null & echo $! >"$2""#, "sh", log, pidfile], timeout: 30)
-        guard let text = try? String(contentsOfFile: pidfile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw XCTSkip("could not start dockerd (no PID)")
-        }
-        try? FileManager.default.removeItem(atPath: pidfile)
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if (try? Command.status(["docker", "info"], timeout: 20))?.0 == 0 { return pid }
-            guard Processes.isAlive(pid) else { break }
-            Thread.sleep(forTimeInterval: 0.5)
-        }
-        Processes.stop(pid, grace: 20)
-        let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
-        XCTFail("dockerd did not answer within 60 s:\n\(tail)")
-        throw XCTSkip("no Docker engine")
+        dockerd = try ensureDockerEngine(log: project + "/dockerd.log")
     }
 
     override func tearDown() {

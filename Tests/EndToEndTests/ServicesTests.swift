@@ -91,17 +91,7 @@ final class ServicesTests: XCTestCase {
     }
 
     func testServicesInContainers() throws {
-        try phase("engine") {
-            if Command.which("dockerd") == nil || Command.which("docker-compose") == nil {
-                var e = ProcessInfo.processInfo.environment
-                e["DEBIAN_FRONTEND"] = "noninteractive"
-                try Command.run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io", "docker-compose"],
-                                environment: e, timeout: 900)
-            }
-            if (try? Command.status(["docker", "info"], timeout: 20))?.0 != 0 {
-                dockerd = try DockerTests.startDockerd(log: project + "/dockerd.log")
-            }
-        }
+        try phase("engine") { dockerd = try ensureDockerEngine(log: project + "/dockerd.log") }
         let b = try phase("build (docker)") { try session.run(["build", "-f", "docker", composition], timeout: 2400) }
         XCTAssertEqual(b.status, 0, b.output)
         guard b.status == 0 else { return }

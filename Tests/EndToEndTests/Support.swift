@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import NXCBuild
+import NXCDeploy
 import NXCStore
 
 /// nxc as the end-to-end tests run it: the binary under test (NXC_BIN), one project folder as
@@ -55,4 +56,33 @@ func assertPanesAreShells(session: String, nameCommand: String, timeout: Double,
         }
         XCTAssertTrue(screen.contains("\npane-of-\(node)"), "pane \(i) (\(node)):\n\(screen)", file: file, line: line)
     }
+}
+
+/// A Docker engine for the tests that need one: docker.io and docker-compose installed if missing,
+/// and a dockerd started when none answers. Returns the PID of the dockerd it started (the caller
+/// stops it, by that PID), nil when one already answered.
+func ensureDockerEngine(log: String) throws -> Int32? {
+    if Command.which("dockerd") == nil || Command.which("docker-compose") == nil {
+        var e = ProcessInfo.processInfo.environment
+        e["DEBIAN_FRONTEND"] = "noninteractive"
+        try Command.run(["apt-get", "install", "-y", "--no-install-recommends", "docker.io", "docker-compose"],
+                        environment: e, timeout: 900)
+    }
+    if (try? Command.status(["docker", "info"], timeout: 20))?.0 == 0 { return nil }
+    let pidfile = NSTemporaryDirectory() + "nxc-dockerd-\(getpid()).pid"
+    try Command.run(["sh", "-c", #"dockerd >"$1" 2>&1 </dev/null & echo $! >"$2""#, "sh", log, pidfile], timeout: 30)
+    guard let text = try? String(contentsOfFile: pidfile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        throw XCTSkip("could not start dockerd (no PID)")
+    }
+    try? FileManager.default.removeItem(atPath: pidfile)
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+        if (try? Command.status(["docker", "info"], timeout: 20))?.0 == 0 { return pid }
+        guard Processes.isAlive(pid) else { break }
+        Thread.sleep(forTimeInterval: 0.5)
+    }
+    Processes.stop(pid, grace: 20)
+    let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+    XCTFail("dockerd did not answer within 60 s:\n\(tail)")
+    throw XCTSkip("no Docker engine")
 }
