@@ -173,8 +173,9 @@ extension Command {
 }
 
 /// Spawn attributes for every child: an empty signal mask and default handlers, whatever nxc
-/// (or the runtime) blocks or ignores.
-func cleanSignals(_ attr: inout posix_spawnattr_t) {
+/// (or the runtime) blocks or ignores. `extraFlags`: other POSIX_SPAWN_* flags the caller sets
+/// attributes for (POSIX_SPAWN_SETPGROUP, say).
+public func cleanSignals(_ attr: inout posix_spawnattr_t, extraFlags: Int32 = 0) {
     var empty = sigset_t()
     sigemptyset(&empty)
     posix_spawnattr_setsigmask(&attr, &empty)
@@ -182,7 +183,7 @@ func cleanSignals(_ attr: inout posix_spawnattr_t) {
     sigemptyset(&defaults)
     for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
     posix_spawnattr_setsigdefault(&attr, &defaults)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | extraFlags))
 }
 
 /// The children nxc is waiting for, so that SIGINT, SIGTERM and SIGHUP sent to nxc (Ctrl-C,
@@ -239,7 +240,8 @@ private func forwardSignal(_ sig: Int32) {
 /// Marks every descriptor above stderr close-on-exec, so children get only stdin/stdout/stderr.
 /// What nxc itself inherited (make's jobserver pipes, a test runner's files) would otherwise leak
 /// into every child; dash then fails on scripts whose redirections need fd numbers above 9.
-func closeInheritedDescriptors() {
+/// Marks every descriptor above 2 close-on-exec, so that a child gets only what its spawn actions give it.
+public func closeInheritedDescriptors() {
     guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
     for n in names {
         guard let fd = Int32(n), fd > 2 else { continue }
@@ -255,7 +257,8 @@ func cloexecPipe(_ fds: inout [Int32]) -> Bool {
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings.
-func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+/// Calls `body` with a NULL-terminated C array of the strings (argv, envp).
+public func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
     var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
     ptrs.append(nil)
     defer { for p in ptrs { free(p) } }

@@ -91,7 +91,7 @@ final class ScriptProcess {
             for fd in out { close(fd) }
             throw DeployError.invalid("pipe: \(String(cString: strerror(errno)))")
         }
-        Self.closeOnExec(except: [])
+        closeInheritedDescriptors()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -107,18 +107,11 @@ final class ScriptProcess {
         defer { posix_spawnattr_destroy(&attr) }
         // Group 0: a new group whose id is the script's PID.
         posix_spawnattr_setpgroup(&attr, 0)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for sig in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, sig) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        cleanSignals(&attr, extraFlags: POSIX_SPAWN_SETPGROUP)
         var child: pid_t = 0
         let envList = environment.map { "\($0.key)=\($0.value)" }
-        let rc = Self.withCStrings(argv) { cargv in
-            Self.withCStrings(envList) { cenv in posix_spawn(&child, argv[0], &actions, &attr, cargv, cenv) }
+        let rc = withCStrings(argv) { cargv in
+            withCStrings(envList) { cenv in posix_spawn(&child, argv[0], &actions, &attr, cargv, cenv) }
         }
         close(out[1])
         close(err[1])
@@ -243,17 +236,6 @@ final class ScriptProcess {
         }
     }
 
-    /// Marks every descriptor above stderr close-on-exec, so the script gets only its three:
-    /// descriptors nxc inherited (make's jobserver, a test runner's files) must not leak into it.
-    static func closeOnExec(except keep: Set<Int32>) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
-        for n in names {
-            guard let fd = Int32(n), fd > 2, !keep.contains(fd) else { continue }
-            let flags = fcntl(fd, F_GETFD)
-            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
-        }
-    }
-
     /// posix_spawn_file_actions_addchdir_np (glibc 2.29), which Swift's Glibc module does not export.
     private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
     nonisolated(unsafe) private static let addChdirFunction: AddChdir? =
@@ -262,19 +244,6 @@ final class ScriptProcess {
     private static func addChdir(_ actions: inout posix_spawn_file_actions_t, _ directory: String) -> Int32 {
         guard let f = addChdirFunction else { return ENOSYS }
         return f(&actions, directory)
-    }
-
-    /// Calls `body` with a NULL-terminated C array of the strings.
-    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-        let array = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
-        for (i, s) in strings.enumerated() { (array + i).initialize(to: strdup(s)) }
-        (array + strings.count).initialize(to: nil)
-        defer {
-            for i in 0..<strings.count { free(array[i]) }
-            array.deinitialize(count: strings.count + 1)
-            array.deallocate()
-        }
-        return body(array)
     }
 }
 
