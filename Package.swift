@@ -47,12 +47,14 @@ let package = Package(
 
         .testTarget(name: "NXCCompositionTests", dependencies: ["NXCComposition"],
                     resources: [.copy("BadCompositions")]),
-        .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore"]),
+        // What several test targets use (the test binary run again as a child, to be killed).
+        .target(name: "NXCTestSupport", path: "Tests/NXCTestSupport"),
+        .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore", "NXCTestSupport"]),
         .testTarget(name: "NXCNamesTests", dependencies: ["NXCNames"]),
         .testTarget(name: "NXCFlavoursTests", dependencies: ["NXCFlavours", "NXCDeploy"], resources: [.copy("BadFlavours")]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
         .testTarget(name: "NXCBuildTests", dependencies: ["NXCBuild", "NXCArchive", "NXCComposition"]),
-        .testTarget(name: "NXCDeployTests", dependencies: ["NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
+        .testTarget(name: "NXCDeployTests", dependencies: ["NXCTestSupport", "NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],
     swiftLanguageModes: [.v6]
