@@ -165,15 +165,8 @@ struct CompositionParser {
     }
 
     func yamlError(_ e: YamlError) -> CompositionError {
-        switch e {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return CompositionError(file: file, location: SourceLocation(file: file, line: mark.line, column: mark.column),
-                                    "invalid YAML: \(problem)")
-        case .reader(let problem, _, _, _):
-            return CompositionError(file: file, "invalid YAML: \(problem)")
-        default:
-            return CompositionError(file: file, "invalid YAML: \(e)")
-        }
+        let (location, message) = describeYAMLError(e, file: file)
+        return CompositionError(file: file, location: location, message)
     }
 
     func parseDistribution(_ node: Node) throws -> Distribution {
@@ -290,16 +283,7 @@ struct CompositionParser {
 
     func parseMemory(_ node: Node, _ key: String) throws -> Int {
         guard case .scalar(let s) = node else { throw fail(node, key, "expected a size such as 1024 (MiB), 512M or 2G") }
-        let t = s.string.uppercased()
-        var mib: Int?
-        if let v = Int(t) { mib = v }
-        else if t.hasSuffix("M"), let v = Int(t.dropLast()) { mib = v }
-        else if t.hasSuffix("G"), let v = Int(t.dropLast()) {
-            // A huge count of G must be refused, not overflow (a trap).
-            let (product, overflow) = v.multipliedReportingOverflow(by: 1024)
-            mib = overflow ? nil : product
-        }
-        guard let m = mib, m >= 128, m <= 65536 else {
+        guard let m = parseMemorySize(s.string), m >= 128, m <= 65536 else {
             throw fail(node, key, "expected a size between 128M and 64G such as 1024 (MiB), 512M or 2G, got '\(s.string)'")
         }
         return m

@@ -630,3 +630,28 @@ struct YAMLDepthScanner {
         if indent == 0 { indent = max(maxIndent, parentIndent + 1, 1) }
     }
 }
+
+/// What Yams says of text it cannot read: where (when it knows) and what, for the file's error.
+public func describeYAMLError(_ e: YamlError, file: String) -> (location: SourceLocation?, message: String) {
+    switch e {
+    case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+        return (SourceLocation(file: file, line: mark.line, column: mark.column), "invalid YAML: \(problem)")
+    case .reader(let problem, _, _, _):
+        return (nil, "invalid YAML: \(problem)")
+    default:
+        return (nil, "invalid YAML: \(e)")
+    }
+}
+
+/// A memory size in MiB as compositions and flavours write it: `1024`, `512M`, `2G`. Nil for
+/// anything else, and for a count of G whose MiB would overflow.
+public func parseMemorySize(_ text: String) -> Int? {
+    let t = text.uppercased()
+    if let v = Int(t) { return v }
+    if t.hasSuffix("M"), let v = Int(t.dropLast()) { return v }
+    if t.hasSuffix("G"), let v = Int(t.dropLast()) {
+        let (product, overflow) = v.multipliedReportingOverflow(by: 1024)
+        return overflow ? nil : product
+    }
+    return nil
+}

@@ -133,30 +133,13 @@ struct FlavourParser {
         let r = FlavourRules.memory
         let why = "expected a size from \(r.lowerBound)M to \(r.upperBound / 1024)G such as 1024 (MiB), 512M or 2G, got \(describe(node))"
         guard case .scalar(let s) = node else { throw fail(node, key, why) }
-        let t = s.string.uppercased()
-        var mib: Int?
-        if let v = Int(t) {
-            mib = v
-        } else if t.hasSuffix("M"), let v = Int(t.dropLast()) {
-            mib = v
-        } else if t.hasSuffix("G"), let v = Int(t.dropLast()), (0...r.upperBound).contains(v) {
-            // Bounded before the product: -9223372036854775807G must be an error, not an overflow trap.
-            mib = v * 1024
-        }
-        guard let m = mib, r.contains(m) else { throw fail(node, key, why) }
+        guard let m = parseMemorySize(s.string), r.contains(m) else { throw fail(node, key, why) }
         return m
     }
 
     func yamlError(_ e: YamlError) -> FlavourError {
-        switch e {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return FlavourError(file: file, location: SourceLocation(file: file, line: mark.line, column: mark.column),
-                                "invalid YAML: \(problem)")
-        case .reader(let problem, _, _, _):
-            return FlavourError(file: file, "invalid YAML: \(problem)")
-        default:
-            return FlavourError(file: file, "invalid YAML: \(e)")
-        }
+        let (location, message) = describeYAMLError(e, file: file)
+        return FlavourError(file: file, location: location, message)
     }
 
     func parse(_ text: String) throws -> Flavour {
