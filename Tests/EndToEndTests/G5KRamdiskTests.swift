@@ -62,7 +62,7 @@ final class G5KRamdiskTests: XCTestCase {
         // A dry run checks and pushes, and changes nothing.
         let all = project + "/machines-all"
         try Data(ports.map { "root@127.0.0.1:\($0)\n" }.joined().utf8).write(to: URL(fileURLWithPath: all))
-        let dry = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", all, "--dry-run", web], timeout: 600)
+        let dry = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", all, "--dry-run", "-r", "client=1", web], timeout: 600)
         XCTAssertEqual(dry.status, 0)
         XCTAssertTrue(dry.output.contains("nothing was kexec'd"), dry.output)
         XCTAssertEqual(try Command.status(["ssh", "-i", project + "/.nxc/id_ed25519", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
