@@ -80,7 +80,11 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
 
 /// Process helpers that act by PID only.
 public enum Processes {
-    public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+    /// Whether a process runs with that PID: a zombie (exited, not yet reaped by its parent, which for
+    /// a daemonized QEMU is PID 1) does not count.
+    public static func isAlive(_ pid: Int32) -> Bool {
+        pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) && procStat(pid)?.zombie != true
+    }
 
     /// Whether a recorded process is still the one that was recorded.
     public enum Ownership: Equatable, Sendable {
@@ -95,7 +99,7 @@ public enum Processes {
     }
 
     public static func ownership(_ p: RuntimeState.Process) -> Ownership {
-        guard let recorded = p.identity else { return isAlive(p.pid) && procStat(p.pid)?.zombie != true ? .unverifiable : .gone }
+        guard let recorded = p.identity else { return isAlive(p.pid) ? .unverifiable : .gone }
         guard let stat = procStat(p.pid), !stat.zombie, let now = ProcessIdentity.of(p.pid) else { return .gone }
         return now == recorded ? .ours : .notOurs
     }

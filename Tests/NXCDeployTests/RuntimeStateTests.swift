@@ -19,6 +19,22 @@ final class RuntimeStateTests: XCTestCase {
 
     /// A state.json naming an unrelated process (here a `sleep` this test started), written by an
     /// nxc that recorded no identities: nothing is signalled.
+    /// A process that has exited but is not reaped yet (a daemonized QEMU waits for PID 1 to reap it)
+    /// is not alive: `stop` returns once it has exited, and the caller must not see it as running.
+    func testZombieIsNotAlive() throws {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+        defer { for a in argv { free(a) } }
+        XCTAssertEqual(posix_spawn(&pid, "/bin/true", nil, nil, argv, nil), 0)
+        let deadline = Date().addingTimeInterval(10)
+        while Processes.procStat(pid)?.zombie != true, Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(Processes.procStat(pid)?.zombie, true, "the child is a zombie until reaped")
+        XCTAssertEqual(kill(pid, 0), 0, "kill(2) still finds it")
+        XCTAssertFalse(Processes.isAlive(pid))
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
     func testLegacyRecordIsNotSignalled() throws {
         let sleep = try sleeper()
         defer { sleep.terminate(); sleep.waitUntilExit() }
