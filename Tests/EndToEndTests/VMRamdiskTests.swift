@@ -172,6 +172,6 @@ final class VMRamdiskTests: XCTestCase {
             .write(to: URL(fileURLWithPath: dir + "/composition.yaml"))
         let s = try run(["build", "-f", "vm-ramdisk", dir], timeout: 1800)
         XCTAssertNotEqual(s.status, 0)
-        XCTAssertTrue(s.output.contains("composition.yaml:4:") && s.output.contains("'nginx'"), s.output)
+        XCTAssertTrue(s.output.contains("composition.yaml:4:") && s.output.contains("the systemd unit 'nginx.service'"), s.output)
     }
 }
