@@ -365,6 +365,10 @@ public struct RootfsBuilder: Sendable {
                  "--components=\(req.distribution.components.joined(separator: ","))",
                  "--aptopt=Acquire::Retries \"3\"",
                  "--aptopt=APT::Install-Recommends \"false\"",
+                 // dpkg need not sync each file it unpacks: the store syncs the whole entry once
+                 // before the rename that makes it visible (Store.realise), so a crash still leaves
+                 // no entry that a later build trusts (measured: vm-ramdisk's base 80 s instead of 91 s).
+                 "--dpkgopt=force-unsafe-io",
                  // Lists stay so that the package layer can install without a new download of them.
                  "--skip=cleanup/apt/lists"]
         if mode != .root { argv.append("--format=tar") }
@@ -398,8 +402,10 @@ public struct RootfsBuilder: Sendable {
         }
         do {
             try Command.run(["chroot", root, "apt-get", "update", "-q"], environment: env, log: log, timeout: 600)
+            // --force-unsafe-io: the store syncs the layer once before its rename (see mmdebstrapArguments).
             try Command.run(["chroot", root, "apt-get", "install", "-y", "-q", "--no-install-recommends",
-                             "-o", "Dpkg::Options::=--force-confold", "-o", "Acquire::Retries=3"] + packages,
+                             "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-unsafe-io",
+                             "-o", "Acquire::Retries=3"] + packages,
                             environment: env, log: log + ".install", timeout: 1800)
             try Command.run(["chroot", root, "apt-get", "clean"], environment: env, timeout: 120)
         } catch let e as CommandError {

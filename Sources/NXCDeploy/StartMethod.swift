@@ -66,6 +66,10 @@ public struct StartContext: Sendable {
 public protocol StartMethod: Sendable {
     /// Whether nodes go onto reserved hosts (`-m FILE`), or are created here.
     var bindsHosts: Bool { get }
+    /// Whether `start` sends the deployment's secret itself (`NodeSecret.install`), because its
+    /// readiness includes role services that may wait for the secret; otherwise `nxc start` sends
+    /// it once `start` returns.
+    var deliversSecret: Bool { get }
     /// Files written beside the artefacts at build time (e.g. launch scripts a user can run by hand).
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String]
     /// Starts every node and returns when all answer, or throws naming those that do not.
@@ -76,6 +80,10 @@ public protocol StartMethod: Sendable {
     func remoteCommand(node: String, deployment: Deployment, state: RuntimeState, command: [String], interactive: Bool) -> [String]
     /// "running", "stopped", … for `status`.
     func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String
+}
+
+extension StartMethod {
+    public var deliversSecret: Bool { false }
 }
 
 extension StartMethodName {

@@ -11,7 +11,7 @@ final class RootfsBuilderSourcesTests: XCTestCase {
     /// `--skip=check/signed-by`, hooks other than the upload of the lock's preferences).
     static let allowedOptions = ["--mode=", "--variant=minbase", "--architectures=", "--components=",
                                  "--aptopt=Acquire::Retries \"3\"", "--aptopt=APT::Install-Recommends \"false\"",
-                                 "--skip=cleanup/apt/lists", "--format=tar", "--include=",
+                                 "--dpkgopt=force-unsafe-io", "--skip=cleanup/apt/lists", "--format=tar", "--include=",
                                  "--setup-hook=upload "]
 
     func testSignaturesAreAlwaysChecked() throws {

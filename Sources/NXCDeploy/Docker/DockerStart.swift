@@ -9,6 +9,8 @@ import NXCStore
 /// its role's services are active. `exec` and `connect` use `docker exec`.
 struct DockerStart: StartMethod {
     var bindsHosts: Bool { false }
+    /// Readiness waits for role services, which may wait for the secret: sent right after `up`.
+    var deliversSecret: Bool { true }
 
     /// The image this build wrote: its ID and name, from `image.id`.
     static func builtImage(_ buildDirectory: String, flavour: String) throws -> (id: String, reference: String) {
@@ -139,7 +141,12 @@ struct DockerStart: StartMethod {
             throw DeployError.invalid("docker-compose up failed (\(run)/compose.log):\n\(out.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
 
-        // 4. Wait for every node's agent and its role's services.
+        // 4. The deployment's secret, as soon as `docker exec` reaches the containers: the readiness
+        // below waits for role services, and those that derive a key (munge) wait for the secret.
+        try await NodeSecret.install(deployment: doc, state: state, method: self, runDirectory: run,
+                                     progress: ctx.progress)
+
+        // 5. Wait for every node's agent and its role's services.
         ctx.progress("waiting up to \(Int(ctx.timeout)) s for \(ctx.nodes.count) node(s): agent done, role services active")
         let deadline = Date().addingTimeInterval(ctx.timeout)
         var pending = ctx.nodes
