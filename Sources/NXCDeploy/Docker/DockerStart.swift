@@ -218,10 +218,10 @@ struct DockerStart: StartMethod {
     }
 
     /// What `systemctl is-active UNITS…` says of a role's services: nil when all are started, that is
-    /// active, or activating: a unit may wait for what only comes once `start` has returned, such as
-    /// the deployment's secret (munge in templates/slurm), and whether a service answers is for
-    /// `nxc wait` and the driver to tell, as on the other flavours. Its exit status is no verdict:
-    /// it is 0 as soon as one of the units is active.
+    /// active, or activating (whether a service answers is for `nxc wait` and the driver to tell, as
+    /// on the other flavours). A unit queued behind another that is starting is `inactive` until
+    /// then, so anything a unit waits for must come before this wait: the deployment's secret does
+    /// (`deliversSecret`). Its exit status is no verdict: it is 0 as soon as one unit is active.
     static func servicesVerdict(units: [String], output uout: String) -> String? {
         let states = uout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         let started: Set<String> = ["active", "activating", "reloading"]
