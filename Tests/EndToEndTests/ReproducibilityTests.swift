@@ -31,6 +31,22 @@ final class ReproducibilityTests: XCTestCase {
         if !work.isEmpty { try? FileManager.default.removeItem(atPath: work) }
     }
 
+    static let archives: Set<String> = ["vm-ramdisk/initrd", "g5k-image/webserver.tar.zst", "docker/image.tar"]
+
+    /// The members of two archives whose path, kind, owner, mode, time, link or bytes differ (at most 20).
+    static func differingMembers(_ a: String, _ b: String) throws -> [String] {
+        func index(_ path: String) throws -> [String: String] {
+            var out: [String: String] = [:]
+            for e in try ArchiveReader.entries(path: path) {
+                out[e.path] = "\(e.kind) \(e.uid):\(e.gid) \(String(e.mode, radix: 8)) \(e.mtime) \(e.linkTarget ?? "") \(sha256(bytes: e.data))"
+            }
+            return out
+        }
+        let x = try index(a), y = try index(b)
+        let names = Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted()
+        return names.prefix(20).map { n in "\(n) (\(x[n] == nil ? "only in round 2" : y[n] == nil ? "only in round 1" : "changed"))" }
+    }
+
     func session(store: String) -> NxcSession { NxcSession(nxc: nxc, project: project, extra: ["NXC_STORE": store]) }
 
     /// SHA-256 of every file of every flavour's build folder.
@@ -67,6 +83,12 @@ final class ReproducibilityTests: XCTestCase {
         XCTAssertEqual(parsed.flavours.keys.sorted(), flavours.sorted())
         XCTAssertTrue(parsed.packages["nginx-light"] != nil && parsed.packages["linux-image-amd64"] != nil, lock1)
         let first = try artefactSums()
+        // Round 1's archives, kept to say which members differ if round 2's do not match.
+        let kept = work + "/round1"
+        for k in first.keys where Self.archives.contains(k) {
+            try FileManager.default.createDirectory(atPath: kept + "/" + (k as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: project + "/build/webserver/" + k, toPath: kept + "/" + k)
+        }
 
         // 2. The same composition and lock, an empty store, minutes later: the same bytes. The
         //    flavours have different base systems, so their builds run side by side (mmdebstrap and
@@ -86,7 +108,10 @@ final class ReproducibilityTests: XCTestCase {
         }
         let second = try artefactSums()
         XCTAssertEqual(Set(first.keys), Set(second.keys))
-        for k in first.keys.sorted() { XCTAssertEqual(first[k], second[k], "\(k) differs between the two builds") }
+        for k in first.keys.sorted() where first[k] != second[k] {
+            let members = Self.archives.contains(k) ? (try? Self.differingMembers(kept + "/" + k, project + "/build/webserver/" + k)) ?? [] : []
+            XCTFail("\(k) differs between the two builds" + (members.isEmpty ? "" : "; members that differ: " + members.joined(separator: ", ")))
+        }
         for k in ["vm-ramdisk/initrd", "g5k-image/webserver.tar.zst", "docker/image.tar", "docker/docker-compose.yml"] {
             XCTAssertNotNil(first[k], "\(k) is built and compared")
         }
