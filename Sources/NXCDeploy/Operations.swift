@@ -95,8 +95,9 @@ public enum Operations {
         state.compositionFile = composition.file
         if !options.dryRun {
             try state.save(in: ctx.runDirectory)
-            // After the nodes answer (docker: once its containers run, see deliversSecret), over the method's own channel: the agent's boot never waits for it
-            // (a role unit that needs it waits, bounded, for /run/nxc/secret), so this cannot deadlock.
+            // After the nodes answer, over the method's own channel (a method whose readiness waits
+            // for role services sends it itself, before that wait: deliversSecret). The agent's boot
+            // never waits for it (a role unit that needs it waits, bounded, for /run/nxc/secret).
             if !method.deliversSecret {
                 try await NodeSecret.install(deployment: doc, state: state, method: method, runDirectory: ctx.runDirectory,
                                              progress: progress)
