@@ -1,7 +1,6 @@
 import Foundation
 import NXCComposition
 import NXCNames
-import NXCStore
 import Yams
 
 /// One package version a lock allows: the version, its architecture and the SHA-256 of its .deb.
@@ -302,21 +301,6 @@ public struct LockFile: Sendable, Equatable {
             out += "  \(n): {version: \(q(p.version)), architecture: \(p.architecture), sha256: \(p.sha256)}\n"
         }
         return out
-    }
-
-    /// Writes the lock with a temporary file renamed into place; the bytes reach the disk before the
-    /// rename, and the rename before this returns (a power loss leaves the old lock or the new one).
-    public func write(to path: String, composition: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        do {
-            try Data(render(composition: composition).utf8).write(to: URL(fileURLWithPath: tmp))
-            do { try Durable.sync(tmp) } catch { throw LockError(file: path, "cannot write: \(error)") }
-            if rename(tmp, path) != 0 { throw LockError(file: path, "cannot write: \(String(cString: strerror(errno)))") }
-            do { try Durable.sync((path as NSString).deletingLastPathComponent) } catch { throw LockError(file: path, "cannot write: \(error)") }
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
-        }
     }
 
     // MARK: using

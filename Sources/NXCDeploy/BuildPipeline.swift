@@ -131,7 +131,7 @@ public enum BuildPipeline {
             final.packages = final.packages.filter { used.contains($0.key) }
         }
         let composition = try Composition.load(path: compositionFile)
-        if final != original { try final.write(to: lockPath, composition: composition.name) }
+        if final != original { try writeAtomically(Data(final.render(composition: composition.name).utf8), to: lockPath) }
         return (lockPath, final.changes(from: original), final)
     }
 
@@ -204,7 +204,8 @@ public enum BuildPipeline {
     /// Writes the lock when the build changed it; returns the changes.
     static func writeLock(_ r: ResolvedImage) throws -> [String] {
         guard r.newLock != r.oldLock else { return [] }
-        try r.newLock.write(to: r.lockPath, composition: r.composition.name)
+        // Synced before and after its rename: a power loss leaves the old lock or the new one.
+        try writeAtomically(Data(r.newLock.render(composition: r.composition.name).utf8), to: r.lockPath)
         return r.newLock.changes(from: r.oldLock)
     }
 
