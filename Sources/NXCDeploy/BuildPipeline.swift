@@ -10,6 +10,8 @@ public struct BuildResult: Sendable {
     public var flavour: Flavour
     public var directory: String
     public var artefacts: [Artefact]
+    /// The files the start method wrote beside them (launch scripts, kexec.sh, docker-compose.yml).
+    public var generated: [Artefact]
     public var ranMmdebstrap: Bool
     public var seconds: Double
     /// The composition's lock and what this build changed in it (empty: nothing).
@@ -62,18 +64,23 @@ public enum BuildPipeline {
                                                             files: flavour.files, links: flavour.links),
                                       store: store, outputDirectory: tmp, finalDirectory: final, progress: progress)
             var artefacts = try await flavour.artefact.implementation.emit(ctx)
-            _ = try flavour.start.implementation.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)
+            // The start method's files (launch scripts, kexec.sh, docker-compose.yml): listed in the
+            // manifest and the build report like the artefacts, apart from them.
+            var generated = try flavour.start.implementation.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)
+                .sorted().map(Artefact.init(path:))
             let manifest = Manifest(composition: composition.name, flavour: flavour.name, rootfs: rootfs.hash,
-                                    artefacts: artefacts.map { var a = $0; a.path = a.name; return a })
+                                    artefacts: artefacts.map { var a = $0; a.path = a.name; return a },
+                                    generated: generated.map { var a = $0; a.path = a.name; return a })
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             try writeAtomically(try enc.encode(manifest), to: tmp + "/manifest.json")
             try install(tmp, at: final)
             artefacts = artefacts.map { var a = $0; a.path = final + "/" + a.name; return a }
+            generated = generated.map { var a = $0; a.path = final + "/" + a.name; return a }
             // The lock is written once the artefacts are in place: a failed build leaves it as it was.
             let changes = try writeLock(resolved)
             return BuildResult(composition: composition, flavour: flavour, directory: final, artefacts: artefacts,
-                               ranMmdebstrap: rootfs.ranMmdebstrap, seconds: Date().timeIntervalSince(started),
+                               generated: generated, ranMmdebstrap: rootfs.ranMmdebstrap, seconds: Date().timeIntervalSince(started),
                                lockPath: lockPath, lockChanges: changes, lockCreated: resolved.oldLock == nil)
         } catch {
             try? fm.removeItem(atPath: tmp)
@@ -214,5 +221,7 @@ public enum BuildPipeline {
         var flavour: String
         var rootfs: String
         var artefacts: [Artefact]
+        /// The start method's files, by name, size and SHA-256.
+        var generated: [Artefact]
     }
 }

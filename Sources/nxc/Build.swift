@@ -34,6 +34,12 @@ struct Build: AsyncParsableCommand {
             for a in r.artefacts {
                 print(String(format: "  %-10@ %10@  sha256:%@", a.name, formatSize(a.size), String(a.sha256.prefix(16))))
             }
+            if !r.generated.isEmpty {
+                // One line: a composition of many nodes has a launch script each (manifest.json lists them all).
+                let names = r.generated.map(\.name)
+                let shown = names.count > 6 ? names.prefix(5).joined(separator: ", ") + ", … (\(names.count) in all)" : names.joined(separator: ", ")
+                print("  files for nxc start: \(shown)")
+            }
             printLockChanges(path: r.lockPath, changes: r.lockChanges, created: r.lockCreated)
         }
     }

@@ -62,6 +62,7 @@ final class DockerTests: XCTestCase {
         for f in ["image.tar", "image.id", "docker-compose.yml", "deployment.json", "manifest.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), "missing \(f)")
         }
+        try assertManifestListsEveryFile(dir, generated: ["docker-compose.yml", "deployment.json"])
         // docker-compose itself accepts the generated file.
         let config = try Command.status(["docker-compose", "-f", dir + "/docker-compose.yml", "config", "-q"], timeout: 60)
         XCTAssertEqual(config.0, 0, config.1)

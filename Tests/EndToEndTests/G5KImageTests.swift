@@ -58,6 +58,7 @@ final class G5KImageTests: XCTestCase {
         for f in ["webserver.tar.zst", "webserver.env.yaml", "SHA256SUMS", "manifest.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), "missing \(f)")
         }
+        try assertManifestListsEveryFile(dir, generated: [])
         let envText = try String(contentsOfFile: dir + "/webserver.env.yaml", encoding: .utf8)
         for line in ["kind: tar", "compression: zstd", "filesystem: ext4", "partition_type: 131", "multipart: false",
                      "file: \"./webserver.tar.zst\"", "author: \"nxc\"", "g5k-postinstall"] {

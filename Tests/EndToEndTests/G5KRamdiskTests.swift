@@ -46,6 +46,7 @@ final class G5KRamdiskTests: XCTestCase {
         }
         let manifest = try String(contentsOfFile: bundle + "/manifest.json", encoding: .utf8)
         XCTAssertTrue(manifest.contains(try sha256(file: bundle + "/initrd")), "manifest has the initrd's SHA-256")
+        try assertManifestListsEveryFile(bundle, generated: ["kexec.sh"])
         XCTAssertEqual(try nxcRun(["build", "-f", "vm-ramdisk", stock], timeout: 2400).status, 0)
 
         // The hosts: guestfwd lets them reach nxc's HTTP server at 10.0.2.100 (for the HTTP run).

@@ -86,3 +86,21 @@ func ensureDockerEngine(log: String) throws -> Int32? {
     XCTFail("dockerd did not answer within 60 s:\n\(tail)")
     throw XCTSkip("no Docker engine")
 }
+
+/// Every file of a build folder but manifest.json is in its manifest, as an artefact or as a file
+/// the start method generated, with its size and SHA-256; `generated` names the latter.
+func assertManifestListsEveryFile(_ dir: String, generated: Set<String>, file: StaticString = #filePath, line: UInt = #line) throws {
+    let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json"))) as? [String: Any],
+                             file: file, line: line)
+    func entries(_ key: String) -> [[String: Any]] { json[key] as? [[String: Any]] ?? [] }
+    let listed = entries("artefacts") + entries("generated")
+    let names = Set(listed.compactMap { $0["name"] as? String })
+    let present = Set(try FileManager.default.contentsOfDirectory(atPath: dir)).subtracting(["manifest.json"])
+    XCTAssertEqual(names, present, "manifest.json of \(dir)", file: file, line: line)
+    XCTAssertTrue(generated.isSubset(of: Set(entries("generated").compactMap { $0["name"] as? String })),
+                  "\(generated) among the generated files of \(dir)", file: file, line: line)
+    for e in listed {
+        guard let name = e["name"] as? String, let sum = e["sha256"] as? String else { XCTFail("entry \(e)", file: file, line: line); continue }
+        if present.contains(name) { XCTAssertEqual(try sha256(file: dir + "/" + name), sum, name, file: file, line: line) }
+    }
+}

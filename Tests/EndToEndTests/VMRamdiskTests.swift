@@ -62,6 +62,8 @@ final class VMRamdiskTests: XCTestCase {
         for f in ["kernel", "initrd", "launch.sh", "launch-server.sh", "launch-client1.sh", "launch-client2.sh", "manifest.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + f), "missing \(f)")
         }
+        try assertManifestListsEveryFile(dir, generated: ["launch.sh", "launch-server.sh", "launch-client1.sh", "launch-client2.sh"])
+        XCTAssertTrue(b1.output.contains("files for nxc start: "), b1.output)
         // Same inputs: no mmdebstrap, everything from the store.
         let b2 = try run(["build", "-f", "vm-ramdisk", comp], timeout: 600)
         XCTAssertEqual(b2.status, 0, b2.output)

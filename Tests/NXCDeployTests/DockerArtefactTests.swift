@@ -185,7 +185,7 @@ final class DockerArtefactTests: XCTestCase {
                                       payload: ImagePayload(composition: c, agentBinary: agent, masked: flavour.mask),
                                       store: store, outputDirectory: out, progress: { _ in })
             let artefacts = try await DockerImageKind().emit(ctx)
-            XCTAssertEqual(artefacts.map(\.name), ["image.tar"])
+            XCTAssertEqual(artefacts.map(\.name), ["image.tar", "image.id"])
             var byPath: [String: ArchiveEntry] = [:]
             for e in try ArchiveReader.entries(path: out + "/image.tar") { byPath[e.path] = e }
             return byPath

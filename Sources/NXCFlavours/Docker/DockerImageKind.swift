@@ -127,6 +127,6 @@ struct DockerImageKind: ArtefactKind {
         // The image ID `nxc start` compares with the engine's before loading.
         try Data("sha256:\(imageID) \(reference)\n".utf8).write(to: URL(fileURLWithPath: out + "/image.id"))
         ctx.progress("image \(reference): sha256:\(imageID.prefix(12)) (layers: system \(system.diffID.prefix(12)), payload \(payloadID.prefix(12)))")
-        return [try Artefact(path: image)]
+        return [try Artefact(path: image), try Artefact(path: out + "/image.id")]
     }
 }
