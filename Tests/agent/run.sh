@@ -90,20 +90,15 @@ cat > "$work/composition.json" <<'EOF'
           "nfs":{"services":["nfs-server","rpcbind.socket"]}}}
 EOF
 
-# Upper-case MAC on purpose (matching is case-insensitive); unknown keys on purpose.
-cat > "$work/deployment.json" <<'EOF'
-{"version":1,"composition":"webserver","flavour":"vm-ramdisk","parameters":{"anything":[1,2]},
- "authorized_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyOne user@host","ssh-rsa AAAAB3FakeKeyTwo other@host"],
- "nodes":{
-   "server":{"role":"server","address":"10.77.0.1",
-      "interfaces":[{"mac":"52:54:00:77:00:01","addresses":["10.77.0.1/24"]},
-                    {"mac":"52:54:00:78:00:01","addresses":["10.0.2.15/24"],
-                     "routes":[{"to":"default","via":"10.0.2.2"},{"to":"10.99.0.0/16","via":"10.0.2.3"}]}],
-      "ssh":{"host":"127.0.0.1","port":10022}},
-   "client1":{"role":"client","address":"10.77.0.2","interfaces":[{"mac":"52:54:00:77:00:02","addresses":["10.77.0.2/24"]}]},
-   "client2":{"role":"client","address":"10.77.0.3"},
-   "nfs":{"role":"nfs","address":"10.77.0.4","interfaces":[]}}}
-EOF
+# The deployment document: the fixture the host's tests read too (Tests/fixtures/deployment.json,
+# NXCDeployTests/DeploymentFixtureTests: the host writes exactly its keys), plus keys the agent
+# does not know, on purpose (a newer nxc may add some).
+fixture=$(cd "$(dirname "$0")/.." && pwd)/fixtures/deployment.json
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+d["parameters"] = {"anything": [1, 2]}
+json.dump(d, open(sys.argv[2], "w"), separators=(",", ":"))' "$fixture" "$work/deployment.json" \
+    || { echo "cannot read $fixture" >&2; exit 2; }
 
 expected_hosts='127.0.0.1 localhost
 ::1 localhost ip6-localhost ip6-loopback
