@@ -57,6 +57,7 @@ public enum Operations {
         }
         let flavour = try Flavour.named(name, project: project.directory)
         let method = flavour.start.implementation
+        try checkFeatures(options.requestedFeatures, flavour: flavour, project: project)
         let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)
         let build = project.buildDirectory(composition: composition.name, flavour: flavour.name)
         var binding: HostBinding?
@@ -104,6 +105,17 @@ public enum Operations {
             }
         }
         return doc
+    }
+
+    /// Refuses the options the flavour's start method does not take, before anything starts, and
+    /// names the flavours that take them.
+    static func checkFeatures(_ requested: Set<StartFeature>, flavour: Flavour, project: Project) throws {
+        let refused = requested.subtracting(flavour.start.implementation.features)
+        guard !refused.isEmpty else { return }
+        let takers = Flavour.all(project: project.directory)
+            .filter { refused.isSubset(of: $0.start.implementation.features) }.map(\.name).sorted()
+        throw DeployError.invalid("flavour \(flavour.name) does not take \(refused.sorted().map(\.rawValue).joined(separator: ", "))"
+            + (takers.isEmpty ? "" : "; flavours that do: \(takers.joined(separator: ", "))"))
     }
 
     /// After a partial start on reserved hosts: the secret for the nodes the method saved as started

@@ -8,12 +8,29 @@ public enum DeployVia: String, Sendable, CaseIterable {
     case http
 }
 
+/// The options of `nxc start` that only some start methods take. A method lists those it takes
+/// (`StartMethod.features`); `nxc start` refuses the others rather than ignoring them (a dry run
+/// that starts VMs, or deploys with Kadeploy, would be worse than an error).
+public enum StartFeature: String, Sendable, CaseIterable, Comparable {
+    /// `-m FILE`, `$OAR_NODEFILE`, `-l USER`, `--ssh-option`, `--parallel`: reserved hosts.
+    case hosts = "-m/--machines"
+    case dryRun = "--dry-run"
+    case reuse = "--reuse"
+    case deployVia = "--deploy-via/--http-address/--http-listen/--http-port"
+    case kadeploy = "--kadeploy"
+
+    public static func < (a: StartFeature, b: StartFeature) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
 /// Options of `nxc start` that only some start methods use (testbed hosts, SSH, HTTP).
 public struct StartOptions: Sendable {
     public var machineFile: String?
     public var sshUser: String?
     public var sshOptions: [String] = []
-    public var parallel: Int = 32
+    public static let defaultParallel = 32
+    public var parallel: Int = defaultParallel
     public var deployVia: DeployVia?
     public var reuse = false
     public var dryRun = false
@@ -26,6 +43,18 @@ public struct StartOptions: Sendable {
     public var kadeployCommand = "kadeploy3"
 
     public init() {}
+
+    /// The options given that not every start method takes (a machine file from $OAR_NODEFILE
+    /// alone is not one: it is set in every job of a reservation).
+    public var requestedFeatures: Set<StartFeature> {
+        var f = Set<StartFeature>()
+        if machineFile != nil || sshUser != nil || !sshOptions.isEmpty || parallel != Self.defaultParallel { f.insert(.hosts) }
+        if dryRun { f.insert(.dryRun) }
+        if reuse { f.insert(.reuse) }
+        if deployVia != nil || httpAddress != nil || httpListen != nil || httpPort != nil { f.insert(.deployVia) }
+        if kadeployCommand != "kadeploy3" { f.insert(.kadeploy) }
+        return f
+    }
 }
 
 /// Everything a start method needs to bring a deployment up.
@@ -70,6 +99,8 @@ public protocol StartMethod: Sendable {
     /// readiness includes role services that may wait for the secret; otherwise `nxc start` sends
     /// it once `start` returns.
     var deliversSecret: Bool { get }
+    /// The options of `nxc start` that only some methods take, and that this one does.
+    var features: Set<StartFeature> { get }
     /// Files written beside the artefacts at build time (e.g. launch scripts a user can run by hand).
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String]
     /// Starts every node and returns when all answer, or throws naming those that do not.
@@ -84,6 +115,7 @@ public protocol StartMethod: Sendable {
 
 extension StartMethod {
     public var deliversSecret: Bool { false }
+    public var features: Set<StartFeature> { [] }
 }
 
 extension StartMethodName {

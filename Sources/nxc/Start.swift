@@ -30,7 +30,7 @@ struct Start: AsyncParsableCommand {
     var sshOptions: [String] = []
 
     @Option(help: "Hosts handled at once.")
-    var parallel: Int = 32
+    var parallel: Int = StartOptions.defaultParallel
 
     @Option(help: "How the deployment document reaches the nodes: inline (kernel command line) or http (default: inline while it fits).")
     var deployVia: DeployViaArgument?

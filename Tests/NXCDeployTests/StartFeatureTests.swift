@@ -1,0 +1,65 @@
+import Foundation
+import XCTest
+import NXCFlavours
+@testable import NXCDeploy
+
+/// Options of `nxc start` that a flavour's start method does not take are refused before anything
+/// starts, naming the flavours that take them. (Before: `--dry-run` with vm-ramdisk started the VMs
+/// and left them running with no state to stop them by; with g5k-image it deployed for real.)
+final class StartFeatureTests: XCTestCase {
+    func refusal(_ requested: Set<StartFeature>, flavour: String) -> String? {
+        let project = Project(directory: DeployTests.repo)
+        do {
+            try Operations.checkFeatures(requested, flavour: try Flavour.named(flavour, project: project.directory), project: project)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func testDefaultsRequestNothing() {
+        XCTAssertEqual(StartOptions().requestedFeatures, [])
+    }
+
+    func testEachFlavourTakesWhatItsMethodDoes() {
+        XCTAssertNil(refusal([.hosts, .dryRun, .reuse, .deployVia], flavour: "g5k-ramdisk"))
+        XCTAssertNil(refusal([.hosts, .reuse, .kadeploy], flavour: "g5k-image"))
+        XCTAssertNil(refusal([], flavour: "vm-ramdisk"))
+        XCTAssertNil(refusal([], flavour: "docker"))
+    }
+
+    func testDryRunOutsideTestbedHostsIsRefused() throws {
+        let m = try XCTUnwrap(refusal([.dryRun], flavour: "vm-ramdisk"))
+        XCTAssertTrue(m.contains("flavour vm-ramdisk does not take --dry-run; flavours that do: g5k-ramdisk"), m)
+        let k = try XCTUnwrap(refusal([.dryRun], flavour: "g5k-image"))
+        XCTAssertTrue(k.contains("flavour g5k-image does not take --dry-run"), k)
+    }
+
+    func testEveryRefusedOptionIsNamed() throws {
+        var o = StartOptions()
+        o.machineFile = "/tmp/machines"
+        o.httpPort = 8080
+        let m = try XCTUnwrap(refusal(o.requestedFeatures, flavour: "docker"))
+        XCTAssertTrue(m.contains("does not take -m/--machines, --deploy-via/--http-address/--http-listen/--http-port; flavours that do: g5k-ramdisk"), m)
+        o = StartOptions()
+        o.kadeployCommand = "/opt/kadeploy3"
+        XCTAssertTrue(try XCTUnwrap(refusal(o.requestedFeatures, flavour: "g5k-ramdisk")).contains("--kadeploy; flavours that do: g5k-image"))
+    }
+
+    /// Through `nxc start`: refused before a VM, a run folder or the current deployment exists.
+    func testStartRefusesBeforeStartingAnything() async throws {
+        let dir = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: DeployTests.repo + "/compositions/hello/composition.yaml", toPath: dir + "/composition.yaml")
+        var o = StartOptions()
+        o.dryRun = true
+        do {
+            _ = try await Operations.start(project: Project(directory: dir), composition: nil, flavour: "vm-ramdisk", roles: [],
+                                           identityFile: nil, timeout: 5, options: o, progress: { _ in })
+            XCTFail("a dry run of vm-ramdisk started")
+        } catch {
+            XCTAssertTrue("\(error)".contains("does not take --dry-run"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/.nxc"), "nothing written")
+    }
+}
