@@ -23,10 +23,17 @@ public struct ActiveDeployment: Sendable {
         }
         let file = project.deploymentFile(composition: c, flavour: f)
         let doc = try Deployment.load(path: file)
-        let flavourDef = try Flavour.named(f, project: project.directory)
         let run = project.runDirectory(composition: c, flavour: f)
-        return ActiveDeployment(deployment: doc, state: RuntimeState.load(from: run),
-                                method: flavourDef.start.implementation, runDirectory: run, file: file)
+        let state = RuntimeState.load(from: run)
+        // The method that started the nodes stops them, whatever the flavour file says now (it may
+        // have been edited or removed since); the flavour's method when nothing runs.
+        let method: any StartMethod
+        if let s = state, let m = StartMethodName(rawValue: s.startMethod) {
+            method = m.implementation
+        } else {
+            method = try Flavour.named(f, project: project.directory).start.implementation
+        }
+        return ActiveDeployment(deployment: doc, state: state, method: method, runDirectory: run, file: file)
     }
 
     func requireState() throws -> RuntimeState {

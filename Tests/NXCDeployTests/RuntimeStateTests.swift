@@ -148,3 +148,33 @@ final class NoticeCollector: @unchecked Sendable {
     func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
     var lines: [String] { lock.lock(); defer { lock.unlock() }; return list }
 }
+
+/// The method that started a deployment is the one that stops it, from state.json: a flavour file
+/// edited or removed since the start does not leave its nodes without a way to stop them.
+final class ActiveDeploymentTests: XCTestCase {
+    func testStateNamesTheMethodEvenWhenTheFlavourIsGone() throws {
+        let dir = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let project = Project(directory: dir)
+        // A project flavour "mine" started with qemu, then deleted.
+        try FileManager.default.createDirectory(atPath: dir + "/flavours", withIntermediateDirectories: true)
+        let text = try String(contentsOfFile: DeployTests.repo + "/flavours/vm-ramdisk.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "name: vm-ramdisk", with: "name: mine")
+        try text.write(toFile: dir + "/flavours/mine.yaml", atomically: true, encoding: .utf8)
+        let doc = Deployment(composition: "c", flavour: "mine", authorizedKeys: [], nodes: ["n": .init(role: "r", address: nil)], order: ["n"])
+        try writeAtomically(try doc.encoded(), to: project.deploymentFile(composition: "c", flavour: "mine"))
+        let run = project.runDirectory(composition: "c", flavour: "mine")
+        try RuntimeState(composition: "c", flavour: "mine", startMethod: "qemu", identity: RemoteTests.identity,
+                         knownHosts: "/dev/null", startedAt: Date(), processes: []).save(in: run)
+        try FileManager.default.removeItem(atPath: dir + "/flavours/mine.yaml")
+
+        let active = try ActiveDeployment.find(project: project, flavour: "mine", composition: "c")
+        XCTAssertTrue(active.method is QemuStart)
+        XCTAssertEqual(Operations.stop(active, notice: { _ in }), [])
+        XCTAssertNil(RuntimeState.load(from: run), "stopped")
+        // Nothing runs any more: now the flavour is needed, and its absence is said.
+        XCTAssertThrowsError(try ActiveDeployment.find(project: project, flavour: "mine", composition: "c")) { e in
+            XCTAssertTrue("\(e)".contains("unknown flavour 'mine'"), "\(e)")
+        }
+    }
+}
