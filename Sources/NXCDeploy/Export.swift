@@ -179,12 +179,9 @@ public enum Export {
             """
         for f in flavours {
             out += "\n### \(f.name)\n\n    nxc build -f \(f.name) --frozen\n"
-            switch f.start {
-            case .qemu: out += "    nxc start -f \(f.name)                  # VMs on this machine\n"
-            case .kexec: out += "    nxc start -f \(f.name) -m $OAR_NODEFILE  # reserved hosts (kexec)\n"
-            case .docker: out += "    nxc start -f \(f.name)                  # containers on this machine's Docker engine\n"
-            case .kadeploy: out += "    nxc start -f \(f.name) -m $OAR_NODEFILE  # reserved hosts (Kadeploy)\n"
-            }
+            let method = f.start.implementation
+            out += "    nxc start -f \(f.name)" + (method.bindsHosts ? " -m $OAR_NODEFILE" : String(repeating: " ", count: 17))
+                + "  # \(method.summary)\n"
             out += "    nxc driver -f \(f.name)                 # runs the composition's test\n    nxc stop\n"
         }
         out += "\n`--frozen` installs exactly the locked packages and fails rather than add one.\n"

@@ -95,6 +95,8 @@ public struct StartContext: Sendable {
 public protocol StartMethod: Sendable {
     /// Whether nodes go onto reserved hosts (`-m FILE`), or are created here.
     var bindsHosts: Bool { get }
+    /// Where the nodes run, in a few words (an export's README: "VMs on this machine").
+    var summary: String { get }
     /// Whether `start` sends the deployment's secret itself (`NodeSecret.install`), because its
     /// readiness includes role services that may wait for the secret; otherwise `nxc start` sends
     /// it once `start` returns.

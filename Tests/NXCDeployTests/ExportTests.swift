@@ -4,6 +4,7 @@ import NXCTestSupport
 import NXCArchive
 import NXCBuild
 import NXCStore
+import NXCFlavours
 @testable import NXCDeploy
 
 /// `nxc verify` reads an archive from elsewhere: streamed, bounded, every name and type checked.
@@ -229,5 +230,21 @@ final class ExportTests: XCTestCase {
         }
         let d = Export.archiveDifferences(exported: try cpio("a", "server"), rebuilt: try cpio("b", "client"))
         XCTAssertEqual(d, ["etc/role (content)"])
+    }
+}
+
+/// The export's README says how to start each flavour, from what its start method says of itself.
+final class ExportReadmeTests: XCTestCase {
+    func testStartLinesComeFromTheMethods() throws {
+        let flavours = try ["docker", "g5k-image", "g5k-ramdisk", "vm-ramdisk"].map { try Flavour.load(path: DeployTests.repo + "/flavours/\($0).yaml") }
+        let lock = LockFile(mirror: "http://deb.debian.org/debian", suite: "bookworm", architecture: "amd64", sourceDateEpoch: 1_700_000_000)
+        let text = Export.readme(name: "paper", tool: "0.1.0", agentSHA256: "x", composition: "c", compositionFile: "composition.yaml",
+                                 flavours: flavours, lock: lock)
+        for line in ["    nxc start -f docker" + String(repeating: " ", count: 19) + "# containers on this machine's Docker engine",
+                     "    nxc start -f g5k-image -m $OAR_NODEFILE  # reserved hosts (Kadeploy)",
+                     "    nxc start -f g5k-ramdisk -m $OAR_NODEFILE  # reserved hosts (kexec)",
+                     "    nxc start -f vm-ramdisk" + String(repeating: " ", count: 19) + "# VMs on this machine"] {
+            XCTAssertTrue(text.contains(line + "\n"), "missing: \(line)\n\(text)")
+        }
     }
 }

@@ -9,6 +9,7 @@ import NXCStore
 /// its role's services are active. `exec` and `connect` use `docker exec`.
 struct DockerStart: StartMethod {
     var bindsHosts: Bool { false }
+    var summary: String { "containers on this machine's Docker engine" }
     /// Readiness waits for role services, which may wait for the secret: sent right after `up`.
     var deliversSecret: Bool { true }
 

@@ -9,6 +9,7 @@ import NXCFlavours
 /// services). Same per-host table and partial-failure behaviour as g5k-ramdisk.
 struct KadeployStart: StartMethod {
     var bindsHosts: Bool { true }
+    var summary: String { "reserved hosts (Kadeploy)" }
     var features: Set<StartFeature> { [.hosts, .reuse, .kadeploy] }
 
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] { [] }

@@ -9,6 +9,7 @@ import NXCStore
 /// and waits until each host answers as its node. All hosts in parallel, bounded by --parallel.
 struct KexecStart: StartMethod {
     var bindsHosts: Bool { true }
+    var summary: String { "reserved hosts (kexec)" }
     var features: Set<StartFeature> { [.hosts, .dryRun, .reuse, .deployVia] }
     static let commandLineLimit = 2048
     static let bundleFiles = ["kernel", "initrd", "kexec.sh"]

@@ -7,6 +7,7 @@ import NXCFlavours
 /// to SSH, and a private network through a vde_switch on a unix socket (never leaves the machine).
 struct QemuStart: StartMethod {
     var bindsHosts: Bool { false }
+    var summary: String { "VMs on this machine" }
     /// Linux's COMMAND_LINE_SIZE on x86.
     static let commandLineLimit = 2048
 
