@@ -102,8 +102,8 @@ final class HostTests: XCTestCase {
 
     /// The address other nodes use: unique among hosts (slirp's 10.0.2.15 is on every test VM).
     func testNodeAddressIsUniqueAmongHosts() throws {
-        func run(_ node: String, _ mac2: String, _ priv: String) -> KexecStart.HostRun {
-            var r = KexecStart.HostRun(entry: .init(node: node, role: "client", host: TestbedHost(name: "127.0.0.1", port: 22)))
+        func run(_ node: String, _ mac2: String, _ priv: String) -> TestbedRun {
+            var r = TestbedRun(entry: .init(node: node, role: "client", host: TestbedHost(name: "127.0.0.1", port: 22)))
             r.facts["addr"] = """
                 [{"ifname":"lo","link_type":"loopback","address":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host"}]},
                  {"ifname":"eth0","link_type":"ether","address":"52:54:00:78:00:0\(mac2)","addr_info":[{"family":"inet","local":"10.0.2.15","prefixlen":24,"scope":"global"}]},
@@ -112,12 +112,8 @@ final class HostTests: XCTestCase {
             r.facts["route"] = "[]"
             return r
         }
-        let c = try webserver()
-        let ctx = StartContext(project: Project(directory: "/tmp"), composition: c,
-                               flavour: try Flavour.load(path: DeployTests.repo + "/flavours/g5k-ramdisk.yaml"),
-                               buildDirectory: "/tmp", nodes: [], identity: SSHIdentity(privateKey: "k", publicKey: "ssh-ed25519 K"),
-                               timeout: 1, progress: { _ in })
-        let doc = KexecStart.deployment(ctx: ctx, runs: [run("client1", "1", "10.77.0.1"), run("client2", "2", "10.77.0.2")])
+        let doc = Deployment.fromFacts(composition: "webserver", flavour: "g5k-ramdisk", key: "ssh-ed25519 K",
+                                       runs: [run("client1", "1", "10.77.0.1"), run("client2", "2", "10.77.0.2")])
         XCTAssertEqual(doc.nodes["client1"]?.address, "10.77.0.1")
         XCTAssertEqual(doc.nodes["client2"]?.address, "10.77.0.2")
         XCTAssertEqual(doc.nodes["client1"]?.interfaces?.count, 2)

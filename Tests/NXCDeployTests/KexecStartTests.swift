@@ -6,21 +6,21 @@ import NXCBuild
 /// g5k-ramdisk staging on reserved hosts: SSH argv, and the remote snippets run locally against
 /// hostile bundle folders (a link, a folder of another user, one others may write into).
 final class KexecStartTests: XCTestCase {
-    func env(reuse: Bool = false) -> KexecStart.Env {
+    func env(reuse: Bool = false) -> TestbedSSH {
         var options = StartOptions()
         options.reuse = reuse
-        return KexecStart.Env(run: "/r", identity: RemoteTests.identity, options: options, preKnownHosts: "/r/pre",
-                              postKnownHosts: "/r/post", remoteDir: KexecStart.remoteDirectory, controlDir: "/c")
+        return TestbedSSH(identity: RemoteTests.identity, options: options, preKnownHosts: "/r/pre",
+                          postKnownHosts: "/r/post", controlDir: "/c")
     }
 
     func testSSHPutsDoubleDashBeforeTheHost() {
         let host = TestbedHost(name: "node-1", port: 2222, user: "alice")
         for afterKexec in [false, true] {
-            let argv = KexecStart.ssh(host, env: env(), afterKexec: afterKexec, command: ["-v", "x"])
+            let argv = env().argv(host, afterKexec: afterKexec, command: ["-v", "x"])
             XCTAssertEqual(Array(argv.suffix(3)), ["--", "node-1", "-v x"], "\(argv)")
             XCTAssertEqual(argv.filter { $0 == "--" }.count, 1, "\(argv)")
         }
-        let close = KexecStart.closeMasterArgv(host, env: env())
+        let close = env().closeMasterArgv(host)
         XCTAssertEqual(Array(close.suffix(2)), ["--", "node-1"], "\(close)")
         XCTAssertTrue(close.contains("-O"), "\(close)")
     }

@@ -65,7 +65,7 @@ struct KadeployStart: StartMethod {
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
         let started = Date()
         let knownHosts = run + "/known_hosts"
-        var runs = binding.entries.map { KexecStart.HostRun(entry: $0) }
+        var runs = binding.entries.map { TestbedRun(entry: $0) }
 
         // 1. Kadeploy (unless the hosts already run the image: --reuse contextualises them again).
         if ctx.options.reuse {
@@ -115,10 +115,7 @@ struct KadeployStart: StartMethod {
                    let (st, out) = try? Command.status(SSH.argv(endpoint: ep, identity: identity, knownHosts: knownHosts,
                                                                 command: ["sh", "-c", Self.facts], interactive: false), timeout: 60) {
                     if st == 0 {
-                        for line in out.split(separator: "\n") where line.hasPrefix("@") {
-                            let parts = line.dropFirst().split(separator: " ", maxSplits: 1).map(String.init)
-                            if parts.count == 2 { r.facts[parts[0]] = parts[1] }
-                        }
+                        r.record(facts: out)
                         return r
                     }
                     last = out.split(separator: "\n").last.map(String.init) ?? "exit \(st)"
@@ -131,7 +128,8 @@ struct KadeployStart: StartMethod {
         }
 
         // 3. The document: each node's address as its host has it (unique IPv4, default route first).
-        var doc = KexecStart.deployment(ctx: ctx, runs: runs.filter { !$0.failed })
+        var doc = Deployment.fromFacts(composition: name, flavour: ctx.flavour.name, key: ctx.identity.publicKey,
+                                       runs: runs.filter { !$0.failed })
         for n in Array(doc.nodes.keys) { doc.nodes[n]?.interfaces = nil }
         doc.order = runs.map(\.entry.node)
         for r in runs where r.failed {
@@ -173,7 +171,7 @@ struct KadeployStart: StartMethod {
         for f in failures {
             if let i = runs.firstIndex(where: { $0.entry.node == f.node }) { runs[i].error = f.reason; runs[i].state = "failed" }
         }
-        KexecStart.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+        TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
         let state = RuntimeState(composition: name, flavour: ctx.flavour.name, startMethod: "kadeploy",
                                  identity: ctx.identity, knownHosts: knownHosts, startedAt: Date(), processes: [])
         try state.save(in: run)
@@ -190,10 +188,10 @@ struct KadeployStart: StartMethod {
     }
 
     func remoteCommand(node: String, deployment: Deployment, state: RuntimeState, command: [String], interactive: Bool) -> [String] {
-        KexecStart().remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: interactive)
+        TestbedSSH.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: interactive)
     }
 
     func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String {
-        KexecStart().nodeState(node: node, deployment: deployment, state: state)
+        TestbedSSH.nodeState(node: node, deployment: deployment, state: state)
     }
 }

@@ -26,69 +26,6 @@ struct KexecStart: StartMethod {
         return [p]
     }
 
-    /// What one host reported, and what happened to it.
-    struct HostRun: Sendable {
-        var entry: HostBinding.Entry
-        var state = "pending"
-        var error: String?
-        var seconds = 0.0
-        var facts: [String: String] = [:]
-        var remoteSHA: [String: String] = [:]
-        var pushed: [String] = []
-        var failed: Bool { error != nil }
-    }
-
-    struct Env: Sendable {
-        var run: String
-        var identity: SSHIdentity
-        var options: StartOptions
-        var preKnownHosts: String
-        var postKnownHosts: String
-        var remoteDir: String
-        /// Short folder for SSH control sockets: a unix socket path holds at most 107 bytes.
-        var controlDir: String
-    }
-
-    /// `/tmp/nxc-ssh-UID`, private to this user.
-    static func controlDirectory() throws -> String {
-        let dir = "/tmp/nxc-ssh-\(geteuid())"
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw DeployError.invalid("cannot create \(dir): \(String(cString: strerror(errno)))")
-        }
-        var st = stat()
-        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
-            throw DeployError.invalid("\(dir) is not a private folder of this user; remove it")
-        }
-        return dir
-    }
-
-    /// SSH argv to a stock host before kexec (its user, ControlMaster), or to a node after it.
-    /// `probing`: while waiting for a node, the old system may still answer for a moment; its key
-    /// must not be recorded, so keys are only learnt once the node has proved who it is.
-    static func ssh(_ host: TestbedHost, env: Env, afterKexec: Bool, command: [String], master: Bool = true,
-                    probing: Bool = false) -> [String] {
-        var a = ["ssh", "-i", env.identity.privateKey, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR"]
-        if probing {
-            a += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
-        } else {
-            a += ["-o", "StrictHostKeyChecking=accept-new",
-                  "-o", "UserKnownHostsFile=\(afterKexec || env.options.reuse ? env.postKnownHosts : env.preKnownHosts)"]
-        }
-        if master && !afterKexec {
-            a += ["-o", "ControlMaster=auto", "-o", "ControlPath=\(env.controlDir)/%C", "-o", "ControlPersist=120"]
-        } else {
-            a += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
-        }
-        if !afterKexec { for o in env.options.sshOptions { a += ["-o", o] } }
-        if let p = host.port { a += ["-p", String(p)] }
-        let user = afterKexec || env.options.reuse ? "root" : (host.user ?? env.options.sshUser)
-        if let user { a += ["-l", user] }
-        // `--` before the host: neither the host nor the command can be read as an option.
-        a += ["--", host.name, ShellQuote.join(command)]
-        return a
-    }
-
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
         guard let binding = ctx.binding else { throw DeployError.invalid("no host binding") }
         for f in Self.bundleFiles where !FileManager.default.fileExists(atPath: ctx.buildDirectory + "/" + f) {
@@ -98,9 +35,9 @@ struct KexecStart: StartMethod {
         let run = ctx.runDirectory
         if !ctx.options.reuse { try? fm.removeItem(atPath: run) }
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
-        let env = Env(run: run, identity: ctx.identity, options: ctx.options,
-                      preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
-                      remoteDir: Self.remoteDirectory, controlDir: try Self.controlDirectory())
+        let env = TestbedSSH(identity: ctx.identity, options: ctx.options,
+                             preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
+                             controlDir: try TestbedSSH.controlDirectory())
         var local: [String: String] = [:]
         var sizes: [String] = []
         for f in Self.bundleFiles {
@@ -114,7 +51,7 @@ struct KexecStart: StartMethod {
 
         // 1. Connect, check, push — nothing changes on a host before this succeeds.
         ctx.progress("checking \(binding.entries.count) host(s) over SSH (parallel \(ctx.options.parallel))")
-        var runs = await Self.forEach(binding.entries.map { HostRun(entry: $0) }, limit: ctx.options.parallel) { r in
+        var runs = await Parallel.map(binding.entries.map { TestbedRun(entry: $0) }, limit: ctx.options.parallel) { r in
             var r = r
             let t0 = Date()
             Self.checkAndPush(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
@@ -124,7 +61,7 @@ struct KexecStart: StartMethod {
         bundle.archives.removeAll()
 
         // 2. The deployment document: addresses recorded before the kexec.
-        let doc = Self.deployment(ctx: ctx, runs: runs)
+        let doc = Deployment.fromFacts(composition: ctx.composition.name, flavour: ctx.flavour.name, key: ctx.identity.publicKey, runs: runs)
         let compact = try doc.encoded(pretty: false)
         let maxNode = runs.map(\.entry.node.count).max() ?? 0
         let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
@@ -137,9 +74,9 @@ struct KexecStart: StartMethod {
         var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "kexec",
                                  identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
         if ctx.options.dryRun {
-            Self.closeMasters(runs.map(\.entry.host), env: env)
+            env.closeMasters(runs.map(\.entry.host))
             for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
-            Self.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+            TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
             let failed = runs.filter(\.failed)
             if !failed.isEmpty {
                 throw DeployError.invalid("\(failed.count) host(s) failed the checks: "
@@ -170,7 +107,7 @@ struct KexecStart: StartMethod {
         let deploymentURL = url
         let documentSHA = sha256(bytes: Array(compact))
         let pushDoc = run + "/deployment.json"
-        runs = await Self.forEach(runs, limit: ctx.options.parallel) { r in
+        runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
             guard !r.failed else { return r }
             var r = r
             let t0 = Date()
@@ -178,12 +115,12 @@ struct KexecStart: StartMethod {
             r.seconds += Date().timeIntervalSince(t0)
             return r
         }
-        Self.closeMasters(runs.map(\.entry.host), env: env)
+        env.closeMasters(runs.map(\.entry.host))
         if let server {
             let missing = runs.filter { !$0.failed && !server.fetchedNodes.contains($0.entry.node) }.map(\.entry.node)
             if !missing.isEmpty { ctx.progress("HTTP: not fetched by \(missing.joined(separator: ", "))") }
         }
-        Self.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+        TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
         state.startedAt = Date()
         try state.save(in: run)
         let failed = runs.filter(\.failed)
@@ -206,11 +143,6 @@ struct KexecStart: StartMethod {
         case (nil, false):
             return (.http, "over HTTP: \(inlineSize) bytes do not fit on the kernel command line (\(commandLineLimit))")
         }
-    }
-
-    /// Runs `body` over `items` with at most `limit` at once, on threads; results keep the input order.
-    static func forEach(_ items: [HostRun], limit: Int, _ body: @escaping @Sendable (HostRun) -> HostRun) async -> [HostRun] {
-        await Parallel.map(items, limit: limit, body)
     }
 
     /// The local bundle: SHA-256 and size of each file, and the tar streams pushed to hosts.
@@ -257,11 +189,11 @@ struct KexecStart: StartMethod {
 
     /// One SSH session gathers the host's facts (and hashes the bundle files already there when
     /// their sizes match); a second one, only if something is missing, unpacks a tar of what is.
-    static func checkAndPush(_ r: inout HostRun, env: Env, bundle: Bundle, timeout: Double,
+    static func checkAndPush(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double,
                              progress: @Sendable (String) -> Void) {
         let host = r.entry.host
-        let dir = env.remoteDir
-        let checked = try? Command.status(ssh(host, env: env, afterKexec: false,
+        let dir = Self.remoteDirectory
+        let checked = try? Command.status(env.argv(host, afterKexec: false,
                                               command: asRoot + ["sh", "-c", KexecScript.check, "sh", dir] + bundle.sizes), timeout: 60)
         guard let (st, out) = checked, st == 0 else {
             // ssh exits 255 on its own failures; anything else is the check's verdict (no root, a
@@ -270,7 +202,7 @@ struct KexecStart: StartMethod {
             if let (st, out) = checked, st != 255 {
                 why = "check failed (exit \(st)): \(out.split(separator: "\n").last.map(String.init) ?? "no output")"
             } else {
-                let (_, out) = (try? Command.status(ssh(host, env: env, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
+                let (_, out) = (try? Command.status(env.argv(host, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
                 why = "unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")"
             }
             r.error = why
@@ -278,17 +210,7 @@ struct KexecStart: StartMethod {
             progress("\(host): \(why)")
             return
         }
-        for line in out.split(separator: "\n") where line.hasPrefix("@") {
-            let parts = line.dropFirst().split(separator: " ", maxSplits: 1).map(String.init)
-            guard let key = parts.first else { continue }
-            let value = parts.count > 1 ? parts[1] : ""
-            if key == "sha" {
-                let kv = value.split(separator: " ")
-                if kv.count == 2 { r.remoteSHA[String(kv[0])] = String(kv[1]) }
-            } else {
-                r.facts[key] = value
-            }
-        }
+        r.record(facts: out)
         if r.facts["arch"] != "x86_64" { r.error = "architecture \(r.facts["arch"] ?? "?"), the bundle is for x86_64"; r.state = "failed"; return }
         if r.facts["kexec"] == "none" { r.error = "kexec is not installed (apt-get install kexec-tools)"; r.state = "failed"; return }
         let missing = bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }
@@ -296,7 +218,7 @@ struct KexecStart: StartMethod {
             if r.facts["tar"] == "none" { r.error = "tar is not installed"; r.state = "failed"; return }
             do {
                 let tar = try bundle.archives.archive(of: missing, from: bundle.build)
-                let argv = ssh(host, env: env, afterKexec: false, command: asRoot + ["sh", "-c", KexecScript.receive, "sh", dir])
+                let argv = env.argv(host, afterKexec: false, command: asRoot + ["sh", "-c", KexecScript.receive, "sh", dir])
                 try Command.run(argv, timeout: timeout, inputFile: tar)
                 r.pushed = missing
             } catch {
@@ -309,57 +231,6 @@ struct KexecStart: StartMethod {
         let kept = own ? "kernel and initrd from the node itself" : "bundle already there"
         r.state = r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", "))" + (own ? " (\(kept))" : "")
         progress("\(host): \(r.state)")
-    }
-
-    static func closeMasters(_ hosts: [TestbedHost], env: Env) {
-        for h in hosts { _ = try? Command.status(closeMasterArgv(h, env: env), timeout: 10) }
-    }
-
-    static func closeMasterArgv(_ h: TestbedHost, env: Env) -> [String] {
-        var a = ["ssh", "-o", "ControlPath=\(env.controlDir)/%C", "-O", "exit"]
-        if let p = h.port { a += ["-p", String(p)] }
-        if let u = h.user ?? env.options.sshUser, !env.options.reuse { a += ["-l", u] }
-        if env.options.reuse { a += ["-l", "root"] }
-        return a + ["--", h.name]
-    }
-
-    /// Interfaces, addresses and the node's address from what each host reported.
-    static func deployment(ctx: StartContext, runs: [HostRun]) -> Deployment {
-        struct Link { var mac: String; var name: String; var addresses: [String]; var routes: [Deployment.Route] }
-        func links(_ r: HostRun) -> [Link] {
-            guard let a = r.facts["addr"], let data = a.data(using: .utf8),
-                  let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
-            let routes = (r.facts["route"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]] } ?? []
-            return list.compactMap { l in
-                guard (l["link_type"] as? String) == "ether", let mac = l["address"] as? String, let name = l["ifname"] as? String else { return nil }
-                let addrs = (l["addr_info"] as? [[String: Any]] ?? []).compactMap { ai -> String? in
-                    guard (ai["scope"] as? String) == "global", let local = ai["local"] as? String, let len = ai["prefixlen"] as? Int else { return nil }
-                    return "\(local)/\(len)"
-                }
-                let rts = routes.compactMap { rt -> Deployment.Route? in
-                    guard (rt["dev"] as? String) == name, let gw = rt["gateway"] as? String, let dst = rt["dst"] as? String else { return nil }
-                    return Deployment.Route(to: dst, via: gw)
-                }
-                return Link(mac: mac, name: name, addresses: addrs, routes: rts)
-            }
-        }
-        let all = runs.map { ($0, links($0)) }
-        // An address other nodes can use: IPv4, unique among the hosts, on the default route's link if it has one.
-        var counts: [String: Int] = [:]
-        for (_, ls) in all { for l in ls { for a in l.addresses { counts[a.split(separator: "/")[0].description, default: 0] += 1 } } }
-        var nodes: [String: Deployment.Node] = [:]
-        for (r, ls) in all {
-            let v4 = ls.sorted { !$0.routes.isEmpty && $1.routes.isEmpty }
-                .flatMap { $0.addresses }.map { String($0.split(separator: "/")[0]) }
-                .filter { !$0.contains(":") && counts[$0] == 1 }
-            let address = v4.first ?? r.entry.host.name
-            nodes[r.entry.node] = Deployment.Node(
-                role: r.entry.role, address: address,
-                interfaces: ls.isEmpty ? nil : ls.map { .init(mac: $0.mac, addresses: $0.addresses, routes: $0.routes.isEmpty ? nil : $0.routes) },
-                ssh: .init(host: r.entry.host.name, port: r.entry.host.port ?? 22))
-        }
-        return Deployment(composition: ctx.composition.name, flavour: ctx.flavour.name, authorizedKeys: [ctx.identity.publicKey],
-                          nodes: nodes, order: runs.map(\.entry.node))
     }
 
     /// The per-node network on the kernel command line, for fetching the document over HTTP.
@@ -379,11 +250,11 @@ struct KexecStart: StartMethod {
         [netParams(node), "nxc.deployment_sha256=\(sha)"].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
-    static func kexecAndWait(_ r: inout HostRun, env: Env, doc: Deployment, pushDoc: String, url: String, sha: String, timeout: Double,
+    static func kexecAndWait(_ r: inout TestbedRun, env: TestbedSSH, doc: Deployment, pushDoc: String, url: String, sha: String, timeout: Double,
                              progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let node = r.entry.node
-        let dir = env.remoteDir
+        let dir = Self.remoteDirectory
         // One session (over the connection the check opened) writes the document and runs kexec.sh.
         var command: [String]
         var input: String?
@@ -395,7 +266,7 @@ struct KexecStart: StartMethod {
                                 "sh", dir + "/kexec.sh", node]
         }
         do {
-            let out = try Command.run(ssh(host, env: env, afterKexec: false, command: command), timeout: 120, inputFile: input)
+            let out = try Command.run(env.argv(host, afterKexec: false, command: command), timeout: 120, inputFile: input)
             progress("\(host): \(out.trimmingCharacters(in: .whitespacesAndNewlines))")
         } catch {
             r.error = "kexec failed: \(error)"
@@ -407,7 +278,7 @@ struct KexecStart: StartMethod {
         let deadline = Date().addingTimeInterval(timeout)
         var last = "no answer yet"
         while Date() < deadline {
-            let argv = ssh(host, env: env, afterKexec: true,
+            let argv = env.argv(host, afterKexec: true,
                            command: ["cat", "/etc/nxc/hostname", "/proc/sys/kernel/random/boot_id", "/run/nxc/ready"],
                            probing: true)
             if let (st, out) = try? Command.status(argv, timeout: 20) {
@@ -416,7 +287,7 @@ struct KexecStart: StartMethod {
                     // Forget the key of the system it was, learn the node's.
                     let known = host.port.map { "[\(host.name)]:\($0)" } ?? host.name
                     _ = try? Command.status(["ssh-keygen", "-R", known, "-f", env.postKnownHosts], timeout: 10)
-                    _ = try? Command.status(ssh(host, env: env, afterKexec: true, command: ["true"]), timeout: 20)
+                    _ = try? Command.status(env.argv(host, afterKexec: true, command: ["true"]), timeout: 20)
                     r.state = "up"
                     progress("\(node) is up on \(host)")
                     return
@@ -429,30 +300,16 @@ struct KexecStart: StartMethod {
         r.state = "failed"
     }
 
-    static func report(_ runs: [HostRun], progress: (String) -> Void, total: Double) {
-        let rows = [["HOST", "NODE", "ROLE", "STATE", "SECONDS", "ERROR"]] + runs.map {
-            [$0.entry.host.description, $0.entry.node, $0.entry.role, $0.state, String(format: "%.0f", $0.seconds), $0.error ?? ""]
-        }
-        for line in Table.render(rows) { progress(line) }
-        let ok = runs.filter { !$0.failed }.count
-        progress(String(format: "%d of %d host(s) %@ in %.0f s", ok, runs.count, runs.contains { $0.state == "up" } ? "up" : "ready", total))
-    }
-
     func stop(_ state: RuntimeState, runDirectory: String) -> [String] {
         // Nothing runs on this machine; the hosts stay the composition's nodes until their reservation ends.
         []
     }
 
     func remoteCommand(node: String, deployment: Deployment, state: RuntimeState, command: [String], interactive: Bool) -> [String] {
-        guard let ep = deployment.nodes[node]?.ssh else { return ["false"] }
-        return SSH.argv(endpoint: ep, identity: state.identity, knownHosts: state.knownHosts, command: command, interactive: interactive)
+        TestbedSSH.remoteCommand(node: node, deployment: deployment, state: state, command: command, interactive: interactive)
     }
 
     func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String {
-        guard let ep = deployment.nodes[node]?.ssh else { return "unknown" }
-        let argv = SSH.argv(endpoint: ep, identity: state.identity, knownHosts: state.knownHosts,
-                            command: ["cat", "/etc/nxc/hostname"], interactive: false)
-        guard let (st, out) = try? Command.status(argv, timeout: 15) else { return "unreachable" }
-        return st == 0 && out.trimmingCharacters(in: .whitespacesAndNewlines) == node ? "running" : "unreachable"
+        TestbedSSH.nodeState(node: node, deployment: deployment, state: state)
     }
 }
