@@ -40,7 +40,8 @@ public struct StartOptions: Sendable {
     public var httpListen: String?
     public var httpPort: Int?
     /// The Kadeploy client (g5k-image).
-    public var kadeployCommand = "kadeploy3"
+    public static let defaultKadeployCommand = "kadeploy3"
+    public var kadeployCommand = defaultKadeployCommand
 
     public init() {}
 
@@ -52,7 +53,7 @@ public struct StartOptions: Sendable {
         if dryRun { f.insert(.dryRun) }
         if reuse { f.insert(.reuse) }
         if deployVia != nil || httpAddress != nil || httpListen != nil || httpPort != nil { f.insert(.deployVia) }
-        if kadeployCommand != "kadeploy3" { f.insert(.kadeploy) }
+        if kadeployCommand != Self.defaultKadeployCommand { f.insert(.kadeploy) }
         return f
     }
 }
