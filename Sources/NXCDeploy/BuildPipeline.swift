@@ -69,14 +69,13 @@ public enum BuildPipeline {
             var generated = try flavour.start.implementation.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)
                 .sorted().map(Artefact.init(path:))
             let manifest = Manifest(composition: composition.name, flavour: flavour.name, rootfs: rootfs.hash,
-                                    artefacts: artefacts.map { var a = $0; a.path = a.name; return a },
-                                    generated: generated.map { var a = $0; a.path = a.name; return a })
+                                    artefacts: artefacts.map { $0.named(in: nil) }, generated: generated.map { $0.named(in: nil) })
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
             try writeAtomically(try enc.encode(manifest), to: tmp + "/manifest.json")
             try install(tmp, at: final)
-            artefacts = artefacts.map { var a = $0; a.path = final + "/" + a.name; return a }
-            generated = generated.map { var a = $0; a.path = final + "/" + a.name; return a }
+            artefacts = artefacts.map { $0.named(in: final) }
+            generated = generated.map { $0.named(in: final) }
             // The lock is written once the artefacts are in place: a failed build leaves it as it was.
             let changes = try writeLock(resolved)
             return BuildResult(composition: composition, flavour: flavour, directory: final, artefacts: artefacts,
@@ -223,5 +222,14 @@ public enum BuildPipeline {
         var artefacts: [Artefact]
         /// The start method's files, by name, size and SHA-256.
         var generated: [Artefact]
+    }
+}
+
+extension Artefact {
+    /// The same file, its path in `folder` (nil: its name alone, as the manifest gives it).
+    func named(in folder: String?) -> Artefact {
+        var a = self
+        a.path = folder.map { $0 + "/" + name } ?? name
+        return a
     }
 }

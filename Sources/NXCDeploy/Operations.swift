@@ -117,10 +117,10 @@ public enum Operations {
     /// Refuses the options the flavour's start method does not take, before anything starts, and
     /// names the flavours that take them.
     static func checkFeatures(_ requested: Set<StartFeature>, flavour: Flavour, project: Project) throws {
-        let refused = requested.subtracting(flavour.start.implementation.features)
+        let refused = requested.subtracting(flavour.start.implementation.takes)
         guard !refused.isEmpty else { return }
         let takers = Flavour.all(project: project.directory)
-            .filter { refused.isSubset(of: $0.start.implementation.features) }.map(\.name).sorted()
+            .filter { refused.isSubset(of: $0.start.implementation.takes) }.map(\.name).sorted()
         throw DeployError.invalid("flavour \(flavour.name) does not take \(refused.sorted().map(\.rawValue).joined(separator: ", "))"
             + (takers.isEmpty ? "" : "; flavours that do: \(takers.joined(separator: ", "))"))
     }

@@ -102,7 +102,8 @@ public protocol StartMethod: Sendable {
     /// readiness includes role services that may wait for the secret; otherwise `nxc start` sends
     /// it once `start` returns.
     var deliversSecret: Bool { get }
-    /// The options of `nxc start` that only some methods take, and that this one does.
+    /// The options of `nxc start` that only some methods take, and that this one does (`.hosts`
+    /// follows from `bindsHosts`: see `takes`).
     var features: Set<StartFeature> { get }
     /// Files written beside the artefacts at build time (e.g. launch scripts a user can run by hand).
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String]
@@ -119,6 +120,8 @@ public protocol StartMethod: Sendable {
 extension StartMethod {
     public var deliversSecret: Bool { false }
     public var features: Set<StartFeature> { [] }
+    /// Every option this method takes: its features, and the reserved-host options when it binds hosts.
+    public var takes: Set<StartFeature> { features.union(bindsHosts ? [.hosts] : []) }
 }
 
 extension StartMethodName {

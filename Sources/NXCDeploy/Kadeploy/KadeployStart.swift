@@ -10,7 +10,7 @@ import NXCFlavours
 struct KadeployStart: StartMethod {
     var bindsHosts: Bool { true }
     var summary: String { "reserved hosts (Kadeploy)" }
-    var features: Set<StartFeature> { [.hosts, .reuse, .kadeploy] }
+    var features: Set<StartFeature> { [.reuse, .kadeploy] }
 
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] { [] }
 

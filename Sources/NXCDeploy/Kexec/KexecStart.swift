@@ -10,7 +10,7 @@ import NXCStore
 struct KexecStart: StartMethod {
     var bindsHosts: Bool { true }
     var summary: String { "reserved hosts (kexec)" }
-    var features: Set<StartFeature> { [.hosts, .dryRun, .reuse, .deployVia] }
+    var features: Set<StartFeature> { [.dryRun, .reuse, .deployVia] }
     static let commandLineLimit = 2048
     static let bundleFiles = ["kernel", "initrd", "kexec.sh"]
     /// Where the bundle is staged on each host: a stable path (so a bundle already there is reused
