@@ -134,17 +134,17 @@ final class DockerArtefactTests: XCTestCase {
     /// every line says `active` (redis-server restarting, slurmd failed, the rest active was "ready").
     func testServicesReadyOnlyWhenAllStarted() {
         let units = ["redis-server", "postgresql", "slurmd"]
-        XCTAssertNil(DockerStart.servicesVerdict(units: units, output: "active\nactive\nactive\n"))
+        XCTAssertNil(Readiness.servicesVerdict(units: units, output: "active\nactive\nactive\n"))
         // A unit that waits for the deployment's secret (sent once start returns) is started.
-        XCTAssertNil(DockerStart.servicesVerdict(units: units, output: "activating\nactive\nactive\n"))
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "inactive\nactive\nactive\n"),
+        XCTAssertNil(Readiness.servicesVerdict(units: units, output: "activating\nactive\nactive\n"))
+        XCTAssertEqual(Readiness.servicesVerdict(units: units, output: "inactive\nactive\nactive\n"),
                        "services: redis-server inactive, postgresql active, slurmd active")
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "deactivating\nactive\nfailed\n"),
+        XCTAssertEqual(Readiness.servicesVerdict(units: units, output: "deactivating\nactive\nfailed\n"),
                        "failed: service(s) slurmd failed")
-        XCTAssertEqual(DockerStart.servicesVerdict(units: units, output: "inactive\ninactive\ninactive\n"),
+        XCTAssertEqual(Readiness.servicesVerdict(units: units, output: "inactive\ninactive\ninactive\n"),
                        "services: redis-server inactive, postgresql inactive, slurmd inactive")
         // Fewer lines than units (systemctl cut short): not ready.
-        XCTAssertNotNil(DockerStart.servicesVerdict(units: units, output: "active\n"))
+        XCTAssertNotNil(Readiness.servicesVerdict(units: units, output: "active\n"))
     }
 
     func testPortSpecs() {

@@ -149,36 +149,11 @@ struct DockerStart: StartMethod {
 
         // 5. Wait for every node's agent and its role's services.
         ctx.progress("waiting up to \(Int(ctx.timeout)) s for \(ctx.nodes.count) node(s): agent done, role services active")
-        let deadline = Date().addingTimeInterval(ctx.timeout)
-        var pending = ctx.nodes
-        var last: [String: String] = [:]
-        let t0 = Date()
-        while !pending.isEmpty && Date() < deadline {
-            let results = await Parallel.map(pending, limit: 8) { n -> (String, String?) in
-                let c = containers[n.node] ?? ""
-                let units = ctx.composition.role(named: n.role)?.services.map(\.value) ?? []
-                return (n.node, Self.readiness(container: c, node: n.node, units: units))
-            }
-            var still: [(node: String, role: String)] = []
-            for (i, r) in results.enumerated() {
-                if let why = r.1 {
-                    last[r.0] = why
-                    if why.hasPrefix("failed:") || why.hasPrefix("exited") { continue }
-                    still.append(pending[i])
-                } else {
-                    ctx.progress(String(format: "%@ is ready (%.0f s)", r.0, Date().timeIntervalSince(t0)))
-                    last[r.0] = nil
-                }
-            }
-            let failed = results.filter { $0.1?.hasPrefix("failed:") == true || $0.1?.hasPrefix("exited") == true }
-            if !failed.isEmpty {
-                throw DeployError.nodesDown(failed.map { ($0.0, $0.1 ?? "", "docker logs \(containers[$0.0] ?? "")") })
-            }
-            pending = still
-            if !pending.isEmpty { try? await Task.sleep(nanoseconds: 1_000_000_000) }
-        }
-        if !pending.isEmpty {
-            throw DeployError.nodesDown(pending.map { ($0.node, "not ready within \(Int(ctx.timeout)) s: \(last[$0.node] ?? "no answer")", "docker logs \(containers[$0.node] ?? "")") })
+        let composition = ctx.composition
+        try await Readiness.poll(ctx.nodes, timeout: ctx.timeout, progress: ctx.progress,
+                                 log: { "docker logs \(containers[$0] ?? "")" }) { node, role in
+            Self.readiness(container: containers[node] ?? "", node: node,
+                           units: composition.role(named: role)?.services.map(\.value) ?? [])
         }
         var addresses: [String: String] = [:]
         for (node, c) in containers {
@@ -191,44 +166,14 @@ struct DockerStart: StartMethod {
         return (doc, state)
     }
 
-    /// nil when the node is ready; otherwise why not ("failed: …" and "exited …" are final).
+    /// nil when the node is ready; otherwise why not (`Readiness.agentAndServices`), through `docker exec`.
     static func readiness(container: String, node: String, units: [String]) -> String? {
-        guard let (st, out) = try? Command.status(["docker", "exec", container, "cat", "/run/nxc/ready"], timeout: 30) else {
-            return "docker exec timed out"
-        }
-        if st != 0 {
-            let state = (try? Command.run(["docker", "inspect", "--format", "{{.State.Status}}", container], timeout: 30))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-            if state == "exited" || state == "dead" { return "exited: the container stopped (docker logs \(container))" }
-            if let (fst, failed) = try? Command.status(["docker", "exec", container, "cat", "/run/nxc/failed"], timeout: 30), fst == 0 {
-                return "failed: the agent failed: " + failed.split(separator: "\n").joined(separator: "; ")
-            }
-            return "agent not done (container \(state))"
-        }
-        if out.trimmingCharacters(in: .whitespacesAndNewlines) != node { return "failed: the agent says it is \(out), not \(node)" }
-        if let (fst, failed) = try? Command.status(["docker", "exec", container, "cat", "/run/nxc/failed"], timeout: 30), fst == 0 {
-            return "failed: the agent failed: " + failed.split(separator: "\n").joined(separator: "; ")
-        }
-        guard !units.isEmpty else { return nil }
-        // One state per unit on stdout; stderr (warnings) would add lines that are no state.
-        guard let (_, uout) = try? Command.status(["docker", "exec", container, "sh", "-c", #"systemctl is-active "$@" 2>/dev/null"#, "sh"] + units,
-                                                  timeout: 30) else {
-            return "systemctl timed out"
-        }
-        return servicesVerdict(units: units, output: uout)
-    }
-
-    /// What `systemctl is-active UNITS…` says of a role's services: nil when all are started, that is
-    /// active, or activating (whether a service answers is for `nxc wait` and the driver to tell, as
-    /// on the other flavours). A unit queued behind another that is starting is `inactive` until
-    /// then, so anything a unit waits for must come before this wait: the deployment's secret does
-    /// (`deliversSecret`). Its exit status is no verdict: it is 0 as soon as one unit is active.
-    static func servicesVerdict(units: [String], output uout: String) -> String? {
-        let states = uout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        let started: Set<String> = ["active", "activating", "reloading"]
-        if states.count == units.count, states.allSatisfy({ started.contains($0) }) { return nil }
-        if states.contains("failed") { return "failed: service(s) " + zip(units, states).filter { $0.1 == "failed" }.map(\.0).joined(separator: ", ") + " failed" }
-        return "services: " + zip(units, states).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        Readiness.agentAndServices(node: node, units: units, logHint: "docker logs \(container)",
+                                   run: { try? Command.status(["docker", "exec", container] + $0, timeout: 30) },
+                                   machineState: {
+                                       (try? Command.run(["docker", "inspect", "--format", "{{.State.Status}}", container], timeout: 30))?
+                                           .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                                   })
     }
 
     /// Containers of the project that exist (any state).
