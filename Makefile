@@ -8,8 +8,10 @@ APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd ne
                 libarchive-dev libjansson-dev libssl-dev binutils ca-certificates debian-archive-keyring python3 iproute2
 # The docker flavour's tests and benchmarks need an engine (the tests start dockerd when none runs).
 DOCKER_PACKAGES := docker.io docker-compose
+# The nspawn flavour runs containers with systemd-nspawn and unpacks its tree with bsdtar.
+NSPAWN_PACKAGES := systemd-container libarchive-tools
 # The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
-TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap
+TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES)
 BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES)
 
 .PHONY: all deps build test unit fuzz e2e demo bench install clean

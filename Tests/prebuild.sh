@@ -56,6 +56,7 @@ lane a compositions/webserver:vm-ramdisk Tests/EndToEndTests/Fixtures/stockhost:
 pid_a=$!
 # Lane b: the docker base and what runs in containers, then the g5k-ramdisk base.
 lane b compositions/webserver:docker template:basic:docker Tests/EndToEndTests/Fixtures/services:docker \
+    compositions/webserver:nspawn template:slurm:nspawn \
     compositions/webserver:g5k-ramdisk Tests/EndToEndTests/Fixtures/services:vm-ramdisk &
 pid_b=$!
 failed=0

@@ -132,6 +132,7 @@ extension StartMethodName {
         case .kexec: return KexecStart()
         case .docker: return DockerStart()
         case .kadeploy: return KadeployStart()
+        case .nspawn: return NspawnStart()
         }
     }
 }

@@ -58,6 +58,7 @@ extension ArtefactKindName {
         case .ramdisk: return RamdiskKind()
         case .dockerImage: return DockerImageKind()
         case .tarball: return TarballKind()
+        case .tree: return TreeKind()
         }
     }
 }

@@ -7,6 +7,7 @@ public enum ArtefactKindName: String, Sendable, CaseIterable {
     case ramdisk
     case dockerImage = "docker-image"
     case tarball
+    case tree
 }
 
 /// How a flavour's nodes are started; each method is implemented in NXCDeploy, one folder each.
@@ -15,6 +16,7 @@ public enum StartMethodName: String, Sendable, CaseIterable {
     case kexec
     case docker
     case kadeploy
+    case nspawn
 }
 
 /// A flavour: data naming an artefact kind, a start method and what they need. Only the loader

@@ -37,7 +37,7 @@ final class FlavourTests: XCTestCase {
     func testShippedFlavoursLoad() throws {
         let dir = Self.repo + "/flavours"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(names, ["docker.yaml", "g5k-image.yaml", "g5k-ramdisk.yaml", "vm-ramdisk.yaml"])
+        XCTAssertEqual(names, ["docker.yaml", "g5k-image.yaml", "g5k-ramdisk.yaml", "nspawn.yaml", "vm-ramdisk.yaml"])
         for n in names {
             let f = try Flavour.load(path: "\(dir)/\(n)")
             XCTAssertEqual(f.name + ".yaml", n)

@@ -1,0 +1,103 @@
+import Foundation
+import XCTest
+import NXCBuild
+import NXCDeploy
+import NXCStore
+
+/// nspawn flavour end to end: systemd-nspawn (Debian's systemd-container) boots one container per
+/// node from the build's tree, as root; build and start compositions/webserver, the checks the
+/// other flavours pass (hostnames, roles, the page fetched by name from client1, nginx only on the
+/// server, driver, status, an interactive shell), then the slurm template's own test; and after
+/// `nxc stop` no container, network namespace, cgroup or unpacked tree is left. Runs when
+/// NXC_E2E=1; skipped, saying why, where systemd-nspawn cannot run (not root, not installed).
+final class NspawnTests: XCTestCase {
+    static let repo = VMRamdiskTests.repo
+    var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
+    var project = ""
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
+        try XCTSkipUnless(geteuid() == 0, "the nspawn flavour needs root (overlay mounts, network namespaces, cgroups)")
+        try XCTSkipUnless(Command.which("systemd-nspawn") != nil, "systemd-nspawn is not installed (apt-get install systemd-container; make test does)")
+        project = NSTemporaryDirectory() + "nxc-nspawn-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        let subfolders = ((try? FileManager.default.contentsOfDirectory(atPath: project)) ?? []).map { project + "/" + $0 }
+        for dir in [project] + subfolders where !project.isEmpty && FileManager.default.fileExists(atPath: dir + "/.nxc/current") {
+            _ = try? NxcSession(nxc: nxc, project: dir).run(["stop"], timeout: 120)
+        }
+        if !project.isEmpty { try? FileManager.default.removeItem(atPath: project) }
+    }
+
+    var session: NxcSession { NxcSession(nxc: nxc, project: project) }
+
+    /// What a deployment in `run` set up on this machine and `stop` must remove.
+    func leftovers(run: String, processes: [RuntimeState.Process]) -> [String] {
+        let tag = String(NXCStore.sha256(bytes: Array(run.utf8)).prefix(8))
+        var left = processes.filter { Processes.ownership($0) == .ours }.map { "PID \($0.pid) (\($0.label))" }
+        left += ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []).filter { $0.contains(tag) }
+        for h in ["/sys/fs/cgroup/nxc-nspawn/", "/sys/fs/cgroup/systemd/nxc-nspawn/", "/sys/fs/cgroup/unified/nxc-nspawn/"]
+        where FileManager.default.fileExists(atPath: h + tag) { left.append(h + tag) }
+        for dir in ["tree", "nodes"] where FileManager.default.fileExists(atPath: run + "/" + dir) { left.append(run + "/" + dir) }
+        return left
+    }
+
+    func testWebserverAndSlurmInNspawn() throws {
+        let comp = Self.repo + "/compositions/webserver"
+        let b = try session.run(["build", "-f", "nspawn", comp], timeout: 1800)
+        XCTAssertEqual(b.status, 0, b.output)
+        let dir = project + "/build/webserver/nspawn"
+        try assertManifestListsEveryFile(dir, generated: [])
+
+        let s = try session.run(["start", "-f", "nspawn", "--timeout", "120", comp], timeout: 600)
+        XCTAssertEqual(s.status, 0, s.output)
+        let run = project + "/.nxc/run/webserver.nspawn"
+        let state = try XCTUnwrap(RuntimeState.load(from: run))
+        if s.status == 0 {
+            for (node, role) in [("server", "server"), ("client1", "client"), ("client2", "client")] {
+                XCTAssertEqual(try session.exec(node, ["hostname"]).output, node)
+                XCTAssertEqual(try session.exec(node, ["cat", "/etc/nxc/role"]).output, role)
+                // systemd is the node's PID 1, in the node's own cgroup below nxc's.
+                XCTAssertEqual(try session.exec(node, ["cat", "/proc/1/comm"]).output, "systemd")
+            }
+            XCTAssertEqual(try session.exec("client1", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
+            XCTAssertEqual(try session.exec("server", ["systemctl", "is-active", "nginx"]).status, 0)
+            XCTAssertNotEqual(try session.exec("client1", ["systemctl", "is-active", "nginx"]).status, 0)
+            XCTAssertNotEqual(try session.exec("client2", ["systemctl", "is-active", "nginx"]).status, 0)
+            // The private network stays inside its namespaces: no default route out of a node.
+            XCTAssertEqual(try session.exec("client1", ["ip", "route", "show", "default"]).output, "")
+            let status = try session.run(["status", "--json"])
+            XCTAssertEqual(status.output.components(separatedBy: "\"state\" : \"running\"").count - 1, 3, status.output)
+            let driven = try session.run(["driver"], timeout: 300)
+            XCTAssertEqual(driven.status, 0, driven.output)
+            XCTAssertTrue(driven.output.contains("client2: hello from nxc"), driven.output)
+            // `nxc connect`: a shell on a terminal of the node's own.
+            let shell = try Command.status(["script", "-qec", "\(nxc) connect server --project \(project)", "/dev/null"],
+                                           environment: session.environment(), timeout: 60,
+                                           input: Data("echo TTY=$(tty) HOST=$(hostname)\nexit 3\n".utf8))
+            XCTAssertTrue(shell.1.contains("TTY=/dev/pts/"), shell.1)
+            XCTAssertTrue(shell.1.contains("HOST=server"), shell.1)
+        }
+        let stopped = try session.run(["stop"], timeout: 120)
+        XCTAssertEqual(stopped.status, 0, stopped.output)
+        XCTAssertEqual(leftovers(run: run, processes: state.processes), [])
+
+        // The slurm template's own test (munge's key from the deployment's secret, slurmctld, srun
+        // on both compute nodes). The nfs template needs the host kernel's nfsd: not in a container.
+        let slurm = project + "/slurm"
+        let made = try Command.status([nxc, "init", "-t", "slurm", slurm], environment: session.environment(), timeout: 30)
+        XCTAssertEqual(made.0, 0, made.1)
+        let t = NxcSession(nxc: nxc, project: slurm)
+        XCTAssertEqual(try t.run(["build", "-f", "nspawn"], timeout: 1800).status, 0)
+        let ts = try t.run(["start", "-f", "nspawn", "--timeout", "180"], timeout: 600)
+        XCTAssertEqual(ts.status, 0, ts.output)
+        if ts.status == 0 {
+            let d = try t.run(["driver", "--timeout", "300"], timeout: 400)
+            XCTAssertEqual(d.status, 0, d.output)
+            XCTAssertTrue(d.output.contains("step(s) passed"), d.output)
+        }
+        XCTAssertEqual(try t.run(["stop"], timeout: 120).status, 0)
+    }
+}
