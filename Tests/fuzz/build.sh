@@ -26,10 +26,12 @@ fi
 
 # The sources each fuzzed parser needs from its module, besides whole modules. When a parser
 # starts using another file of its module, add that file here (the build error names the symbol).
-build_sources=(Sources/NXCBuild/Lock.swift Sources/NXCBuild/BuildError.swift)
+build_sources=(Sources/NXCBuild/LockFile.swift Sources/NXCBuild/LockFile+Parse.swift Sources/NXCBuild/DebianRecords.swift
+               Sources/NXCBuild/BuildError.swift)
 deploy_sources=(Sources/NXCDeploy/RoleDistribution.swift Sources/NXCDeploy/DeployError.swift
                 Sources/NXCDeploy/HostList.swift Sources/NXCDeploy/DeploymentServer.swift)
-flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/Flavour.swift
+flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/FlavourParser.swift
+                 Sources/NXCFlavours/FlavourParser+Fields.swift Sources/NXCFlavours/Flavour.swift
                  Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift)
 agent_sources=()
 for f in Sources/nxc-agent/*.swift; do
