@@ -12,12 +12,17 @@ public func fuzzFlavour(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     // the file after the input's own `name:` so that mutations get that far.
     let file = "fuzz/flavours/\(declaredName(text) ?? "fuzz").yaml"
     do {
-        _ = try Flavour.parse(text, file: file)
+        // The registry's names (NXCDeploy's `Registry`, outside this build): the parser's paths
+        // are the same for any list.
+        _ = try Flavour.parse(text, file: file, names: names)
     } catch {
         _ = "\(error)"
     }
     return 0
 }
+
+private let names = FlavourNames(artefactKinds: ["ramdisk", "docker-image", "tarball", "tree"],
+                                 startMethods: ["qemu", "kexec", "docker", "kadeploy", "nspawn"])
 
 /// The value of a top-level `name:` line, if it is a plain word that can be a file name.
 private func declaredName(_ text: String) -> String? {

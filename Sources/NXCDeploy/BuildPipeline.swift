@@ -63,10 +63,10 @@ public enum BuildPipeline {
                                       payload: ImagePayload(composition: composition, agentBinary: agent, masked: flavour.mask,
                                                             files: flavour.files, links: flavour.links),
                                       store: store, outputDirectory: tmp, finalDirectory: final, progress: progress)
-            var artefacts = try await flavour.artefact.implementation.emit(ctx)
+            var artefacts = try await flavour.artefactKind.emit(ctx)
             // The start method's files (launch scripts, kexec.sh, docker-compose.yml): listed in the
             // manifest and the build report like the artefacts, apart from them.
-            var generated = try flavour.start.implementation.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)
+            var generated = try flavour.startMethod.prepare(buildDirectory: tmp, composition: composition, flavour: flavour)
                 .sorted().map(Artefact.init(path:))
             let manifest = Manifest(composition: composition.name, flavour: flavour.name, rootfs: rootfs.hash,
                                     artefacts: artefacts.map { $0.named(in: nil) }, generated: generated.map { $0.named(in: nil) })

@@ -179,7 +179,7 @@ public enum Export {
             """
         for f in flavours {
             out += "\n### \(f.name)\n\n    nxc build -f \(f.name) --frozen\n"
-            let method = f.start.implementation
+            let method = f.startMethod
             out += "    nxc start -f \(f.name)" + (method.bindsHosts ? " -m $OAR_NODEFILE" : String(repeating: " ", count: 17))
                 + "  # \(method.summary)\n"
             out += "    nxc driver -f \(f.name)                 # runs the composition's test\n    nxc stop\n"

@@ -28,10 +28,10 @@ public struct ActiveDeployment: Sendable {
         // The method that started the nodes stops them, whatever the flavour file says now (it may
         // have been edited or removed since); the flavour's method when nothing runs.
         let method: any StartMethod
-        if let s = state, let m = StartMethodName(rawValue: s.startMethod) {
-            method = m.implementation
+        if let s = state, let m = Registry.startMethod(named: s.startMethod) {
+            method = m
         } else {
-            method = try Flavour.named(f, project: project.directory).start.implementation
+            method = try Flavour.named(f, project: project.directory).startMethod
         }
         return ActiveDeployment(deployment: doc, state: state, method: method, runDirectory: run, file: file)
     }
@@ -63,7 +63,7 @@ public enum Operations {
             overrides = try RoleDistribution.overrides(fromFile: d, composition: composition) + roles
         }
         let flavour = try Flavour.named(name, project: project.directory)
-        let method = flavour.start.implementation
+        let method = flavour.startMethod
         try checkFeatures(options.requestedFeatures, flavour: flavour, project: project)
         let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)
         let build = project.buildDirectory(composition: composition.name, flavour: flavour.name)
@@ -117,10 +117,10 @@ public enum Operations {
     /// Refuses the options the flavour's start method does not take, before anything starts, and
     /// names the flavours that take them.
     static func checkFeatures(_ requested: Set<StartFeature>, flavour: Flavour, project: Project) throws {
-        let refused = requested.subtracting(flavour.start.implementation.takes)
+        let refused = requested.subtracting(flavour.startMethod.takes)
         guard !refused.isEmpty else { return }
         let takers = Flavour.all(project: project.directory)
-            .filter { refused.isSubset(of: $0.start.implementation.takes) }.map(\.name).sorted()
+            .filter { refused.isSubset(of: $0.startMethod.takes) }.map(\.name).sorted()
         throw DeployError.invalid("flavour \(flavour.name) does not take \(refused.sorted().map(\.rawValue).joined(separator: ", "))"
             + (takers.isEmpty ? "" : "; flavours that do: \(takers.joined(separator: ", "))"))
     }

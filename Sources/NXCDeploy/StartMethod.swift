@@ -92,8 +92,12 @@ public struct StartContext: Sendable {
     public var deploymentFile: String { project.deploymentFile(composition: composition.name, flavour: flavour.name) }
 }
 
-/// A way to start a flavour's nodes. One folder per method; `StartMethodName.implementation` maps names to them.
+/// A way to start a flavour's nodes. One folder per method; `Registry` lists them, and a flavour
+/// file names one (`start:`).
 public protocol StartMethod: Sendable {
+    /// What a flavour file's `start:` says to get this method; also what a deployment's state
+    /// records (`RuntimeState.startMethod`), so that exec, status and stop find it again.
+    var name: String { get }
     /// Whether nodes go onto reserved hosts (`-m FILE`), or are created here.
     var bindsHosts: Bool { get }
     /// Where the nodes run, in a few words (an export's README: "VMs on this machine").
@@ -122,17 +126,4 @@ extension StartMethod {
     public var features: Set<StartFeature> { [] }
     /// Every option this method takes: its features, and the reserved-host options when it binds hosts.
     public var takes: Set<StartFeature> { features.union(bindsHosts ? [.hosts] : []) }
-}
-
-extension StartMethodName {
-    /// The one place that maps a start method's name to its implementation.
-    public var implementation: any StartMethod {
-        switch self {
-        case .qemu: return QemuStart()
-        case .kexec: return KexecStart()
-        case .docker: return DockerStart()
-        case .kadeploy: return KadeployStart()
-        case .nspawn: return NspawnStart()
-        }
-    }
 }

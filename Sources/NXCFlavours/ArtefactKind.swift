@@ -46,19 +46,10 @@ public struct ArtefactContext: Sendable {
     }
 }
 
-/// Turns a root filesystem and the image payload into a flavour's files.
+/// Turns a root filesystem and the image payload into a flavour's files. One folder per kind;
+/// NXCDeploy's `Registry` lists them, and a flavour file names one (`artefact:`).
 public protocol ArtefactKind: Sendable {
+    /// What a flavour file's `artefact:` says to get this kind.
+    var name: String { get }
     func emit(_ context: ArtefactContext) async throws -> [Artefact]
-}
-
-extension ArtefactKindName {
-    /// The one place that maps a kind's name to its implementation.
-    public var implementation: any ArtefactKind {
-        switch self {
-        case .ramdisk: return RamdiskKind()
-        case .dockerImage: return DockerImageKind()
-        case .tarball: return TarballKind()
-        case .tree: return TreeKind()
-        }
-    }
 }

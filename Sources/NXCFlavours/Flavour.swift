@@ -2,21 +2,15 @@ import Foundation
 import NXCComposition
 import NXCNames
 
-/// The kinds of artefact a flavour can ask for; each is implemented in its own folder.
-public enum ArtefactKindName: String, Sendable, CaseIterable {
-    case ramdisk
-    case dockerImage = "docker-image"
-    case tarball
-    case tree
-}
-
-/// How a flavour's nodes are started; each method is implemented in NXCDeploy, one folder each.
-public enum StartMethodName: String, Sendable, CaseIterable {
-    case qemu
-    case kexec
-    case docker
-    case kadeploy
-    case nspawn
+/// The names a flavour file may give for its artefact kind and its start method: the registry's
+/// (NXCDeploy's `Registry`, the one list of implementations), handed to the loader.
+public struct FlavourNames: Sendable, Hashable {
+    public var artefactKinds: [String]
+    public var startMethods: [String]
+    public init(artefactKinds: [String], startMethods: [String]) {
+        self.artefactKinds = artefactKinds
+        self.startMethods = startMethods
+    }
 }
 
 /// A flavour: data naming an artefact kind, a start method and what they need. Only the loader
@@ -25,8 +19,10 @@ public struct Flavour: Sendable, Hashable {
     /// Equal to the file's base name; becomes `build/<composition>/<name>/` and part of file names.
     public var name: String
     public var description: String
-    public var artefact: ArtefactKindName
-    public var start: StartMethodName
+    /// The artefact kind's name, one the registry lists (the loader checks it).
+    public var artefact: String
+    /// The start method's name, one the registry lists (the loader checks it).
+    public var start: String
     /// Packages the flavour adds to every image (kernel, systemd, sshd …).
     public var packages: [String]
     public var kernelParams: [String]
@@ -108,7 +104,7 @@ extension Flavour {
 
     /// Finds a flavour by name on the search path. The name comes from `-f`, a lock or an archive, so it
     /// is checked before it becomes part of a path.
-    public static func named(_ name: String, project: String = FileManager.default.currentDirectoryPath) throws -> Flavour {
+    public static func named(_ name: String, project: String = FileManager.default.currentDirectoryPath, names: FlavourNames) throws -> Flavour {
         guard FlavourRules.isName(name) else {
             throw FlavourError(file: "", "'\(FlavourRules.printable(name))' is not a flavour name (\(FlavourRules.nameRule))")
         }
@@ -116,31 +112,31 @@ extension Flavour {
             let p = "\(dir)/\(name).yaml"
             var st = stat()
             // lstat: a dangling link is still "there", and loading it says why it cannot be read.
-            if lstat(p, &st) == 0 { return try load(path: p) }
+            if lstat(p, &st) == 0 { return try load(path: p, names: names) }
         }
-        let known = scan(project: project).flavours.map(\.name)
+        let known = scan(project: project, names: names).flavours.map(\.name)
         let hint = Suggestion.hint(name, among: known)
         let list = "known flavours: \(known.joined(separator: ", "))"
         throw FlavourError(file: "", "unknown flavour '\(name)'" + (hint.isEmpty ? "; \(list)" : "\(hint) (\(list))"))
     }
 
     /// Every flavour on the search path (the first file of each name); files that do not load are left out.
-    public static func all(project: String = FileManager.default.currentDirectoryPath) -> [Flavour] {
-        scan(project: project).flavours
+    public static func all(project: String = FileManager.default.currentDirectoryPath, names: FlavourNames) -> [Flavour] {
+        scan(project: project, names: names).flavours
     }
 
     /// Every flavour on the search path (the first file of each name), and the errors of the files
     /// that do not load: a broken file hides the ones of the same name further down the path, as with `named`.
-    public static func scan(project: String = FileManager.default.currentDirectoryPath) -> (flavours: [Flavour], errors: [FlavourError]) {
+    public static func scan(project: String = FileManager.default.currentDirectoryPath, names: FlavourNames) -> (flavours: [Flavour], errors: [FlavourError]) {
         var seen = Set<String>()
         var flavours: [Flavour] = []
         var errors: [FlavourError] = []
         for dir in searchPath(project: project) {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
-            for n in names.sorted() where n.hasSuffix(".yaml") {
+            guard let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for n in files.sorted() where n.hasSuffix(".yaml") {
                 let base = String(n.dropLast(".yaml".count))
                 guard seen.insert(base).inserted else { continue }
-                do { flavours.append(try load(path: "\(dir)/\(n)")) } catch let e as FlavourError { errors.append(e) } catch {
+                do { flavours.append(try load(path: "\(dir)/\(n)", names: names)) } catch let e as FlavourError { errors.append(e) } catch {
                     errors.append(FlavourError(file: "\(dir)/\(n)", "\(error)"))
                 }
             }

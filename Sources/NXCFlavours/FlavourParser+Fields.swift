@@ -21,8 +21,8 @@ extension FlavourParser {
 
         var name: (value: String, node: Node)?
         var description = ""
-        var artefact: ArtefactKindName?
-        var start: StartMethodName?
+        var artefact: String?
+        var start: String?
         var packages: [String] = []
         var kernelParams: [String] = []
         var modules: [String] = []
@@ -52,9 +52,9 @@ extension FlavourParser {
                     throw fail(v, k, why)
                 }
             case "artefact":
-                artefact = try choice(v, k, ArtefactKindName.self, "artefact kind")
+                artefact = try choice(v, k, names.artefactKinds, "artefact kind")
             case "start":
-                start = try choice(v, k, StartMethodName.self, "start method")
+                start = try choice(v, k, names.startMethods, "start method")
             case "packages":
                 packages = try checkedList(v, k, "package") {
                     isPackageName($0) ? nil : "is not a Debian package name (lowercase letters, digits, '+', '-', '.'; at least 2 characters)"
@@ -121,10 +121,10 @@ extension FlavourParser {
         }
         guard let name else { throw fail(root, "name", "missing key 'name': the flavour's name, equal to the file's base name") }
         guard let artefact else {
-            throw fail(root, "artefact", "missing key 'artefact': one of \(ArtefactKindName.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw fail(root, "artefact", "missing key 'artefact': one of \(names.artefactKinds.joined(separator: ", "))")
         }
         guard let start else {
-            throw fail(root, "start", "missing key 'start': one of \(StartMethodName.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw fail(root, "start", "missing key 'start': one of \(names.startMethods.joined(separator: ", "))")
         }
         guard let expected = expectedName, expected == name.value else {
             let base = (file as NSString).lastPathComponent
@@ -142,11 +142,10 @@ extension FlavourParser {
         return f
     }
 
-    /// One of an enumeration's names; a typo gets the nearest.
-    func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ key: String, _: T.Type, _ what: String) throws -> T where T.RawValue == String {
+    /// One of the `known` names; a typo gets the nearest.
+    func choice(_ node: Node, _ key: String, _ known: [String], _ what: String) throws -> String {
         let s = try string(node, key)
-        if let v = T(rawValue: s) { return v }
-        let known = T.allCases.map(\.rawValue)
+        if known.contains(s) { return s }
         throw fail(node, key, "unknown \(what) '\(FlavourRules.printable(s))'\(Self.nearest(s, known))")
     }
 

@@ -6,6 +6,7 @@ import Yams
 /// Walks the YAML node tree of a flavour file, keeping positions, and builds a `Flavour`.
 struct FlavourParser {
     let file: String
+    let names: FlavourNames
 
     static let keys = ["name", "description", "artefact", "start", "packages", "kernel_params", "modules",
                        "components", "firmware", "mask", "keep_kernel", "files", "links", "kadeploy", "memory",

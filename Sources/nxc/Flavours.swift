@@ -12,7 +12,7 @@ struct Flavours: AsyncParsableCommand {
         let scan = Flavour.scan(project: projectDirectory ?? FileManager.default.currentDirectoryPath)
         let width = scan.flavours.map(\.name.count).max() ?? 0
         for f in scan.flavours {
-            print("\(f.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(f.artefact.rawValue)/\(f.start.rawValue)  \(f.description)")
+            print("\(f.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(f.artefact)/\(f.start)  \(f.description)")
         }
         // A flavour file that does not load is named, not silently left out of the list.
         for e in scan.errors { FileHandle.standardError.write(Data("\(e)\n".utf8)) }

@@ -218,8 +218,8 @@ final class HostTests: XCTestCase {
         XCTAssertTrue(abs.contains("\n  file: \"/p/build/web/g5k-image/web.tar.zst\"\n"), abs)
         XCTAssertEqual(abs.replacingOccurrences(of: "/p/build/web/g5k-image/", with: "./"), rel)
         let f = try Flavour.load(path: DeployTests.repo + "/flavours/g5k-image.yaml")
-        XCTAssertEqual(f.artefact, .tarball)
-        XCTAssertEqual(f.start, .kadeploy)
+        XCTAssertEqual(f.artefact, "tarball")
+        XCTAssertEqual(f.start, "kadeploy")
         XCTAssertTrue(f.kernelParams.contains("nxc.await=ssh"))
         XCTAssertEqual(f.kadeploy?.postinstall?.script, "g5k-postinstall --net none")
     }

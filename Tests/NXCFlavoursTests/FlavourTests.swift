@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import NXCFlavours
+@testable import NXCDeploy
+import NXCFlavours
 
 /// Flavour files are untrusted input (a project's, $NXC_DATA's, or an archive's given to `nxc verify`):
 /// these tests use only `Flavour.load` and `Flavour.named`, what the rest of nxc calls.
@@ -56,8 +57,8 @@ final class FlavourTests: XCTestCase {
         XCTAssertTrue(r.mask.contains("kexec-load.service"))
         let v = try Flavour.load(path: dir + "/vm-ramdisk.yaml")
         XCTAssertTrue(v.modules.contains("kernel/drivers/net/ethernet/intel/"))
-        XCTAssertEqual(v.artefact, .ramdisk)
-        XCTAssertEqual(v.start, .qemu)
+        XCTAssertEqual(v.artefact, "ramdisk")
+        XCTAssertEqual(v.start, "qemu")
     }
 
     /// Every file of the corpus fails with exactly the message in its `.expected` file (FILE stands for its path).

@@ -8,6 +8,7 @@ import NXCStore
 /// engine has it already, brings the project up, and waits until every node's agent is done and
 /// its role's services are active. `exec` and `connect` use `docker exec`.
 struct DockerStart: StartMethod {
+    var name: String { "docker" }
     var bindsHosts: Bool { false }
     var summary: String { "containers on this machine's Docker engine" }
     /// Readiness waits for role services, which may wait for the secret: sent right after `up`.
@@ -128,7 +129,7 @@ struct DockerStart: StartMethod {
                             to: composeFile)
         let containers = Dictionary(uniqueKeysWithValues: ctx.nodes.map { ($0.node, name + "-" + $0.node) })
         let project = RuntimeState.ContainerProject(name: name, composeFile: composeFile, containers: containers)
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "docker",
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
                                  identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [],
                                  project: project)
         try state.save(in: run)

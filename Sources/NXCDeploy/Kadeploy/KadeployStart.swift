@@ -8,6 +8,7 @@ import NXCFlavours
 /// goes to the node and `nxc-agent boot --host NODE` makes it that node (hostname, keys, role,
 /// services). Same per-host table and partial-failure behaviour as g5k-ramdisk.
 struct KadeployStart: StartMethod {
+    var name: String { "kadeploy" }
     var bindsHosts: Bool { true }
     var summary: String { "reserved hosts (Kadeploy)" }
     var features: Set<StartFeature> { [.reuse, .kadeploy] }
@@ -172,7 +173,7 @@ struct KadeployStart: StartMethod {
             if let i = runs.firstIndex(where: { $0.entry.node == f.node }) { runs[i].error = f.reason; runs[i].state = "failed" }
         }
         TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
-        let state = RuntimeState(composition: name, flavour: ctx.flavour.name, startMethod: "kadeploy",
+        let state = RuntimeState(composition: name, flavour: ctx.flavour.name, startMethod: name,
                                  identity: ctx.identity, knownHosts: knownHosts, startedAt: Date(), processes: [])
         try state.save(in: run)
         let failed = runs.filter(\.failed)

@@ -8,6 +8,7 @@ import NXCStore
 /// Turns reserved hosts into the composition's nodes: pushes the kexec bundle over SSH, kexecs,
 /// and waits until each host answers as its node. All hosts in parallel, bounded by --parallel.
 struct KexecStart: StartMethod {
+    var name: String { "kexec" }
     var bindsHosts: Bool { true }
     var summary: String { "reserved hosts (kexec)" }
     var features: Set<StartFeature> { [.dryRun, .reuse, .deployVia] }
@@ -71,7 +72,7 @@ struct KexecStart: StartMethod {
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
         try writeAtomically(compact, to: run + "/deployment.json")
 
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "kexec",
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
                                  identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
         if ctx.options.dryRun {
             env.closeMasters(runs.map(\.entry.host))

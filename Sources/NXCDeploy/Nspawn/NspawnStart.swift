@@ -9,6 +9,7 @@ import NXCFlavours
 /// own cgroup. `exec` and `connect` enter the node's namespaces with nsenter; `stop` sends
 /// systemd-nspawn SIGTERM (a clean shutdown of the node's systemd), by PID.
 struct NspawnStart: StartMethod {
+    var name: String { "nspawn" }
     var bindsHosts: Bool { false }
     var summary: String { "systemd-nspawn containers on this machine" }
     /// Readiness waits for role services, which may wait for the secret: sent as soon as the nodes run.
@@ -71,7 +72,7 @@ struct NspawnStart: StartMethod {
                                   keys: [ctx.identity.publicKey], host: host)
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
         try writeAtomically(try doc.encoded(), to: run + "/deployment.json")
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "nspawn",
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
                                  identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [])
         state.addresses = Dictionary(uniqueKeysWithValues: ctx.nodes.enumerated().map { ($1.node, NspawnHost.address(index: $0 + 1)) })
         try state.save(in: run)

@@ -6,6 +6,7 @@ import NXCFlavours
 /// Starts one QEMU VM per node on this machine: TCG, a user-mode NIC forwarding a 127.0.0.1 port
 /// to SSH, and a private network through a vde_switch on a unix socket (never leaves the machine).
 struct QemuStart: StartMethod {
+    var name: String { "qemu" }
     var bindsHosts: Bool { false }
     var summary: String { "VMs on this machine" }
     /// Linux's COMMAND_LINE_SIZE on x86.
@@ -86,7 +87,7 @@ struct QemuStart: StartMethod {
         try writeAtomically(compact, to: compactPath)
         ctx.progress("deployment: \(ctx.deploymentFile) (inline on the kernel command line, \(cmdline) of \(Self.commandLineLimit) bytes)")
 
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: "qemu",
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
                                  identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [])
         // The private network: a switch on a unix socket.
         let sock = run + "/switch"

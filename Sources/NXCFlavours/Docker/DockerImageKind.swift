@@ -8,7 +8,9 @@ import NXCStore
 /// system (packages; cached in the store) and nxc's payload (agent, units, role files), so editing a
 /// file only rewrites the small layer and the archive around the cached one. Uncompressed layers:
 /// `docker load` unpacks them without a decompression pass.
-struct DockerImageKind: ArtefactKind {
+public struct DockerImageKind: ArtefactKind {
+    public var name: String { "docker-image" }
+    public init() {}
     static let recipeVersion = "1"
     /// Fixed creation time: identical inputs give an identical image ID.
     static let created = "1970-01-01T00:00:00Z"
@@ -97,7 +99,7 @@ struct DockerImageKind: ArtefactKind {
         return Array((try? enc.encode(c)) ?? Data())
     }
 
-    func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
+    public func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
         let system = try await systemLayer(ctx)
         let out = ctx.outputDirectory
         let payloadPath = out + "/.payload.tar"

@@ -6,7 +6,9 @@ import NXCStore
 /// Kernel + initrd holding the whole system. The initrd is two concatenated cpio archives: the
 /// system (packages, pruned kernel modules; cached in the store) and a small segment with the
 /// agent and the composition's files, so editing a file does not repack the system.
-struct RamdiskKind: ArtefactKind {
+public struct RamdiskKind: ArtefactKind {
+    public var name: String { "ramdisk" }
+    public init() {}
     static let recipeVersion = "5"
 
     /// Paths (absolute, inside the image) that a ramdisk does not carry.
@@ -80,7 +82,7 @@ struct RamdiskKind: ArtefactKind {
         try w.finish()
     }
 
-    func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
+    public func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
         let kernel = try KernelModules(root: ctx.rootfs.root)
         let system = try await systemSegment(ctx, kernel: kernel)
         let out = ctx.outputDirectory

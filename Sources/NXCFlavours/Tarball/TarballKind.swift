@@ -8,7 +8,9 @@ import NXCStore
 /// capabilities) and fixed times, entries in a fixed order: identical inputs give identical bytes.
 /// The image boots by itself: /boot holds the kernel and the initramfs Debian's initramfs-tools
 /// made, the agent starts at boot and waits (`nxc.await=ssh`) until `nxc start` contextualises it.
-struct TarballKind: ArtefactKind {
+public struct TarballKind: ArtefactKind {
+    public var name: String { "tarball" }
+    public init() {}
     /// zstd level of the tarball: level 10 packs a Debian system about as well as xz -6 in a third
     /// of the time on this machine, and decompresses at zstd speed on the nodes.
     static let zstdLevel = 10
@@ -67,7 +69,7 @@ struct TarballKind: ArtefactKind {
             """
     }
 
-    func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
+    public func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
         let root = ctx.rootfs.root
         let fm = FileManager.default
         let kernels = ((try? fm.contentsOfDirectory(atPath: root + "/boot")) ?? []).filter { $0.hasPrefix("vmlinuz-") }.sorted()

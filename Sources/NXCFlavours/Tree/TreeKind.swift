@@ -7,7 +7,9 @@ import NXCStore
 /// tar (packages; cached in the store, zstd) and nxc's payload as another (agent, units, role
 /// files), unpacked in that order into one folder. Owners, modes and times are fixed, entries in a
 /// fixed order: identical inputs give identical bytes. No kernel: the host's runs the nodes.
-struct TreeKind: ArtefactKind {
+public struct TreeKind: ArtefactKind {
+    public var name: String { "tree" }
+    public init() {}
     static let recipeVersion = "1"
     static let systemName = "system.tar.zst"
     static let payloadName = "payload.tar"
@@ -43,7 +45,7 @@ struct TreeKind: ArtefactKind {
         return entry.path + "/" + Self.systemName
     }
 
-    func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
+    public func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
         let system = try await systemArchive(ctx)
         let out = ctx.outputDirectory
         try FileManager.default.copyItem(atPath: system, toPath: out + "/" + Self.systemName)
