@@ -34,11 +34,15 @@ let package = Package(
         // flavours: flavour files and artefact kinds.
         .target(name: "NXCFlavours", dependencies: ["NXCNames", "NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),
-        // deploy: role binding, deployment document, start methods, remote execution.
+        // deploy: the registry of kinds and methods, role binding, deployment document, start methods,
+        // remote execution, project layout.
         .target(name: "NXCDeploy", dependencies: ["NXCNames", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
                                                   .product(name: "Yams", package: "Yams")]),
+        // pipeline: composition -> root filesystem -> artefacts + the start method's files -> build folder;
+        // export and verify of a build as one archive.
+        .target(name: "NXCPipeline", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", "NXCBuild", "NXCFlavours", "NXCDeploy"]),
         .executableTarget(name: "nxc", dependencies: [
-            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy",
+            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy", "NXCPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The in-image agent: no Foundation, static Swift runtime, JSON via libjansson.
@@ -54,8 +58,9 @@ let package = Package(
         .testTarget(name: "NXCFlavoursTests", dependencies: ["NXCFlavours", "NXCDeploy"], resources: [.copy("BadFlavours")]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
         .testTarget(name: "NXCBuildTests", dependencies: ["NXCBuild", "NXCArchive", "NXCComposition"]),
-        .testTarget(name: "NXCDeployTests", dependencies: ["NXCTestSupport", "NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCBuild", "NXCArchive", "NXCStore"]),
+        .testTarget(name: "NXCDeployTests", dependencies: ["NXCTestSupport", "NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive", "NXCPipeline"]),
+        .testTarget(name: "NXCPipelineTests", dependencies: ["NXCTestSupport", "NXCPipeline", "NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCPipeline", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NXCComposition
 import NXCDeploy
+import NXCPipeline
 import NXCStore
 
 struct Build: AsyncParsableCommand {

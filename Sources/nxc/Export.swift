@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NXCBuild
 import NXCDeploy
+import NXCPipeline
 import NXCStore
 
 struct ExportCommand: AsyncParsableCommand {

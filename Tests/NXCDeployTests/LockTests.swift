@@ -3,6 +3,7 @@ import XCTest
 import NXCArchive
 @testable import NXCBuild
 @testable import NXCDeploy
+@testable import NXCPipeline
 import NXCStore
 
 /// composition.lock: reading (errors name file, line and key), writing, the diff `nxc lock --update`

@@ -6,10 +6,13 @@ import NXCBuild
 import NXCStore
 import NXCFlavours
 @testable import NXCDeploy
+@testable import NXCPipeline
 
 /// `nxc verify` reads an archive from elsewhere: streamed, bounded, every name and type checked.
 /// (The rebuild itself needs mmdebstrap: EndToEndTests/ReproducibilityTests.)
 final class ExportTests: XCTestCase {
+    /// The repository (flavour files).
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     var dir = ""
 
     override func setUp() {
@@ -87,7 +90,7 @@ final class ExportTests: XCTestCase {
         let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: bomb)[.size] as? Int)
         XCTAssertLessThan(size, 64 << 10, "the bomb is small")
         let result = dir + "/child-result"
-        let child = try ChildProcess.spawnSelf(test: "NXCDeployTests.ExportTests/testChildVerify",
+        let child = try ChildProcess.spawnSelf(test: "NXCPipelineTests.ExportTests/testChildVerify",
                                                environment: ["NXC_TEST_CHILD_ARCHIVE": bomb, "NXC_TEST_CHILD_RESULT": result,
                                                              "NXC_TEST_CHILD_WORK": dir + "/work"])
         XCTAssertTrue(child.wait(timeout: 600), "the child verify did not finish")
@@ -236,7 +239,7 @@ final class ExportTests: XCTestCase {
 /// The export's README says how to start each flavour, from what its start method says of itself.
 final class ExportReadmeTests: XCTestCase {
     func testStartLinesComeFromTheMethods() throws {
-        let flavours = try ["docker", "g5k-image", "g5k-ramdisk", "vm-ramdisk"].map { try Flavour.load(path: DeployTests.repo + "/flavours/\($0).yaml") }
+        let flavours = try ["docker", "g5k-image", "g5k-ramdisk", "vm-ramdisk"].map { try Flavour.load(path: ExportTests.repo + "/flavours/\($0).yaml") }
         let lock = LockFile(mirror: "http://deb.debian.org/debian", suite: "bookworm", architecture: "amd64", sourceDateEpoch: 1_700_000_000)
         let text = Export.readme(name: "paper", tool: "0.1.0", agentSHA256: "x", composition: "c", compositionFile: "composition.yaml",
                                  flavours: flavours, lock: lock)

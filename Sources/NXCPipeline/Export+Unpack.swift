@@ -2,6 +2,7 @@ import Foundation
 import NXCArchive
 import NXCBuild
 import NXCComposition
+import NXCDeploy
 import NXCFlavours
 import NXCStore
 

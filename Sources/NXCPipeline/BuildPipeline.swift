@@ -1,6 +1,7 @@
 import Foundation
 import NXCBuild
 import NXCComposition
+import NXCDeploy
 import NXCFlavours
 import NXCStore
 
