@@ -4,18 +4,21 @@ import NXCNames
 
 /// The names a flavour file may give for its artefact kind and its start method: the registry's
 /// (NXCDeploy's `Registry`, the one list of implementations), handed to the loader.
-public struct FlavourNames: Sendable, Hashable {
+public struct FlavourNames: Sendable {
     public var artefactKinds: [String]
     public var startMethods: [String]
-    public init(artefactKinds: [String], startMethods: [String]) {
+    /// What each kind reads from the flavour file (kinds not listed read nothing of their own).
+    public var kindSettings: [String: any KindSettings.Type]
+    public init(artefactKinds: [String], startMethods: [String], kindSettings: [String: any KindSettings.Type] = [:]) {
         self.artefactKinds = artefactKinds
         self.startMethods = startMethods
+        self.kindSettings = kindSettings
     }
 }
 
 /// A flavour: data naming an artefact kind, a start method and what they need. Only the loader
 /// (`Flavour+Parse.swift`) makes one from a file, and it checks every field against `FlavourRules`.
-public struct Flavour: Sendable, Hashable {
+public struct Flavour: Sendable {
     /// Equal to the file's base name; becomes `build/<composition>/<name>/` and part of file names.
     public var name: String
     public var description: String
@@ -26,34 +29,16 @@ public struct Flavour: Sendable, Hashable {
     /// Packages the flavour adds to every image (kernel, systemd, sshd …).
     public var packages: [String]
     public var kernelParams: [String]
-    /// Kernel modules kept in a ramdisk (names, or paths under kernel/ ending in '/' for whole folders), with their dependencies.
-    public var modules: [String]
     /// Archive components the flavour's packages need (e.g. non-free-firmware), added to the composition's.
     public var components: [String]
-    /// Firmware kept in a ramdisk: folders or files under /usr/lib/firmware; empty keeps all.
-    public var firmware: [String]
     /// Units masked in the image (normalised: `foo` → `foo.service`): they only slow a boot down on this platform.
     public var mask: [String]
-    /// Whether a ramdisk keeps the kernel under /boot, so that a node can kexec itself again.
-    public var keepKernel: Bool
     /// Files the flavour adds to every image (path → content), e.g. network configuration.
     public var files: [String: String]
     /// Symbolic links the flavour adds (path → target), e.g. units it enables.
     public var links: [String: String]
-    /// Kadeploy environment settings (g5k-image).
-    public var kadeploy: KadeploySettings?
-
-    /// What a Kadeploy environment description says besides the image (Grid'5000's standard
-    /// postinstall by default).
-    public struct KadeploySettings: Sendable, Hashable {
-        public var visibility: String?
-        public var postinstall: Postinstall?
-        public struct Postinstall: Sendable, Hashable {
-            public var archive: String
-            public var compression: String
-            public var script: String
-        }
-    }
+    /// What the artefact kind read from its own keys (`settings(as:)` gives it as the kind's type).
+    public var kindSettings: any KindSettings = NoKindSettings()
     /// Default memory of a VM in MiB.
     public var memory: Int
     /// Seconds `start` waits for every node.

@@ -25,20 +25,23 @@ extension FlavourParser {
         var start: String?
         var packages: [String] = []
         var kernelParams: [String] = []
-        var modules: [String] = []
         var components: [String] = []
-        var firmware: [String] = []
         var mask: [String] = []
-        var keepKernel = false
+        // Keys of the artefact kinds, read once the file's kind is known.
+        var kindEntries: [(key: String, keyNode: Node, value: Node)] = []
         var files: [(path: String, node: Node, content: String)] = []
         var links: [(path: String, node: Node, target: String)] = []
-        var kadeploy: Flavour.KadeploySettings?
         var memory = 1024
         var bootTimeout = 300
 
-        for (k, keyNode, v) in try mapping(root, "", allowed: Self.keys) {
+        let kindKeys = Set(names.kindSettings.values.flatMap { $0.keys })
+        for (k, keyNode, v) in try mapping(root, "", allowed: Self.keys + kindKeys.sorted()) {
             // An optional key with no value keeps its default, as an absent one.
             if isNull(v), !["name", "artefact", "start"].contains(k) { continue }
+            if kindKeys.contains(k), !Self.keys.contains(k) {
+                kindEntries.append((k, keyNode, v))
+                continue
+            }
             switch k {
             case "name":
                 let n = try string(v, k)
@@ -62,12 +65,8 @@ extension FlavourParser {
             case "kernel_params":
                 kernelParams = try checkedList(v, k, "kernel parameter", FlavourRules.kernelParameterProblem)
                 if let why = FlavourRules.kernelParametersProblem(kernelParams) { throw fail(v, k, "the parameters \(why)") }
-            case "modules":
-                modules = try checkedList(v, k, "module", FlavourRules.moduleProblem)
             case "components":
                 components = try checkedList(v, k, "component", FlavourRules.componentProblem)
-            case "firmware":
-                firmware = try checkedList(v, k, "firmware path", FlavourRules.firmwareProblem)
             case "mask":
                 var seen: [String: Int] = [:]
                 for (i, item) in try stringList(v, k).enumerated() {
@@ -78,11 +77,6 @@ extension FlavourParser {
                     seen[unit] = i
                     mask.append(unit)
                 }
-            case "keep_kernel":
-                guard case .scalar(let s) = v, s.style == .plain, let b = Bool.construct(from: s) else {
-                    throw fail(v, k, "expected true or false, got \(describe(v))")
-                }
-                keepKernel = b
             case "files":
                 var total = 0
                 for (path, pathNode, fv) in try mapping(v, k, allowed: []) {
@@ -109,8 +103,6 @@ extension FlavourParser {
                     }
                     links.append((path, pathNode, target))
                 }
-            case "kadeploy":
-                kadeploy = try parseKadeploy(v, k)
             case "memory":
                 memory = try self.memory(v, k)
             case "boot_timeout":
@@ -131,15 +123,27 @@ extension FlavourParser {
             throw fail(name.node, "name", "'\(name.value)' must be the file's base name: the file must be called \(name.value).yaml, not \(FlavourRules.printable(base))")
         }
         try checkImageEntries(files: files.map { ($0.path, $0.node) }, links: links.map { ($0.path, $0.node) }, mask: mask)
+        let kindSettings = try decodeKindSettings(kindEntries, artefact: artefact)
 
         var f = Flavour(name: name.value, description: description, artefact: artefact, start: start, packages: packages,
-                        kernelParams: kernelParams, modules: modules, components: components, firmware: firmware,
-                        mask: mask, keepKernel: keepKernel,
+                        kernelParams: kernelParams, components: components, mask: mask,
                         files: Dictionary(files.map { ($0.path, $0.content) }, uniquingKeysWith: { a, _ in a }),
                         links: Dictionary(links.map { ($0.path, $0.target) }, uniquingKeysWith: { a, _ in a }),
-                        kadeploy: kadeploy, memory: memory, bootTimeout: bootTimeout)
+                        kindSettings: kindSettings, memory: memory, bootTimeout: bootTimeout)
         f.file = file
         return f
+    }
+
+    /// The artefact kind's own keys, read by its settings type; a key that another kind reads is
+    /// refused, naming the kinds that read it.
+    func decodeKindSettings(_ entries: [(key: String, keyNode: Node, value: Node)], artefact: String) throws -> any KindSettings {
+        let type = names.kindSettings[artefact] ?? NoKindSettings.self
+        for e in entries where !type.keys.contains(e.key) {
+            let readers = names.artefactKinds.filter { names.kindSettings[$0]?.keys.contains(e.key) == true }
+            throw fail(e.keyNode, e.key, "only artefact kind \(readers.joined(separator: ", ")) reads it; this flavour's artefact is \(artefact)")
+        }
+        let section = FlavourSection(parser: self, entries: Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
+        return try type.decode(section)
     }
 
     /// One of the `known` names; a typo gets the nearest.
@@ -172,8 +176,8 @@ extension FlavourParser {
         }
     }
 
-    func parseKadeploy(_ node: Node, _ key: String) throws -> Flavour.KadeploySettings {
-        var settings = Flavour.KadeploySettings()
+    func parseKadeploy(_ node: Node, _ key: String) throws -> TarballSettings {
+        var settings = TarballSettings()
         for (k, _, v) in try mapping(node, key, allowed: ["visibility", "postinstall"]) {
             let kk = "\(key).\(k)"
             switch k {

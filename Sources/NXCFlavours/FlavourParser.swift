@@ -8,9 +8,9 @@ struct FlavourParser {
     let file: String
     let names: FlavourNames
 
-    static let keys = ["name", "description", "artefact", "start", "packages", "kernel_params", "modules",
-                       "components", "firmware", "mask", "keep_kernel", "files", "links", "kadeploy", "memory",
-                       "boot_timeout"]
+    /// The keys every flavour file may give; its artefact kind's own keys come on top (`FlavourNames.kindSettings`).
+    static let keys = ["name", "description", "artefact", "start", "packages", "kernel_params", "components", "mask",
+                       "files", "links", "memory", "boot_timeout"]
 
     func loc(_ node: Node) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)

@@ -221,6 +221,6 @@ final class HostTests: XCTestCase {
         XCTAssertEqual(f.artefact, "tarball")
         XCTAssertEqual(f.start, "kadeploy")
         XCTAssertTrue(f.kernelParams.contains("nxc.await=ssh"))
-        XCTAssertEqual(f.kadeploy?.postinstall?.script, "g5k-postinstall --net none")
+        XCTAssertEqual(f.settings(as: TarballSettings.self).postinstall?.script, "g5k-postinstall --net none")
     }
 }

@@ -12,7 +12,12 @@ final class RegistryTests: XCTestCase {
         let methods = Registry.startMethods.map(\.name)
         XCTAssertEqual(Set(kinds).count, kinds.count, "\(kinds)")
         XCTAssertEqual(Set(methods).count, methods.count, "\(methods)")
-        XCTAssertEqual(Registry.flavourNames, FlavourNames(artefactKinds: kinds, startMethods: methods))
+        XCTAssertEqual(Registry.flavourNames.artefactKinds, kinds)
+        XCTAssertEqual(Registry.flavourNames.startMethods, methods)
+        // No key is read by two kinds, and none is one every flavour has.
+        let keys = Registry.artefactKinds.flatMap { $0.settingsType.keys }
+        XCTAssertEqual(Set(keys).count, keys.count, "\(keys)")
+        for k in keys { XCTAssertFalse(["name", "artefact", "start", "packages", "files"].contains(k), k) }
         for name in kinds + methods {
             XCTAssertTrue(name.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" }, name)
         }
@@ -62,5 +67,8 @@ final class RegistryTests: XCTestCase {
         func quoted(_ names: [String]) -> String { "[" + names.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
         XCTAssertTrue(text.contains("artefactKinds: " + quoted(Registry.artefactKinds.map(\.name))), "Fuzz/Flavour/FlavourFuzz.swift")
         XCTAssertTrue(text.contains("startMethods: " + quoted(Registry.startMethods.map(\.name))), "Fuzz/Flavour/FlavourFuzz.swift")
+        let settings = Registry.artefactKinds.filter { !$0.settingsType.keys.isEmpty }
+            .map { "\"\($0.name)\": \(String(describing: $0.settingsType)).self" }
+        XCTAssertTrue(text.contains("kindSettings: [" + settings.joined(separator: ", ") + "]"), "Fuzz/Flavour/FlavourFuzz.swift: \(settings)")
     }
 }

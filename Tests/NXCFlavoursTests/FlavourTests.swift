@@ -45,18 +45,18 @@ final class FlavourTests: XCTestCase {
             XCTAssertFalse(f.packages.isEmpty, n)
         }
         let g = try Flavour.load(path: dir + "/g5k-image.yaml")
-        XCTAssertEqual(g.kadeploy?.visibility, "private")
-        XCTAssertEqual(g.kadeploy?.postinstall?.script, "g5k-postinstall --net none")
+        XCTAssertEqual(g.settings(as: TarballSettings.self).visibility, "private")
+        XCTAssertEqual(g.settings(as: TarballSettings.self).postinstall?.script, "g5k-postinstall --net none")
         XCTAssertEqual(g.links.count, 2)
         XCTAssertTrue(g.kernelParams.contains("nxc.await=ssh"))
         let r = try Flavour.load(path: dir + "/g5k-ramdisk.yaml")
-        XCTAssertTrue(r.keepKernel)
+        XCTAssertTrue(r.settings(as: RamdiskSettings.self).keepKernel)
         XCTAssertEqual(r.components, ["main", "non-free-firmware"])
         XCTAssertEqual(r.memory, 2048)
         XCTAssertEqual(r.bootTimeout, 600)
         XCTAssertTrue(r.mask.contains("kexec-load.service"))
         let v = try Flavour.load(path: dir + "/vm-ramdisk.yaml")
-        XCTAssertTrue(v.modules.contains("kernel/drivers/net/ethernet/intel/"))
+        XCTAssertTrue(v.settings(as: RamdiskSettings.self).modules.contains("kernel/drivers/net/ethernet/intel/"))
         XCTAssertEqual(v.artefact, "ramdisk")
         XCTAssertEqual(v.start, "qemu")
     }
@@ -135,10 +135,16 @@ final class FlavourTests: XCTestCase {
         try assertRefused(head + "links: { /etc/x: \"a\\nb\" }\n", ":4:18: error: links./etc/x: link target 'a\\nb'")
         try assertRefused(head + "files: { /etc/x: a }\nlinks: { /etc/x: b }\n", "error: links./etc/x:", "also given by files")
         try assertRefused(head + "files: { /etc/x: a, /etc/x/y: b }\n", "error: files./etc/x/y:", "inside '/etc/x'")
-        try assertRefused(head + "kadeploy: { visibility: world }\n", "error: kadeploy.visibility: unknown visibility 'world'")
-        try assertRefused(head + "kadeploy: { postinstall: { archive: a, compression: gzip, script: \"x\\ny\" } }\n",
+        // kadeploy: is the tarball kind's key (Tarball/TarballSettings); a ramdisk flavour giving it is refused.
+        let tarball = "name: f\nartefact: tarball\nstart: kadeploy\n"
+        try assertRefused(tarball + "kadeploy: { visibility: world }\n", "error: kadeploy.visibility: unknown visibility 'world'")
+        try assertRefused(tarball + "kadeploy: { postinstall: { archive: a, compression: gzip, script: \"x\\ny\" } }\n",
                           "error: kadeploy.postinstall.script:", "control characters")
-        try assertRefused(head + "kadeploy: { postinstall: { archive: a } }\n", "error: kadeploy.postinstall:", "'compression', 'script'")
+        try assertRefused(tarball + "kadeploy: { postinstall: { archive: a } }\n", "error: kadeploy.postinstall:", "'compression', 'script'")
+        try assertRefused(head + "kadeploy: { visibility: private }\n",
+                          ":4:1: error: kadeploy: only artefact kind tarball reads it; this flavour's artefact is ramdisk")
+        try assertRefused(tarball + "modules: [virtio_net]\n",
+                          ":4:1: error: modules: only artefact kind ramdisk reads it; this flavour's artefact is tarball")
         try assertRefused(head + "memory: 64\n", ":4:9: error: memory:")
         try assertRefused(head + "memory: 1T\n", "error: memory:")
         try assertRefused(head + "memory: -9223372036854775807G\n", "error: memory:")

@@ -32,7 +32,9 @@ deploy_sources=(Sources/NXCDeploy/RoleDistribution.swift Sources/NXCDeploy/Deplo
                 Sources/NXCDeploy/HostList.swift Sources/NXCDeploy/DeploymentServer.swift)
 flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/FlavourParser.swift
                  Sources/NXCFlavours/FlavourParser+Fields.swift Sources/NXCFlavours/Flavour.swift
-                 Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift)
+                 Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift
+                 Sources/NXCFlavours/KindSettings.swift Sources/NXCFlavours/Ramdisk/RamdiskSettings.swift
+                 Sources/NXCFlavours/Tarball/TarballSettings.swift)
 agent_sources=()
 for f in Sources/nxc-agent/*.swift; do
     # main.swift holds the agent's top-level code; libFuzzer brings its own main.

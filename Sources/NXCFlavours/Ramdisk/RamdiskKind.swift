@@ -9,6 +9,7 @@ import NXCStore
 public struct RamdiskKind: ArtefactKind {
     public var name: String { "ramdisk" }
     public init() {}
+    public var settingsType: any KindSettings.Type { RamdiskSettings.self }
     static let recipeVersion = "5"
 
     /// Paths (absolute, inside the image) that a ramdisk does not carry.
@@ -41,9 +42,10 @@ public struct RamdiskKind: ArtefactKind {
         var h = InputHash("ramdisk-system")
         h.add("recipe", Self.recipeVersion)
         h.add("rootfs", ctx.rootfs.hash)
-        h.add("modules", ctx.flavour.modules)
-        h.add("firmware", ctx.flavour.firmware)
-        if ctx.flavour.keepKernel { h.add("keep_kernel", "yes") }
+        let settings = ctx.flavour.settings(as: RamdiskSettings.self)
+        h.add("modules", settings.modules)
+        h.add("firmware", settings.firmware)
+        if settings.keepKernel { h.add("keep_kernel", "yes") }
         let hash = h.finalize()
         if let p = ctx.store.lookup(name: "initrd-system", hash: hash) {
             ctx.progress("initrd system segment: reused")
@@ -52,9 +54,9 @@ public struct RamdiskKind: ArtefactKind {
         ctx.progress("initrd system segment: packing \(ctx.rootfs.root) (cpio newc, zstd)")
         let started = Date()
         let root = ctx.rootfs.root
-        let modules = ctx.flavour.modules
-        let firmware = ctx.flavour.firmware
-        let keepKernel = ctx.flavour.keepKernel
+        let modules = settings.modules
+        let firmware = settings.firmware
+        let keepKernel = settings.keepKernel
         let ownership = try ctx.rootfs.ownershipRecord()
         let entry = try await ctx.store.realise(name: "initrd-system", hash: hash) { tmp in
             let kept = try kernel.select(modules)

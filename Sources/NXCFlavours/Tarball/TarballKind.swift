@@ -11,6 +11,7 @@ import NXCStore
 public struct TarballKind: ArtefactKind {
     public var name: String { "tarball" }
     public init() {}
+    public var settingsType: any KindSettings.Type { TarballSettings.self }
     /// zstd level of the tarball: level 10 packs a Debian system about as well as xz -6 in a third
     /// of the time on this machine, and decompresses at zstd speed on the nodes.
     static let zstdLevel = 10
@@ -30,7 +31,7 @@ public struct TarballKind: ArtefactKind {
 
     /// The Kadeploy environment description (kaenv3 YAML).
     static func environment(name: String, composition: String, flavour: String, tarball: String, kernel: String, initrd: String,
-                            kernelParams: [String], author: String, settings: Flavour.KadeploySettings?) -> String {
+                            kernelParams: [String], author: String, settings: TarballSettings?) -> String {
         func q(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
@@ -97,7 +98,7 @@ public struct TarballKind: ArtefactKind {
         let author = ProcessInfo.processInfo.environment["NXC_AUTHOR"] ?? "nxc"
         let env = Self.environment(name: "nxc-\(name)", composition: name, flavour: ctx.flavour.name, tarball: "./" + file,
                                    kernel: "/boot/" + kernel, initrd: "/boot/" + initrd,
-                                   kernelParams: ctx.flavour.kernelParams, author: author, settings: ctx.flavour.kadeploy)
+                                   kernelParams: ctx.flavour.kernelParams, author: author, settings: ctx.flavour.settings(as: TarballSettings.self))
         let envPath = ctx.outputDirectory + "/\(name).env.yaml"
         try Data(env.utf8).write(to: URL(fileURLWithPath: envPath))
         let artefacts = [try Artefact(path: tarball), try Artefact(path: envPath)]
