@@ -27,20 +27,10 @@ public struct RuntimeState: Codable, Sendable {
     public var compositionFile: String?
     /// Node addresses the engine chose (containers), for `status`; the deployment has none.
     public var addresses: [String: String]?
-    /// The container engine's project (compose project name and file), for `exec`, `status`, `stop`.
-    public var project: ContainerProject?
-
-    public struct ContainerProject: Codable, Sendable {
-        public var name: String
-        public var composeFile: String
-        /// Container of each node.
-        public var containers: [String: String]
-        public init(name: String, composeFile: String, containers: [String: String]) {
-            self.name = name
-            self.composeFile = composeFile
-            self.containers = containers
-        }
-    }
+    /// What each start method keeps of its own, by method name (`own(_:)`, `setOwn(_:)`).
+    public var methods: [String: JSONValue]?
+    /// Docker's own state in state files written before `methods` (read by `own`, never written).
+    var project: JSONValue?
 
     public static func path(in runDirectory: String) -> String { runDirectory + "/state.json" }
 

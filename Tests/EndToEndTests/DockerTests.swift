@@ -82,7 +82,8 @@ final class DockerTests: XCTestCase {
         // systemd as PID 1, without privileges.
         XCTAssertEqual(try execOn("server", ["cat", "/proc/1/comm"]).output, "systemd")
         let state = RuntimeState.load(from: project + "/.nxc/run/webserver.docker")
-        let name = try XCTUnwrap(state?.project?.name)
+        XCTAssertEqual(state?.startMethod, "docker", "the state names the method that wrote it")
+        let name = try XCTUnwrap(state.flatMap(composeProjectName), "the docker method's own state names the compose project")
         let privileged = try Command.run(["docker", "inspect", "--format", "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}}",
                                           name + "-server"], timeout: 30)
         XCTAssertEqual(privileged.trimmingCharacters(in: .whitespacesAndNewlines), "false []")

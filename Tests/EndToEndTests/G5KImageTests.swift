@@ -84,6 +84,8 @@ final class G5KImageTests: XCTestCase {
         XCTAssertNotEqual(s.status, 0, "the third host failed")
         XCTAssertTrue(s.output.contains("client2 on 127.0.0.1:\(p3)"), s.output)
         XCTAssertTrue(s.output.contains("Kadeploy failed to deploy it"), s.output)
+        XCTAssertEqual(RuntimeState.load(from: project + "/.nxc/run/webserver.g5k-image")?.startMethod, "kadeploy",
+                       "the state names the method that wrote it")
         for (node, role) in [("server", "server"), ("client1", "client")] {
             XCTAssertEqual(try execOn(node, ["hostname"]).output, node)
             XCTAssertEqual(try execOn(node, ["cat", "/etc/nxc/role"]).output, role)

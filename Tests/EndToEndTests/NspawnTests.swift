@@ -55,6 +55,7 @@ final class NspawnTests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.output)
         let run = project + "/.nxc/run/webserver.nspawn"
         let state = try XCTUnwrap(RuntimeState.load(from: run))
+        XCTAssertEqual(state.startMethod, "nspawn", "the state names the method that wrote it")
         if s.status == 0 {
             for (node, role) in [("server", "server"), ("client1", "client"), ("client2", "client")] {
                 XCTAssertEqual(try session.exec(node, ["hostname"]).output, node)

@@ -96,7 +96,7 @@ final class ServicesTests: XCTestCase {
             try session.run(["start", "-f", "docker", "--timeout", "180", composition], timeout: 900)
         }
         XCTAssertEqual(s.status, 0, s.output)
-        let name = try XCTUnwrap(RuntimeState.load(from: project + "/.nxc/run/services.docker")?.project?.name)
+        let name = try XCTUnwrap(RuntimeState.load(from: project + "/.nxc/run/services.docker").flatMap(composeProjectName))
         let container = name + "-svc"
         try phase("checks") {
             XCTAssertEqual(try failingServices(timeout: 60), [], "services that did not answer in docker")

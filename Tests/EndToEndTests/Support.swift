@@ -104,3 +104,9 @@ func assertManifestListsEveryFile(_ dir: String, generated: Set<String>, file: S
         if present.contains(name) { XCTAssertEqual(try sha256(file: dir + "/" + name), sum, name, file: file, line: line) }
     }
 }
+
+/// The compose project a docker deployment's state names (the docker method's own state).
+func composeProjectName(_ state: RuntimeState) -> String? {
+    struct ComposeProject: Decodable { var name: String }
+    return state.own(ComposeProject.self)?.name
+}

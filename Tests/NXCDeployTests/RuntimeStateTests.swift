@@ -178,3 +178,43 @@ final class ActiveDeploymentTests: XCTestCase {
         }
     }
 }
+
+/// Each start method keeps its own state under its name; state files of older nxc (docker's project
+/// at the top level) still lead `stop` to the containers.
+final class MethodStateTests: XCTestCase {
+    struct Mine: Codable, Equatable { var name: String; var containers: [String: String] }
+
+    func testOwnStateRoundTripsUnderTheMethodName() throws {
+        let dir = NSTemporaryDirectory() + "nxc-own-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var s = RuntimeState(composition: "c", flavour: "docker", startMethod: "docker", identity: RemoteTests.identity,
+                             knownHosts: "/k", startedAt: Date(timeIntervalSince1970: 0), processes: [])
+        XCTAssertNil(s.own(Mine.self))
+        let mine = Mine(name: "nxc-c-1234", containers: ["server": "nxc-c-1234-server"])
+        try s.setOwn(mine)
+        try s.save(in: dir)
+        let text = try String(contentsOfFile: RuntimeState.path(in: dir), encoding: .utf8)
+        XCTAssertTrue(text.contains("\"methods\" : {\n    \"docker\" : {"), text)
+        XCTAssertEqual(RuntimeState.load(from: dir)?.own(Mine.self), mine)
+        // Another method's state does not read as this one's.
+        var other = try XCTUnwrap(RuntimeState.load(from: dir))
+        other.startMethod = "qemu"
+        XCTAssertNil(other.own(Mine.self))
+    }
+
+    func testOlderStateFilesKeepDockersProject() throws {
+        let dir = NSTemporaryDirectory() + "nxc-own-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = """
+            {"composition": "c", "flavour": "docker", "startMethod": "docker", "knownHosts": "/k",
+             "identity": {"privateKey": "/p", "publicKey": "ssh-ed25519 AAAA x"}, "startedAt": "2026-12-01T10:00:00Z",
+             "processes": [], "project": {"name": "nxc-c-1234", "composeFile": "/r/docker-compose.yml",
+             "containers": {"server": "nxc-c-1234-server"}}}
+            """
+        try Data(old.utf8).write(to: URL(fileURLWithPath: RuntimeState.path(in: dir)))
+        let s = try XCTUnwrap(RuntimeState.load(from: dir))
+        XCTAssertEqual(s.own(Mine.self), Mine(name: "nxc-c-1234", containers: ["server": "nxc-c-1234-server"]))
+    }
+}

@@ -14,6 +14,14 @@ struct DockerStart: StartMethod {
     /// Readiness waits for role services, which may wait for the secret: sent right after `up`.
     var deliversSecret: Bool { true }
 
+    /// What this method keeps in the deployment's state (`RuntimeState.own`): the compose project.
+    struct State: Codable, Sendable {
+        var name: String
+        var composeFile: String
+        /// Container of each node.
+        var containers: [String: String]
+    }
+
     /// The image this build wrote: its ID and name, from `image.id`.
     static func builtImage(_ buildDirectory: String, flavour: String) throws -> (id: String, reference: String) {
         let p = buildDirectory + "/image.id"
@@ -79,8 +87,7 @@ struct DockerStart: StartMethod {
         let image = try Self.builtImage(ctx.buildDirectory, flavour: ctx.flavour.name)
         let archive = ctx.buildDirectory + "/image.tar"
         let run = ctx.runDirectory
-        if let old = RuntimeState.load(from: run), let p = old.project,
-           old.project.map({ Self.runningContainers($0).isEmpty }) == false {
+        if let old = RuntimeState.load(from: run), let p = old.own(State.self), !Self.runningContainers(p).isEmpty {
             throw DeployError.alreadyRunning("\(ctx.composition.name) (\(ctx.flavour.name)) is already running (compose project \(p.name)); `nxc stop` it first")
         }
         for n in ctx.nodes {
@@ -128,10 +135,10 @@ struct DockerStart: StartMethod {
                                                   cgroups: cgroups).utf8),
                             to: composeFile)
         let containers = Dictionary(uniqueKeysWithValues: ctx.nodes.map { ($0.node, name + "-" + $0.node) })
-        let project = RuntimeState.ContainerProject(name: name, composeFile: composeFile, containers: containers)
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
-                                 identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [],
-                                 project: project)
+        let project = State(name: name, composeFile: composeFile, containers: containers)
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: self.name,
+                                 identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [])
+        try state.setOwn(project)
         try state.save(in: run)
 
         // 3. Up.
@@ -178,14 +185,14 @@ struct DockerStart: StartMethod {
     }
 
     /// Containers of the project that exist (any state).
-    static func runningContainers(_ p: RuntimeState.ContainerProject) -> [String] {
+    static func runningContainers(_ p: State) -> [String] {
         guard let out = try? Command.run(["docker", "ps", "-a", "-q", "--filter", "label=com.docker.compose.project=\(p.name)"], timeout: 30)
         else { return [] }
         return out.split(separator: "\n").map(String.init)
     }
 
     /// `compose down`: containers, networks and volumes of the project. Returns what is left.
-    static func down(_ p: RuntimeState.ContainerProject) -> [String] {
+    static func down(_ p: State) -> [String] {
         if let compose = try? composeCommand() {
             _ = try? Command.status(compose + ["-p", p.name, "-f", p.composeFile, "down", "--volumes", "--remove-orphans", "-t", "20"], timeout: 300)
         }
@@ -206,17 +213,17 @@ struct DockerStart: StartMethod {
     }
 
     func stop(_ state: RuntimeState, runDirectory: String) -> [String] {
-        guard let p = state.project else { return [] }
+        guard let p = state.own(State.self) else { return [] }
         return Self.down(p)
     }
 
     func remoteCommand(node: String, deployment: Deployment, state: RuntimeState, command: [String], interactive: Bool) -> [String] {
-        guard let c = state.project?.containers[node] else { return ["false"] }
+        guard let c = state.own(State.self)?.containers[node] else { return ["false"] }
         return ["docker", "exec", "-i"] + (interactive ? ["-t"] : []) + [c] + (command.isEmpty ? ["bash", "-l"] : command)
     }
 
     func nodeState(node: String, deployment: Deployment, state: RuntimeState) -> String {
-        guard let c = state.project?.containers[node],
+        guard let c = state.own(State.self)?.containers[node],
               let (st, out) = try? Command.status(["docker", "inspect", "--format", "{{.State.Status}}", c], timeout: 15), st == 0
         else { return "stopped" }
         return out.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -173,7 +173,7 @@ struct KadeployStart: StartMethod {
             if let i = runs.firstIndex(where: { $0.entry.node == f.node }) { runs[i].error = f.reason; runs[i].state = "failed" }
         }
         TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
-        let state = RuntimeState(composition: name, flavour: ctx.flavour.name, startMethod: name,
+        let state = RuntimeState(composition: name, flavour: ctx.flavour.name, startMethod: self.name,
                                  identity: ctx.identity, knownHosts: knownHosts, startedAt: Date(), processes: [])
         try state.save(in: run)
         let failed = runs.filter(\.failed)

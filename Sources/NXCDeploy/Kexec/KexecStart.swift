@@ -72,7 +72,7 @@ struct KexecStart: StartMethod {
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
         try writeAtomically(compact, to: run + "/deployment.json")
 
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: self.name,
                                  identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
         if ctx.options.dryRun {
             env.closeMasters(runs.map(\.entry.host))

@@ -72,7 +72,7 @@ struct NspawnStart: StartMethod {
                                   keys: [ctx.identity.publicKey], host: host)
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
         try writeAtomically(try doc.encoded(), to: run + "/deployment.json")
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: self.name,
                                  identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [])
         state.addresses = Dictionary(uniqueKeysWithValues: ctx.nodes.enumerated().map { ($1.node, NspawnHost.address(index: $0 + 1)) })
         try state.save(in: run)

@@ -87,7 +87,7 @@ struct QemuStart: StartMethod {
         try writeAtomically(compact, to: compactPath)
         ctx.progress("deployment: \(ctx.deploymentFile) (inline on the kernel command line, \(cmdline) of \(Self.commandLineLimit) bytes)")
 
-        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: name,
+        var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: self.name,
                                  identity: ctx.identity, knownHosts: run + "/known_hosts", startedAt: Date(), processes: [])
         // The private network: a switch on a unix socket.
         let sock = run + "/switch"
