@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a deployment could not be made, reached or stopped.
 public enum DeployError: Error, CustomStringConvertible {
     case invalid(String)
@@ -7,6 +9,16 @@ public enum DeployError: Error, CustomStringConvertible {
     case nodesDown([(node: String, reason: String, log: String?)])
     case alreadyRunning(String)
     case toolMissing(String, package: String)
+    /// A file the build writes is not there: `path`, and the flavour to build.
+    case notBuilt(path: String, flavour: String)
+    /// A file operation failed: what was done (`write`, `create`, …), on which path, and why.
+    case file(_ operation: String, path: String, reason: String)
+    /// A system call failed (`socket`, `pipe`, `bind`), with errno.
+    case systemCall(String, errno: Int32, context: String? = nil)
+    /// More nodes than a method starts at once.
+    case tooManyNodes(count: Int, limit: Int, unit: String)
+    /// A program nxc ran failed: what it was for, and its own error (with argv and output).
+    case commandFailed(String, underlying: any Error)
 
     public var description: String {
         switch self {
@@ -24,6 +36,12 @@ public enum DeployError: Error, CustomStringConvertible {
             return s
         case .alreadyRunning(let s): return "error: \(s)"
         case .toolMissing(let t, let p): return "error: '\(t)' is not installed; install it with: apt-get install \(p)"
+        case .notBuilt(let path, let flavour): return "error: \(path) is missing; run `nxc build -f \(flavour)` first"
+        case .file(let op, let path, let reason): return "error: cannot \(op) \(path): \(reason)"
+        case .systemCall(let call, let e, let context):
+            return "error: " + (context.map { $0 + ": " } ?? "") + "\(call): \(String(cString: strerror(e)))"
+        case .tooManyNodes(let count, let limit, let unit): return "error: at most \(limit) \(unit) per deployment, asked for \(count)"
+        case .commandFailed(let what, let e): return "error: \(what): \(e)"
         }
     }
 }

@@ -43,7 +43,7 @@ final class DeploymentServer: @unchecked Sendable {
         token = Self.randomToken()
         expected = Array("/\(token)/deployment.json".utf8)
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else { throw DeployError.invalid("HTTP server: socket: \(String(cString: strerror(errno)))") }
+        guard s >= 0 else { throw DeployError.systemCall("socket", errno: errno, context: "HTTP server") }
         var one: Int32 = 1
         setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()

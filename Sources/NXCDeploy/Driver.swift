@@ -86,10 +86,10 @@ final class ScriptProcess {
 
     init(argv: [String], environment: [String: String], directory: String) throws {
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
-        guard pipe(&out) == 0 else { throw DeployError.invalid("pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&out) == 0 else { throw DeployError.systemCall("pipe", errno: errno) }
         guard pipe(&err) == 0 else {
             for fd in out { close(fd) }
-            throw DeployError.invalid("pipe: \(String(cString: strerror(errno)))")
+            throw DeployError.systemCall("pipe", errno: errno)
         }
         closeInheritedDescriptors()
         var actions = posix_spawn_file_actions_t()

@@ -26,14 +26,14 @@ public enum NodeSecret {
         unlink(tmp)
         // 0600 at creation: there is no moment when another user could open it.
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DeployError.invalid("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DeployError.file("create", path: tmp, reason: String(cString: strerror(errno))) }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
         close(fd)
         guard written == length, synced, rename(tmp, path) == 0 else {
             let why = String(cString: strerror(errno))
             unlink(tmp)
-            throw DeployError.invalid("cannot write \(path): \(why)")
+            throw DeployError.file("write", path: path, reason: why)
         }
         return path
     }

@@ -55,7 +55,7 @@ public struct Project: Sendable {
 public func writeAtomically(_ data: Data, to path: String, mode: Int = 0o644) throws {
     let dir = (path as NSString).deletingLastPathComponent
     let name = (path as NSString).lastPathComponent
-    func failure(_ why: String) -> DeployError { .invalid("cannot write \(path): \(why)") }
+    func failure(_ why: String) -> DeployError { .file("write", path: path, reason: why) }
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     Leftovers.collect(in: dir, name: name)
     let tmp = "\(dir)/.\(name).tmp-\(getpid())"
@@ -163,13 +163,13 @@ public enum ProjectTemplate {
     }
 
     private static func copyEntry(_ src: String, to dst: String) throws {
-        func failure(_ what: String) -> DeployError { .invalid("cannot copy the template file \(src): \(what)") }
+        func failure(_ what: String) -> DeployError { .file("copy the template file", path: src, reason: what) }
         var st = stat()
         guard lstat(src, &st) == 0 else { throw failure(String(cString: strerror(errno))) }
         let mode = mode_t(st.st_mode & 0o777)
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
-            guard mkdir(dst, 0o700) == 0 else { throw DeployError.invalid("cannot create \(dst): \(String(cString: strerror(errno)))") }
+            guard mkdir(dst, 0o700) == 0 else { throw DeployError.file("create", path: dst, reason: String(cString: strerror(errno))) }
             let names: [String]
             do { names = try FileManager.default.contentsOfDirectory(atPath: src).sorted() }
             catch { throw failure(error.localizedDescription) }
@@ -180,7 +180,7 @@ public enum ProjectTemplate {
             guard input >= 0 else { throw failure(String(cString: strerror(errno))) }
             defer { close(input) }
             let output = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode_t(0o600))
-            guard output >= 0 else { throw DeployError.invalid("cannot create \(dst): \(String(cString: strerror(errno)))") }
+            guard output >= 0 else { throw DeployError.file("create", path: dst, reason: String(cString: strerror(errno))) }
             defer { close(output) }
             var buf = [UInt8](repeating: 0, count: 1 << 16)
             while true {
@@ -192,7 +192,7 @@ public enum ProjectTemplate {
                 while off < n {
                     let w = buf[off..<n].withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
                     if w < 0 && errno == EINTR { continue }
-                    guard w > 0 else { throw DeployError.invalid("cannot write \(dst): \(String(cString: strerror(errno)))") }
+                    guard w > 0 else { throw DeployError.file("write", path: dst, reason: String(cString: strerror(errno))) }
                     off += w
                 }
             }

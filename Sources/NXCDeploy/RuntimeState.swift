@@ -212,14 +212,14 @@ public enum Processes {
     /// A free TCP port on 127.0.0.1 (the kernel picks; closed before use).
     public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw DeployError.invalid("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DeployError.systemCall("socket", errno: errno) }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = 0
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw DeployError.invalid("bind: \(String(cString: strerror(errno)))") }
+        guard rc == 0 else { throw DeployError.systemCall("bind", errno: errno) }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return Int(UInt16(bigEndian: addr.sin_port))

@@ -26,7 +26,7 @@ struct DockerStart: StartMethod {
     static func builtImage(_ buildDirectory: String, flavour: String) throws -> (id: String, reference: String) {
         let p = buildDirectory + "/image.id"
         guard let text = try? String(contentsOfFile: p, encoding: .utf8) else {
-            throw DeployError.invalid("\(p) is missing; run `nxc build -f \(flavour)` first")
+            throw DeployError.notBuilt(path: p, flavour: flavour)
         }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard parts.count == 2, parts[0].hasPrefix("sha256:") else { throw DeployError.invalid("\(p) is not `sha256:ID NAME`") }
@@ -109,7 +109,7 @@ struct DockerStart: StartMethod {
             do {
                 try Command.run(["docker", "load", "-i", archive], timeout: 1800)
             } catch {
-                throw DeployError.invalid("docker load -i \(archive) failed: \(error)")
+                throw DeployError.commandFailed("docker load -i \(archive) failed", underlying: error)
             }
             let now = (try? Command.run(["docker", "image", "inspect", "--format", "{{.Id}}", image.reference], timeout: 30))?
                 .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -58,7 +58,7 @@ struct KadeployStart: StartMethod {
         let name = ctx.composition.name
         let env = ctx.buildDirectory + "/\(name).env.yaml"
         for f in [env, ctx.buildDirectory + "/\(name).tar.zst"] where !FileManager.default.fileExists(atPath: f) {
-            throw DeployError.invalid("\(f) is missing; run `nxc build -f \(ctx.flavour.name)` first")
+            throw DeployError.notBuilt(path: f, flavour: ctx.flavour.name)
         }
         let run = ctx.runDirectory
         let fm = FileManager.default

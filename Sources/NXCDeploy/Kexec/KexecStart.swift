@@ -30,7 +30,7 @@ struct KexecStart: StartMethod {
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
         guard let binding = ctx.binding else { throw DeployError.invalid("no host binding") }
         for f in Self.bundleFiles where !FileManager.default.fileExists(atPath: ctx.buildDirectory + "/" + f) {
-            throw DeployError.invalid("\(ctx.buildDirectory)/\(f) is missing; run `nxc build -f \(ctx.flavour.name)` first")
+            throw DeployError.notBuilt(path: ctx.buildDirectory + "/" + f, flavour: ctx.flavour.name)
         }
         let fm = FileManager.default
         let run = ctx.runDirectory
@@ -175,7 +175,7 @@ struct KexecStart: StartMethod {
                 try w.addFile(f, contentsOf: build + "/" + f, mode: f.hasSuffix(".sh") ? 0o755 : 0o644)
             }
             try w.finish()
-            guard rename(tmp, path) == 0 else { throw DeployError.invalid("cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard rename(tmp, path) == 0 else { throw DeployError.file("write", path: path, reason: String(cString: strerror(errno))) }
             made[key] = path
             return path
         }

@@ -50,7 +50,7 @@ struct NspawnHost: Sendable {
 
     private func ip(_ args: [String]) throws {
         do { try Command.run(["ip"] + args, timeout: 20) } catch {
-            throw DeployError.invalid("setting up the private network: ip \(args.joined(separator: " ")): \(error)")
+            throw DeployError.commandFailed("setting up the private network: ip \(args.joined(separator: " "))", underlying: error)
         }
     }
 

@@ -40,9 +40,9 @@ struct NspawnStart: StartMethod {
         for (tool, pkg) in Self.tools where Command.which(tool) == nil { throw DeployError.toolMissing(tool, package: pkg) }
         let archives = [ctx.buildDirectory + "/system.tar.zst", ctx.buildDirectory + "/payload.tar"]
         for a in archives where !FileManager.default.fileExists(atPath: a) {
-            throw DeployError.invalid("\(a) is missing; run `nxc build -f \(ctx.flavour.name)` first")
+            throw DeployError.notBuilt(path: a, flavour: ctx.flavour.name)
         }
-        guard ctx.nodes.count <= 250 else { throw DeployError.invalid("at most 250 containers per deployment, asked for \(ctx.nodes.count)") }
+        guard ctx.nodes.count <= 250 else { throw DeployError.tooManyNodes(count: ctx.nodes.count, limit: 250, unit: "containers") }
         let run = ctx.runDirectory
         guard !run.contains(":") else {
             throw DeployError.invalid("the run folder \(run) holds a ':', which systemd-nspawn's --overlay= cannot take; move the project")
@@ -62,7 +62,7 @@ struct NspawnStart: StartMethod {
         let t0 = Date()
         for a in archives {
             do { try Command.run(["bsdtar", "-x", "-p", "--numeric-owner", "-f", a, "-C", run + "/tree"], timeout: 900) } catch {
-                throw DeployError.invalid("unpacking \(a) into \(run)/tree: \(error)")
+                throw DeployError.commandFailed("unpacking \(a) into \(run)/tree", underlying: error)
             }
         }
         ctx.progress(String(format: "tree: unpacked into %@/tree in %.1f s", run, Date().timeIntervalSince(t0)))

@@ -55,9 +55,9 @@ struct QemuStart: StartMethod {
             throw DeployError.toolMissing(tool, package: pkg)
         }
         for f in ["kernel", "initrd", "launch.sh"] where !FileManager.default.fileExists(atPath: ctx.buildDirectory + "/" + f) {
-            throw DeployError.invalid("\(ctx.buildDirectory)/\(f) is missing; run `nxc build -f \(ctx.flavour.name)` first")
+            throw DeployError.notBuilt(path: ctx.buildDirectory + "/" + f, flavour: ctx.flavour.name)
         }
-        guard ctx.nodes.count <= 250 else { throw DeployError.invalid("at most 250 VMs per deployment, asked for \(ctx.nodes.count)") }
+        guard ctx.nodes.count <= 250 else { throw DeployError.tooManyNodes(count: ctx.nodes.count, limit: 250, unit: "VMs") }
         let run = ctx.runDirectory
         if let old = RuntimeState.load(from: run), old.processes.contains(where: { Processes.isRunning($0) }) {
             throw DeployError.alreadyRunning("\(ctx.composition.name) (\(ctx.flavour.name)) is already running; `nxc stop` it first")

@@ -17,7 +17,7 @@ struct TestbedSSH: Sendable {
     static func controlDirectory() throws -> String {
         let dir = "/tmp/nxc-ssh-\(geteuid())"
         if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw DeployError.invalid("cannot create \(dir): \(String(cString: strerror(errno)))")
+            throw DeployError.file("create", path: dir, reason: String(cString: strerror(errno)))
         }
         var st = stat()
         guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
