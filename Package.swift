@@ -34,15 +34,20 @@ let package = Package(
         // flavours: flavour files and artefact kinds.
         .target(name: "NXCFlavours", dependencies: ["NXCNames", "NXCComposition", "NXCBuild", "NXCStore", "NXCArchive",
                                                     .product(name: "Yams", package: "Yams")]),
-        // deploy: the registry of kinds and methods, role binding, deployment document, start methods,
-        // remote execution, project layout.
+        // deployment: the deployment document, nodes bound to roles and hosts (roles files, machine
+        // files), what a start keeps (runtime state), the project's folders.
+        .target(name: "NXCDeployment", dependencies: ["NXCNames", "NXCComposition", "NXCBuild", .product(name: "Yams", package: "Yams")]),
+        // testbed: reserved hosts over SSH (sessions, facts, the per-host report, waiting for SSH).
+        .target(name: "NXCTestbed", dependencies: ["NXCDeployment", "NXCBuild"]),
+        // deploy: the registry of kinds and methods, the start methods (one folder each), exec, wait,
+        // status, stop, the driver, the HTTP deployment server.
         .target(name: "NXCDeploy", dependencies: ["NXCNames", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
-                                                  .product(name: "Yams", package: "Yams")]),
+                                                  "NXCDeployment", "NXCTestbed", .product(name: "Yams", package: "Yams")]),
         // pipeline: composition -> root filesystem -> artefacts + the start method's files -> build folder;
         // export and verify of a build as one archive.
-        .target(name: "NXCPipeline", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", "NXCBuild", "NXCFlavours", "NXCDeploy"]),
+        .target(name: "NXCPipeline", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", "NXCBuild", "NXCFlavours", "NXCDeployment", "NXCDeploy"]),
         .executableTarget(name: "nxc", dependencies: [
-            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeploy", "NXCPipeline",
+            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeployment", "NXCDeploy", "NXCPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The in-image agent: no Foundation, static Swift runtime, JSON via libjansson.
@@ -55,12 +60,14 @@ let package = Package(
         .target(name: "NXCTestSupport", path: "Tests/NXCTestSupport"),
         .testTarget(name: "NXCStoreTests", dependencies: ["NXCStore", "NXCTestSupport"]),
         .testTarget(name: "NXCNamesTests", dependencies: ["NXCNames"]),
-        .testTarget(name: "NXCFlavoursTests", dependencies: ["NXCFlavours", "NXCDeploy"], resources: [.copy("BadFlavours")]),
+        .testTarget(name: "NXCFlavoursTests", dependencies: ["NXCFlavours", "NXCDeploy", "NXCDeployment"], resources: [.copy("BadFlavours")]),
         .testTarget(name: "NXCArchiveTests", dependencies: ["NXCArchive"]),
         .testTarget(name: "NXCBuildTests", dependencies: ["NXCBuild", "NXCArchive", "NXCComposition"]),
-        .testTarget(name: "NXCDeployTests", dependencies: ["NXCTestSupport", "NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive", "NXCPipeline"]),
-        .testTarget(name: "NXCPipelineTests", dependencies: ["NXCTestSupport", "NXCPipeline", "NXCDeploy", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCPipeline", "NXCBuild", "NXCArchive", "NXCStore"]),
+        .testTarget(name: "NXCDeploymentTests", dependencies: ["NXCTestSupport", "NXCDeployment", "NXCComposition", "NXCBuild"]),
+        .testTarget(name: "NXCTestbedTests", dependencies: ["NXCTestbed", "NXCDeployment", "NXCBuild"]),
+        .testTarget(name: "NXCDeployTests", dependencies: ["NXCTestSupport", "NXCDeploy", "NXCDeployment", "NXCTestbed", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive", "NXCPipeline"]),
+        .testTarget(name: "NXCPipelineTests", dependencies: ["NXCTestSupport", "NXCPipeline", "NXCDeploy", "NXCDeployment", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCDeployment", "NXCTestbed", "NXCPipeline", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,7 @@
 import Foundation
 import NXCComposition
 @testable import NXCDeploy  // DeploymentServer.answer and headEnd are internal (the build uses -enable-testing)
+import NXCDeployment
 
 /// The composition the distributions are bound to: three roles, one of count 2.
 private let composition: Composition? = try? Composition.parse(

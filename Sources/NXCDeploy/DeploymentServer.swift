@@ -1,4 +1,5 @@
 import Foundation
+import NXCDeployment
 
 /// Serves one deployment document over plain HTTP to the nodes that cannot get it on their kernel
 /// command line, and records which nodes fetched it.

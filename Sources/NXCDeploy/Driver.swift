@@ -1,4 +1,5 @@
 import Foundation
+import NXCDeployment
 import NXCBuild
 
 /// `nxc driver`: runs a test script (the composition's `test:`, or a file) on this machine against

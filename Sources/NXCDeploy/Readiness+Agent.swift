@@ -1,4 +1,6 @@
 import Foundation
+import NXCDeployment
+import NXCTestbed
 import NXCBuild
 
 /// Readiness of nodes that nxc reaches without SSH (containers): the agent's marker files and the

@@ -1,4 +1,5 @@
 import Foundation
+import NXCDeployment
 import NXCFlavours
 
 /// The one list of artefact kinds and start methods. Each is a type in its own folder

@@ -1,4 +1,5 @@
 import Foundation
+import NXCDeployment
 import NXCComposition
 import NXCFlavours
 

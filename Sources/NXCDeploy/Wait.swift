@@ -1,4 +1,5 @@
 import Foundation
+import NXCDeployment
 import NXCBuild
 
 /// What `nxc wait` waits for on each node.

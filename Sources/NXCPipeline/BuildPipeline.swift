@@ -2,6 +2,7 @@ import Foundation
 import NXCBuild
 import NXCComposition
 import NXCDeploy
+import NXCDeployment
 import NXCFlavours
 import NXCStore
 

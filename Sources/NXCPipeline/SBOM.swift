@@ -3,6 +3,7 @@ import NXCArchive
 import NXCBuild
 import NXCComposition
 import NXCDeploy
+import NXCDeployment
 import NXCFlavours
 import NXCStore
 

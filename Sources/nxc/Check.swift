@@ -3,6 +3,7 @@ import Foundation
 import NXCBuild
 import NXCComposition
 import NXCDeploy
+import NXCDeployment
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 
 struct Connect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

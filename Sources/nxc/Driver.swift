@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NXCComposition
 import NXCDeploy
+import NXCDeployment
 
 struct DriverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCDeployment
 
 struct Exec: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

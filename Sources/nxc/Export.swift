@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCPipeline
 import NXCStore
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCDeployment
 import NXCFlavours
 
 struct Init: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// Options shared by commands that act on a project's composition.

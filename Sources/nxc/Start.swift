@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCDeployment
 
 enum DeployViaArgument: String, ExpressibleByArgument, CaseIterable {
     case inline, http

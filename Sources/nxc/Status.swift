@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCDeployment
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the running deployment: nodes, roles, addresses, state.")

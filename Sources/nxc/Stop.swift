@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NXCDeploy
+import NXCDeployment
 
 struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Stop what `nxc start` started; nothing is left running.")

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// docker flavour end to end on a real Docker engine: Debian's docker.io and docker-compose are

@@ -3,6 +3,7 @@ import XCTest
 import NXCArchive
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// g5k-image end to end: the tarball and Kadeploy environment of compositions/webserver; a stand-in

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// g5k-ramdisk end to end: two QEMU VMs (a stock Debian with sshd and kexec-tools, built with

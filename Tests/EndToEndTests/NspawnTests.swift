@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// nspawn flavour end to end: systemd-nspawn (Debian's systemd-container) boots one container per

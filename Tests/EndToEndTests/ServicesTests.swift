@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 
 /// The services corpus (Fixtures/services/composition.yaml): stock Debian services, some of them
 /// sandboxed by their own units (redis-server: PrivateUsers, ProtectSystem=strict, a system call

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// nxc as the end-to-end tests run it: the binary under test (NXC_BIN), one project folder as

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// Every template of `nxc init -t list` builds, starts and passes its own test with `nxc driver`

@@ -3,6 +3,7 @@ import XCTest
 import NXCArchive
 import NXCBuild
 import NXCDeploy
+import NXCDeployment
 import NXCStore
 
 /// End to end with real mmdebstrap and QEMU: build webserver, start 3 VMs, check them, stop.

@@ -2,9 +2,12 @@ import Foundation
 import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCFlavours
 
 final class DeployTests: XCTestCase {
+    /// A key pair's paths for state files and argv (nothing reads them).
+    static let identity = SSHIdentity(privateKey: "/k/id", publicKey: "ssh-ed25519 AAAA k")
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     func webserver() throws -> Composition {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// The deployment document has two readers and one writer: this host code (Codable) writes and
 /// reads it, the agent decodes it by hand. Both test against one fixture,

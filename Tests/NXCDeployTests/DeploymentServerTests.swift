@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// The deployment server on 127.0.0.1: the token, the per-request deadline, concurrency.
 final class DeploymentServerTests: XCTestCase {

@@ -4,6 +4,8 @@ import NXCArchive
 @testable import NXCBuild
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
+@testable import NXCTestbed
 @testable import NXCFlavours
 import NXCStore
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// `nxc driver`: steps, failures, and a timeout that ends the whole script at the deadline.
 final class DriverTests: XCTestCase {

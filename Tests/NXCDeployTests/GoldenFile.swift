@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCFlavours
 import NXCBuild
 

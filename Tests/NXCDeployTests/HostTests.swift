@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
+@testable import NXCTestbed
 @testable import NXCFlavours
 import NXCBuild
 import NXCStore

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// `nxc init` (ProjectTemplate): a project appears whole or not at all.
 final class InitTests: XCTestCase {

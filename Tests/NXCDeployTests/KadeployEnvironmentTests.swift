@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Yams
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCFlavours
 
 /// The Kadeploy environment description: a golden file with hostile kernel parameters, and the

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCFlavours
 
 /// kexec.sh: golden files, and the script run for real with a stub kexec.

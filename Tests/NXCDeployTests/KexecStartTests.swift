@@ -1,15 +1,15 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
+@testable import NXCTestbed
 import NXCBuild
 
 /// g5k-ramdisk staging on reserved hosts: SSH argv, and the remote snippets run locally against
 /// hostile bundle folders (a link, a folder of another user, one others may write into).
 final class KexecStartTests: XCTestCase {
     func env(reuse: Bool = false) -> TestbedSSH {
-        var options = StartOptions()
-        options.reuse = reuse
-        return TestbedSSH(identity: RemoteTests.identity, options: options, preKnownHosts: "/r/pre",
+        TestbedSSH(identity: DeployTests.identity, options: .init(sshUser: nil, sshOptions: [], reuse: reuse), preKnownHosts: "/r/pre",
                           postKnownHosts: "/r/post", controlDir: "/c")
     }
 

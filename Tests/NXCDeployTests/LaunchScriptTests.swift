@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCFlavours
 
 /// launch.sh and launch-NODE.sh: golden files, and the scripts run for real with a stub QEMU.

@@ -3,6 +3,7 @@ import XCTest
 import NXCArchive
 @testable import NXCBuild
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCPipeline
 import NXCStore
 

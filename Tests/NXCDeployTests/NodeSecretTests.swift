@@ -3,6 +3,7 @@ import XCTest
 @testable import NXCBuild
 @testable import NXCComposition
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCFlavours
 
 /// The deployment's secret: drawn per start, 0600, delivered on stdin to the real agent, and found

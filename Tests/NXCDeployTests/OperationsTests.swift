@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// `nxc exec` output: one node's stdout is the command's own (a script can capture it), several
 /// nodes' lines carry their node; under the driver, failures are marked on stderr only.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCFlavours
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// The registry is the one list of artefact kinds and start methods: every name is the
 /// implementation's own, unique, accepted by the flavour loader, and what the shipped flavours and a

@@ -1,11 +1,12 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// `nxc stop` signals a recorded PID only while it is still the process nxc started.
 final class RuntimeStateTests: XCTestCase {
     func state(_ processes: [RuntimeState.Process]) -> RuntimeState {
-        RuntimeState(composition: "c", flavour: "vm-ramdisk", startMethod: "qemu", identity: RemoteTests.identity,
+        RuntimeState(composition: "c", flavour: "vm-ramdisk", startMethod: "qemu", identity: DeployTests.identity,
                      knownHosts: "/dev/null", startedAt: Date(), processes: processes)
     }
 
@@ -164,7 +165,7 @@ final class ActiveDeploymentTests: XCTestCase {
         let doc = Deployment(composition: "c", flavour: "mine", authorizedKeys: [], nodes: ["n": .init(role: "r", address: nil)], order: ["n"])
         try writeAtomically(try doc.encoded(), to: project.deploymentFile(composition: "c", flavour: "mine"))
         let run = project.runDirectory(composition: "c", flavour: "mine")
-        try RuntimeState(composition: "c", flavour: "mine", startMethod: "qemu", identity: RemoteTests.identity,
+        try RuntimeState(composition: "c", flavour: "mine", startMethod: "qemu", identity: DeployTests.identity,
                          knownHosts: "/dev/null", startedAt: Date(), processes: []).save(in: run)
         try FileManager.default.removeItem(atPath: dir + "/flavours/mine.yaml")
 
@@ -188,7 +189,7 @@ final class MethodStateTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "nxc-own-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var s = RuntimeState(composition: "c", flavour: "docker", startMethod: "docker", identity: RemoteTests.identity,
+        var s = RuntimeState(composition: "c", flavour: "docker", startMethod: "docker", identity: DeployTests.identity,
                              knownHosts: "/k", startedAt: Date(timeIntervalSince1970: 0), processes: [])
         XCTAssertNil(s.own(Mine.self))
         let mine = Mine(name: "nxc-c-1234", containers: ["server": "nxc-c-1234-server"])

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import NXCFlavours
 @testable import NXCDeploy
+@testable import NXCDeployment
 
 /// Options of `nxc start` that a flavour's start method does not take are refused before anything
 /// starts, naming the flavours that take them. (Before: `--dry-run` with vm-ramdisk started the VMs

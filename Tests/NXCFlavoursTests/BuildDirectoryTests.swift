@@ -1,5 +1,6 @@
 import Foundation
 import NXCDeploy
+@testable import NXCDeployment
 import XCTest
 @testable import NXCFlavours
 

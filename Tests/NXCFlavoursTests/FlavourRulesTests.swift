@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 import NXCFlavours
 
 /// The rules one by one, and the parts of the loader's interface the corpus does not reach.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 import NXCFlavours
 
 /// Flavour files are untrusted input (a project's, $NXC_DATA's, or an archive's given to `nxc verify`):

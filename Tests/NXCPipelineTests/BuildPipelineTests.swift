@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCPipeline
 
 final class BuildPipelineTests: XCTestCase {

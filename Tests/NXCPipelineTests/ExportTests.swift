@@ -6,6 +6,7 @@ import NXCBuild
 import NXCStore
 import NXCFlavours
 @testable import NXCDeploy
+@testable import NXCDeployment
 @testable import NXCPipeline
 
 /// `nxc verify` reads an archive from elsewhere: streamed, bounded, every name and type checked.

@@ -28,8 +28,9 @@ fi
 # starts using another file of its module, add that file here (the build error names the symbol).
 build_sources=(Sources/NXCBuild/LockFile.swift Sources/NXCBuild/LockFile+Parse.swift Sources/NXCBuild/DebianRecords.swift
                Sources/NXCBuild/BuildError.swift)
-deploy_sources=(Sources/NXCDeploy/RoleDistribution.swift Sources/NXCDeploy/DeployError.swift
-                Sources/NXCDeploy/HostList.swift Sources/NXCDeploy/DeploymentServer.swift)
+deployment_sources=(Sources/NXCDeployment/RoleDistribution.swift Sources/NXCDeployment/DeployError.swift
+                    Sources/NXCDeployment/HostList.swift)
+deploy_sources=(Sources/NXCDeploy/DeploymentServer.swift)
 flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/FlavourParser.swift
                  Sources/NXCFlavours/FlavourParser+Fields.swift Sources/NXCFlavours/Flavour.swift
                  Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift
@@ -80,6 +81,7 @@ module NXCNames Sources/NXCNames/*.swift
 # role-distribution target calls the deployment server's internal request parser.
 module NXCComposition -enable-testing Sources/NXCComposition/*.swift
 module NXCBuild "${build_sources[@]}"
+module NXCDeployment -enable-testing "${deployment_sources[@]}"
 module NXCDeploy -enable-testing "${deploy_sources[@]}"
 module NXCArchive Sources/NXCArchive/*.swift
 module NXCFlavours "${flavour_sources[@]}"
@@ -93,7 +95,7 @@ target() {
 }
 target composition Fuzz/Composition/*.swift "${common[@]}"
 target lock Fuzz/Lock/*.swift "${common[@]}" "$obj/NXCBuild.o"
-target role-distribution Fuzz/RoleDistribution/*.swift "${common[@]}" "$obj/NXCDeploy.o"
+target role-distribution Fuzz/RoleDistribution/*.swift "${common[@]}" "$obj/NXCDeployment.o" "$obj/NXCDeploy.o"
 target flavour Fuzz/Flavour/*.swift "${common[@]}" "$obj/NXCArchive.o" "$obj/NXCFlavours.o" -larchive
 # The agent's types are internal: the harness joins the agent's own module.
 target agent Fuzz/Agent/*.swift "${agent_sources[@]}" "$obj/NXCNames.o" -ljansson

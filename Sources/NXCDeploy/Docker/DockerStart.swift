@@ -1,4 +1,6 @@
 import Foundation
+import NXCDeployment
+import NXCTestbed
 import NXCBuild
 import NXCComposition
 import NXCFlavours

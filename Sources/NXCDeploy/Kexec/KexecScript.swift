@@ -1,3 +1,4 @@
+import NXCDeployment
 import NXCComposition
 import NXCFlavours
 

@@ -1,4 +1,6 @@
 import Foundation
+import NXCDeployment
+import NXCTestbed
 import NXCArchive
 import NXCBuild
 import NXCComposition
@@ -36,7 +38,8 @@ struct KexecStart: StartMethod {
         let run = ctx.runDirectory
         if !ctx.options.reuse { try? fm.removeItem(atPath: run) }
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
-        let env = TestbedSSH(identity: ctx.identity, options: ctx.options,
+        let env = TestbedSSH(identity: ctx.identity,
+                             options: .init(sshUser: ctx.options.sshUser, sshOptions: ctx.options.sshOptions, reuse: ctx.options.reuse),
                              preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
                              controlDir: try TestbedSSH.controlDirectory())
         var local: [String: String] = [:]

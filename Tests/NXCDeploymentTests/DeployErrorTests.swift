@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NXCDeploy
+@testable import NXCDeployment
 
 /// Errors carry their context as values (path, flavour, errno, the program's own error) and print
 /// as they did when they were strings.

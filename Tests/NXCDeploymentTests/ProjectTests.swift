@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NXCDeploy
+@testable import NXCDeployment
 
 final class ProjectTests: XCTestCase {
     var dir = ""

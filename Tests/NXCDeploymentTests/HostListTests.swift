@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NXCDeploy
+@testable import NXCDeployment
 
 /// Machine files: a host or user that ssh would read as an option is refused, naming file and line.
 final class HostListTests: XCTestCase {

@@ -1,4 +1,5 @@
 import Foundation
+import NXCDeployment
 import NXCBuild
 
 /// Runs commands on nodes over SSH (OpenSSH client, argv only; the remote command is quoted once).

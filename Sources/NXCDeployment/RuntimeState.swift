@@ -12,6 +12,14 @@ public struct RuntimeState: Codable, Sendable {
         /// processes are therefore never signalled.
         public var identity: ProcessIdentity? = nil
 
+        public init(name: String, pid: Int32, node: String?, console: String?, identity: ProcessIdentity? = nil) {
+            self.name = name
+            self.pid = pid
+            self.node = node
+            self.console = console
+            self.identity = identity
+        }
+
         /// "qemu of node server", "vde_switch".
         public var label: String { node.map { "\(name) of node \($0)" } ?? name }
     }
@@ -31,6 +39,19 @@ public struct RuntimeState: Codable, Sendable {
     public var methods: [String: JSONValue]?
     /// Docker's own state in state files written before `methods` (read by `own`, never written).
     var project: JSONValue?
+
+    public init(composition: String, flavour: String, startMethod: String, identity: SSHIdentity, knownHosts: String,
+                startedAt: Date, processes: [Process], compositionFile: String? = nil, addresses: [String: String]? = nil) {
+        self.composition = composition
+        self.flavour = flavour
+        self.startMethod = startMethod
+        self.identity = identity
+        self.knownHosts = knownHosts
+        self.startedAt = startedAt
+        self.processes = processes
+        self.compositionFile = compositionFile
+        self.addresses = addresses
+    }
 
     public static func path(in runDirectory: String) -> String { runDirectory + "/state.json" }
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import NXCDeploy
+@testable import NXCDeployment
+@testable import NXCTestbed
 
 /// SSH argv: `--` before the host, so that no host or command is ever read as an ssh option.
 final class RemoteTests: XCTestCase {

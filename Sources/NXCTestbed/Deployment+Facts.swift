@@ -1,9 +1,10 @@
 import Foundation
+import NXCDeployment
 
 extension Deployment {
     /// The document of a testbed start: each node's interfaces, addresses and routes, and its
     /// address, from what its host reported (`@addr`, `@route`: `ip -j` output).
-    static func fromFacts(composition: String, flavour: String, key: String, runs: [TestbedRun]) -> Deployment {
+    public static func fromFacts(composition: String, flavour: String, key: String, runs: [TestbedRun]) -> Deployment {
         struct Link { var mac: String; var name: String; var addresses: [String]; var routes: [Deployment.Route] }
         func links(_ r: TestbedRun) -> [Link] {
             guard let a = r.facts["addr"], let data = a.data(using: .utf8),

@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 import NXCComposition
-@testable import NXCDeploy
+@testable import NXCDeployment
 
 /// Role-distribution files (`nxc start roles.yaml`): read from the YAML node tree with lines, names
 /// checked, within limits. Before, `Yams.load` into `Any`: no lines, any string as a role or host, a

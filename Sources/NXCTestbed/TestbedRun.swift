@@ -1,24 +1,25 @@
 import Foundation
+import NXCDeployment
 import NXCBuild
 
 /// One reserved host during a start, whatever the method (kexec, Kadeploy): the node it becomes,
 /// what it reported about itself, and what happened to it.
-struct TestbedRun: Sendable {
-    var entry: HostBinding.Entry
-    var state = "pending"
-    var error: String?
-    var seconds = 0.0
+public struct TestbedRun: Sendable {
+    public var entry: HostBinding.Entry
+    public var state = "pending"
+    public var error: String?
+    public var seconds = 0.0
     /// `@KEY VALUE` lines a host printed about itself (arch, addr, route, boot, …).
-    var facts: [String: String] = [:]
+    public var facts: [String: String] = [:]
     /// SHA-256 of staged files the host already has (`@sha NAME SHA`), by name.
-    var remoteSHA: [String: String] = [:]
-    var pushed: [String] = []
-    var failed: Bool { error != nil }
+    public var remoteSHA: [String: String] = [:]
+    public var pushed: [String] = []
+    public var failed: Bool { error != nil }
 
-    init(entry: HostBinding.Entry) { self.entry = entry }
+    public init(entry: HostBinding.Entry) { self.entry = entry }
 
     /// Records the `@KEY VALUE` lines of a host's output (other lines are left alone).
-    mutating func record(facts output: String) {
+    public mutating func record(facts output: String) {
         for line in output.split(separator: "\n") where line.hasPrefix("@") {
             let parts = line.dropFirst().split(separator: " ", maxSplits: 1).map(String.init)
             guard let key = parts.first else { continue }
@@ -33,7 +34,7 @@ struct TestbedRun: Sendable {
     }
 
     /// The per-host table at the end of a start, and the count of hosts up (or ready, for a dry run).
-    static func report(_ runs: [TestbedRun], progress: (String) -> Void, total: Double) {
+    public static func report(_ runs: [TestbedRun], progress: (String) -> Void, total: Double) {
         let rows = [["HOST", "NODE", "ROLE", "STATE", "SECONDS", "ERROR"]] + runs.map {
             [$0.entry.host.description, $0.entry.node, $0.entry.role, $0.state, String(format: "%.0f", $0.seconds), $0.error ?? ""]
         }
