@@ -12,7 +12,7 @@ DOCKER_PACKAGES := docker.io docker-compose
 NSPAWN_PACKAGES := systemd-container libarchive-tools
 # The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
 TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES)
-BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES)
+BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES) $(NSPAWN_PACKAGES)
 
 .PHONY: all deps build test unit fuzz e2e demo bench install clean
 
@@ -62,6 +62,7 @@ bench: build
 	bash bench/docker.sh
 	bash bench/g5k-image.sh
 	bash bench/repro.sh
+	bash bench/nspawn.sh
 
 install: build
 	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc

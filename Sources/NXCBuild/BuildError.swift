@@ -7,6 +7,10 @@ public enum BuildError: Error, CustomStringConvertible {
     case toolMissing(String, package: String)
     case stepFailed(String, log: String, tail: String)
     case invalid(String)
+    /// A file operation failed: what was done (`create`, `write`), on which path, and why.
+    case file(_ operation: String, path: String, reason: String)
+    /// An archive (or one of its members, or a line of its SHA256SUMS) that cannot be used: where, and why.
+    case badArchive(_ place: String, problem: String)
 
     public var description: String {
         switch self {
@@ -20,6 +24,10 @@ public enum BuildError: Error, CustomStringConvertible {
             return "error: \(step) failed (full log: \(log))\n\(tail)"
         case .invalid(let why):
             return "error: \(why)"
+        case .file(let op, let path, let reason):
+            return "error: cannot \(op) \(path): \(reason)"
+        case .badArchive(let place, let problem):
+            return "error: \(place): \(problem)"
         }
     }
 }

@@ -39,7 +39,7 @@ extension Export {
             for p in parts.dropLast() {
                 dir += "/" + p
                 // Only files and folders are ever made here, so what is there is a folder or a file.
-                if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw BuildError.invalid("cannot create \(dir): \(String(cString: strerror(errno)))") }
+                if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw BuildError.file("create", path: dir, reason: String(cString: strerror(errno))) }
             }
             let dest = dir + "/" + (parts.last ?? "")
             switch e.kind {
@@ -47,7 +47,7 @@ extension Export {
                 var st = stat()
                 if mkdir(dest, 0o755) != 0 && !(errno == EEXIST && lstat(dest, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR) {
                     throw errno == EEXIST ? refuse("member '\(shown)' is both a file and a folder")
-                        : BuildError.invalid("cannot create \(dest): \(String(cString: strerror(errno)))")
+                        : BuildError.file("create", path: dest, reason: String(cString: strerror(errno)))
                 }
             case .file where e.hardlinkTarget == nil:
                 guard parts.count > 1 else { throw refuse("member '\(shown)' is a file outside the top folder") }
@@ -58,7 +58,7 @@ extension Export {
                 let fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))
                 guard fd >= 0 else {
                     throw errno == EEXIST ? refuse("member '\(shown)' appears twice (or is both a file and a folder)")
-                        : BuildError.invalid("cannot write \(dest): \(String(cString: strerror(errno)))")
+                        : BuildError.file("write", path: dest, reason: String(cString: strerror(errno)))
                 }
                 defer { close(fd) }
                 try stream.readData { chunk in
@@ -69,7 +69,7 @@ extension Export {
                     while off < chunk.count {
                         let n = write(fd, base + off, chunk.count - off)
                         if n < 0 && errno == EINTR { continue }
-                        guard n > 0 else { throw BuildError.invalid("cannot write \(dest): \(String(cString: strerror(errno)))") }
+                        guard n > 0 else { throw BuildError.file("write", path: dest, reason: String(cString: strerror(errno))) }
                         off += n
                     }
                 }
@@ -90,7 +90,7 @@ extension Export {
             }
         }
         try stream.finish()
-        guard let top else { throw BuildError.invalid("\(archive): empty archive") }
+        guard let top else { throw BuildError.badArchive(archive, problem: "empty archive") }
         return (top, files)
     }
 
@@ -120,10 +120,10 @@ extension Export {
     /// A small text file of the archive, refused above `limit` bytes or when it is not UTF-8.
     static func readText(_ path: String, limit: Int64) throws -> String {
         var st = stat()
-        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw BuildError.invalid("\(path): not a regular file") }
-        guard Int64(st.st_size) <= limit else { throw BuildError.invalid("\(path): larger than \(limit) bytes") }
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw BuildError.badArchive(path, problem: "not a regular file") }
+        guard Int64(st.st_size) <= limit else { throw BuildError.badArchive(path, problem: "larger than \(limit) bytes") }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw BuildError.invalid("\(path): unreadable or not UTF-8")
+            throw BuildError.badArchive(path, problem: "unreadable or not UTF-8")
         }
         return text
     }
@@ -131,10 +131,10 @@ extension Export {
     /// SHA256SUMS: `HEX  NAME` lines (sha256sum's format, `*` for binary mode allowed), each name
     /// checked like a member path, none twice.
     static func readSums(root: String, top: String, archive: String, present: Set<String>, limits: Limits) throws -> [(file: String, sha: String)] {
-        guard present.contains("SHA256SUMS") else { throw BuildError.invalid("\(archive): no SHA256SUMS in \(top)/; not an nxc export") }
+        guard present.contains("SHA256SUMS") else { throw BuildError.badArchive(archive, problem: "no SHA256SUMS in \(top)/; not an nxc export") }
         let text: String
         do { text = try readText(root + "/SHA256SUMS", limit: limits.textBytes) }
-        catch { throw BuildError.invalid("\(archive): \(top)/SHA256SUMS: \(error)") }
+        catch { throw BuildError.badArchive(archive, problem: "\(top)/SHA256SUMS: \(error)") }
         var sums: [(file: String, sha: String)] = []
         var seen = Set<String>()
         for (i, line) in text.split(separator: "\n").enumerated() {
@@ -142,14 +142,14 @@ extension Export {
             let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             let hex = parts.first.map(String.init) ?? ""
             guard parts.count == 2, hex.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
-                throw BuildError.invalid("\(where_): expected 'SHA256  FILE' (64 lowercase hex digits, two spaces, a name)")
+                throw BuildError.badArchive(where_, problem: "expected 'SHA256  FILE' (64 lowercase hex digits, two spaces, a name)")
             }
             var name = Substring(parts[1])
             if name.first == " " || name.first == "*" { name = name.dropFirst() }
             let file = try memberPath(String(name), limits: limits, refuse: {
-                BuildError.invalid("\(where_): '\(FlavourRules.printable(String(name)))' \($0)")
+                BuildError.badArchive(where_, problem: "'\(FlavourRules.printable(String(name)))' \($0)")
             }).joined(separator: "/")
-            guard seen.insert(file).inserted else { throw BuildError.invalid("\(where_): \(file) is listed twice") }
+            guard seen.insert(file).inserted else { throw BuildError.badArchive(where_, problem: "\(file) is listed twice") }
             sums.append((file, hex))
         }
         return sums
@@ -162,10 +162,10 @@ extension Export {
         let path = root + "/" + agentMember
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw BuildError.invalid("\(archive): \(agentMember) is not a regular file; refusing it")
+            throw BuildError.badArchive(archive, problem: "\(agentMember) is not a regular file; refusing it")
         }
         guard Int64(st.st_size) <= agentMaxBytes else {
-            throw BuildError.invalid("\(archive): \(agentMember) is \(st.st_size) bytes, more than an agent (\(agentMaxBytes)); refusing it")
+            throw BuildError.badArchive(archive, problem: "\(agentMember) is \(st.st_size) bytes, more than an agent (\(agentMaxBytes)); refusing it")
         }
         return path
     }
@@ -214,7 +214,7 @@ extension Export {
         try ArchiveReader.forEach(path: path, accepting: .tarOrCpio, maxExpandedBytes: limits.totalBytes) { e, s in
             count += 1
             // An initrd holds tens of thousands of members; far more is not an nxc artefact.
-            guard count <= 10 * limits.members else { throw BuildError.invalid("\(path): more than \(10 * limits.members) members") }
+            guard count <= 10 * limits.members else { throw BuildError.badArchive(path, problem: "more than \(10 * limits.members) members") }
             let h = SHA256Digest()
             if e.kind == .file { try s.readData { h.update($0) } }
             let summary = MemberSummary(kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime,

@@ -85,20 +85,20 @@ extension Export {
             let p = s.file.split(separator: "/").map(String.init)
             guard p.count == 3, p[0] == "artefacts" else { continue }
             guard FlavourRules.isName(p[1]) else {
-                throw BuildError.invalid("\(archive): \(top)/SHA256SUMS lists artefacts of '\(FlavourRules.printable(p[1]))', "
+                throw BuildError.badArchive(archive, problem: "\(top)/SHA256SUMS lists artefacts of '\(FlavourRules.printable(p[1]))', "
                                          + "not a flavour name (\(FlavourRules.nameRule)); refusing it")
             }
             flavours.insert(p[1])
         }
         for f in flavours.sorted() where !(listed.contains("flavours/\(f).yaml") && unpacked.files.contains("flavours/\(f).yaml")) {
-            throw BuildError.invalid("\(archive): artefacts of flavour '\(f)' but no flavours/\(f).yaml listed in SHA256SUMS; "
+            throw BuildError.badArchive(archive, problem: "artefacts of flavour '\(f)' but no flavours/\(f).yaml listed in SHA256SUMS; "
                                      + "an export carries the flavour files it was built with")
         }
         // The composition is the top-level YAML file whose lock sits beside it.
         let compositionFile = sums.map(\.file).first { f in
             !f.contains("/") && (f.hasSuffix(".yaml") || f.hasSuffix(".yml")) && listed.contains(LockFile.path(forComposition: f))
         }
-        guard let compositionFile else { throw BuildError.invalid("\(archive): no composition file listed in SHA256SUMS") }
+        guard let compositionFile else { throw BuildError.badArchive(archive, problem: "no composition file listed in SHA256SUMS") }
         let exportedBy = listed.contains(versionMember) ? try? readText(root + "/" + versionMember, limit: 256)
             .split(separator: "\n").first.map { FlavourRules.printable(String($0)) } : nil
         if let exportedBy, exportedBy != tool {
