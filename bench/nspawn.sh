@@ -57,7 +57,7 @@ for i in $(seq 1 "$RUNS"); do
   EDIT+=("$(T "$WORK/edit-$i.log" nxc build -f nspawn "$P/webserver")")
   START+=("$(T "$WORK/start-$i.log" nxc start -f nspawn "$P/webserver")")
   UNPACK+=("$(sed -n 's/.*tree: unpacked into .* in \([0-9.]*\) s.*/\1/p' "$WORK/start-$i.log" | head -1)")
-  page=$(nxc exec client1 -- curl -sf http://server/)
+  page=$(HOME=$P "$NXC" exec --project "$P" client1 -- curl -sf http://server/)
   [ "$page" = "edited for run $i" ] || { say "run $i: client1 got '$page'"; exit 1; }
   STOP+=("$(T "$WORK/stop-$i.log" nxc stop -f nspawn --composition webserver)")
   nxc build -f vm-ramdisk "$P/webserver" >"$WORK/vm-build-$i.log" 2>&1
