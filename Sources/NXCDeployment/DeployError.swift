@@ -19,6 +19,10 @@ public enum DeployError: Error, CustomStringConvertible {
     case tooManyNodes(count: Int, limit: Int, unit: String)
     /// A program nxc ran failed: what it was for, and its own error (with argv and output).
     case commandFailed(String, underlying: any Error)
+    /// An input file that cannot be used: where (`FILE` or `FILE:LINE`), and why.
+    case badInput(_ place: String, problem: String)
+    /// A flavour whose start method needs root, run as another user: the flavour, and what needs it.
+    case needsRoot(flavour: String, because: String)
 
     public var description: String {
         switch self {
@@ -42,6 +46,9 @@ public enum DeployError: Error, CustomStringConvertible {
             return "error: " + (context.map { $0 + ": " } ?? "") + "\(call): \(String(cString: strerror(e)))"
         case .tooManyNodes(let count, let limit, let unit): return "error: at most \(limit) \(unit) per deployment, asked for \(count)"
         case .commandFailed(let what, let e): return "error: \(what): \(e)"
+        case .badInput(let place, let problem): return "error: \(place): \(problem)"
+        case .needsRoot(let flavour, let because):
+            return "error: flavour \(flavour) runs as root (\(because)); run nxc start as root"
         }
     }
 }

@@ -74,10 +74,10 @@ public struct Deployment: Codable, Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else { throw DeployError.noDeployment(path) }
         do {
             let d = try JSONDecoder().decode(Deployment.self, from: data)
-            guard d.version == 1 else { throw DeployError.invalid("\(path): unsupported deployment version \(d.version)") }
+            guard d.version == 1 else { throw DeployError.badInput(path, problem: "unsupported deployment version \(d.version)") }
             return d
         } catch let e as DecodingError {
-            throw DeployError.invalid("\(path): not a deployment document: \(e)")
+            throw DeployError.badInput(path, problem: "not a deployment document: \(e)")
         }
     }
 

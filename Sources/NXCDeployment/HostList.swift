@@ -26,7 +26,7 @@ public struct TestbedHost: Sendable, Hashable, Codable, CustomStringConvertible 
 public enum HostList {
     public static func load(path: String) throws -> [TestbedHost] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DeployError.invalid("\(path): cannot read the machine file")
+            throw DeployError.badInput(path, problem: "cannot read the machine file")
         }
         return try parse(text, file: path)
     }
@@ -40,12 +40,12 @@ public enum HostList {
             let host = try parseLine(line, at: "\(file):\(i + 1)")
             if seen.insert(host).inserted { hosts.append(host) }
         }
-        if hosts.isEmpty { throw DeployError.invalid("\(file): no host in the machine file") }
+        if hosts.isEmpty { throw DeployError.badInput(file, problem: "no host in the machine file") }
         return hosts
     }
 
     static func parseLine(_ line: String, at where_: String) throws -> TestbedHost {
-        func bad(_ why: String) -> DeployError { .invalid("\(where_): '\(line)': \(why)") }
+        func bad(_ why: String) -> DeployError { .badInput(where_, problem: "'\(line)': \(why)") }
         if line.contains(where: { $0 == " " || $0 == "\t" }) { throw bad("one host per line, without spaces") }
         var rest = Substring(line)
         var user: String?

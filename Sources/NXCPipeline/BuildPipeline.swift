@@ -109,7 +109,7 @@ public enum BuildPipeline {
                 try? fm.removeItem(atPath: old)
             }
         } else if rename(tmp, final) != 0 {
-            throw BuildError.invalid("cannot move \(tmp) to \(final): \(String(cString: strerror(errno)))")
+            throw BuildError.file("move \(tmp) to", path: final, reason: String(cString: strerror(errno)))
         }
         try Durable.sync(parent)
     }

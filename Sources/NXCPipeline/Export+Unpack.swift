@@ -16,7 +16,7 @@ extension Export {
     /// and the bytes written so far against `limits.totalBytes` (the header's size first, then the
     /// bytes as they come). Returns the top folder and the files under it.
     static func unpack(archive: String, into work: String, limits: Limits) throws -> (top: String, files: Set<String>) {
-        func refuse(_ why: String) -> BuildError { .invalid("\(archive): \(why); refusing it") }
+        func refuse(_ why: String) -> BuildError { .badArchive(archive, problem: "\(why); refusing it") }
         let stream = try ArchiveStream(path: archive, accepting: .tar)
         var top: String?
         var files = Set<String>()
@@ -52,7 +52,7 @@ extension Export {
             case .file where e.hardlinkTarget == nil:
                 guard parts.count > 1 else { throw refuse("member '\(shown)' is a file outside the top folder") }
                 func tooBig() -> BuildError {
-                    .invalid("\(archive): unpacks to more than \(limits.totalBytes) bytes (--max-size) at member '\(shown)'; refusing it")
+                    .badArchive(archive, problem: "unpacks to more than \(limits.totalBytes) bytes (--max-size) at member '\(shown)'; refusing it")
                 }
                 if let size = e.size, size < 0 || size > limits.totalBytes - total { throw tooBig() }
                 let fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(0o600))

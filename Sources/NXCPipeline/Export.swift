@@ -122,7 +122,7 @@ public enum Export {
             }
             try w.finish()
             try Durable.sync(tmp)
-            guard rename(tmp, output) == 0 else { throw BuildError.invalid("cannot write \(output): \(String(cString: strerror(errno)))") }
+            guard rename(tmp, output) == 0 else { throw BuildError.file("write", path: output, reason: String(cString: strerror(errno))) }
             try Durable.sync(outDir)
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)

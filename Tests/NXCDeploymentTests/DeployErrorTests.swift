@@ -15,6 +15,10 @@ final class DeployErrorTests: XCTestCase {
         XCTAssertEqual("\(DeployError.systemCall("pipe", errno: EMFILE))", "error: pipe: Too many open files")
         XCTAssertEqual("\(DeployError.tooManyNodes(count: 300, limit: 250, unit: "VMs"))",
                        "error: at most 250 VMs per deployment, asked for 300")
+        XCTAssertEqual("\(DeployError.badInput("machines:3", problem: "'a b': one host per line, without spaces"))",
+                       "error: machines:3: 'a b': one host per line, without spaces")
+        XCTAssertEqual("\(DeployError.needsRoot(flavour: "nspawn", because: "overlay mounts need it"))",
+                       "error: flavour nspawn runs as root (overlay mounts need it); run nxc start as root")
         struct Failed: Error, CustomStringConvertible { var description: String { "bsdtar failed with exit status 1" } }
         XCTAssertEqual("\(DeployError.commandFailed("unpacking a into t", underlying: Failed()))",
                        "error: unpacking a into t: bsdtar failed with exit status 1")

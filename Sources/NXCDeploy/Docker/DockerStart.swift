@@ -31,7 +31,7 @@ struct DockerStart: StartMethod {
             throw DeployError.notBuilt(path: p, flavour: flavour)
         }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
-        guard parts.count == 2, parts[0].hasPrefix("sha256:") else { throw DeployError.invalid("\(p) is not `sha256:ID NAME`") }
+        guard parts.count == 2, parts[0].hasPrefix("sha256:") else { throw DeployError.badInput(p, problem: "not `sha256:ID NAME`") }
         return (parts[0], parts[1])
     }
 

@@ -37,7 +37,7 @@ struct NspawnStart: StartMethod {
 
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
         guard geteuid() == 0 else {
-            throw DeployError.invalid("flavour \(ctx.flavour.name) runs as root (systemd-nspawn, overlay mounts, network namespaces and cgroups need it); run nxc start as root")
+            throw DeployError.needsRoot(flavour: ctx.flavour.name, because: "systemd-nspawn, overlay mounts, network namespaces and cgroups need it")
         }
         for (tool, pkg) in Self.tools where Command.which(tool) == nil { throw DeployError.toolMissing(tool, package: pkg) }
         let archives = [ctx.buildDirectory + "/system.tar.zst", ctx.buildDirectory + "/payload.tar"]
