@@ -38,7 +38,9 @@ public indirect enum JSONValue: Codable, Sendable, Equatable {
 extension RuntimeState {
     /// The method's own state as `type`; nil when it kept none (or it does not decode).
     public func own<T: Decodable>(_ type: T.Type) -> T? {
-        guard let value = methods?[startMethod] ?? legacyOwn else { return nil }
+        // State files of nxc before `methods` kept docker's at the top level (`project`); only
+        // docker ever wrote that key, and no other method's type decodes from it.
+        guard let value = methods?[startMethod] ?? project else { return nil }
         guard let data = try? JSONEncoder().encode(value) else { return nil }
         return try? JSONDecoder().decode(T.self, from: data)
     }
@@ -51,7 +53,4 @@ extension RuntimeState {
         methods = all
         project = nil
     }
-
-    /// State files of nxc before the methods' own states kept docker's at the top level (`project`).
-    var legacyOwn: JSONValue? { startMethod == "docker" ? project : nil }
 }
