@@ -66,7 +66,7 @@ public enum Operations {
         let flavour = try Flavour.named(name, project: project.directory)
         let method = flavour.startMethod
         try checkFeatures(options.requestedFeatures, flavour: flavour, project: project)
-        let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)
+        try method.check(options)
         let build = project.buildDirectory(composition: composition.name, flavour: flavour.name)
         var binding: HostBinding?
         let nodes: [(node: String, role: String)]
@@ -87,6 +87,8 @@ public enum Operations {
         } else {
             nodes = try RoleDistribution.resolve(composition, overrides: overrides)
         }
+        // After the hosts and roles are known good: the project's key is made on first use.
+        let identity = try SSHIdentity.resolve(explicit: identityFile, project: project)
         let ctx = StartContext(project: project, composition: composition, flavour: flavour, buildDirectory: build,
                                nodes: nodes, identity: identity, timeout: timeout ?? Double(flavour.bootTimeout),
                                options: options, binding: binding, progress: progress)

@@ -62,6 +62,10 @@ extension Flavour {
         try named(name, project: project, names: Registry.flavourNames)
     }
 
+    public static func defaultName(project: String = FileManager.default.currentDirectoryPath) throws -> String {
+        try defaultName(project: project, names: Registry.flavourNames)
+    }
+
     public static func all(project: String = FileManager.default.currentDirectoryPath) -> [Flavour] {
         all(project: project, names: Registry.flavourNames)
     }

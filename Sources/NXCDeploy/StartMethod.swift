@@ -10,7 +10,7 @@ public enum DeployVia: String, Sendable, CaseIterable {
 }
 
 /// The options of `nxc start` that only some start methods take. A method lists those it takes
-/// (`StartMethod.features`); `nxc start` refuses the others rather than ignoring them (a dry run
+/// (`StartMethod.optionHelp`); `nxc start` refuses the others rather than ignoring them (a dry run
 /// that starts VMs, or deploys with Kadeploy, would be worse than an error).
 public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     /// `-m FILE`, `$OAR_NODEFILE`, `-l USER`, `--ssh-option`, `--parallel`: reserved hosts.
@@ -107,9 +107,13 @@ public protocol StartMethod: Sendable {
     /// readiness includes role services that may wait for the secret; otherwise `nxc start` sends
     /// it once `start` returns.
     var deliversSecret: Bool { get }
-    /// The options of `nxc start` that only some methods take, and that this one does (`.hosts`
-    /// follows from `bindsHosts`: see `takes`).
-    var features: Set<StartFeature> { get }
+    /// The options of `nxc start` that only some methods take and this one does, each with what it
+    /// does here (a phrase `nxc start --help` shows beside the flavours of this method). `.hosts`
+    /// follows from `bindsHosts`: see `takes`.
+    var optionHelp: [StartFeature: String] { get }
+    /// Refuses options this method cannot use as given (a program that is not there, a port out of
+    /// range, options that contradict each other), before anything is bound, written or started.
+    func check(_ options: StartOptions) throws
     /// Files written beside the artefacts at build time (e.g. launch scripts a user can run by hand).
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String]
     /// Starts every node and returns when all answer, or throws naming those that do not.
@@ -124,7 +128,8 @@ public protocol StartMethod: Sendable {
 
 extension StartMethod {
     public var deliversSecret: Bool { false }
-    public var features: Set<StartFeature> { [] }
-    /// Every option this method takes: its features, and the reserved-host options when it binds hosts.
-    public var takes: Set<StartFeature> { features.union(bindsHosts ? [.hosts] : []) }
+    public var optionHelp: [StartFeature: String] { [:] }
+    public func check(_ options: StartOptions) throws {}
+    /// Every option this method takes: those it explains, and the reserved-host options when it binds hosts.
+    public var takes: Set<StartFeature> { Set(optionHelp.keys).union(bindsHosts ? [.hosts] : []) }
 }

@@ -23,6 +23,8 @@ public enum DeployError: Error, CustomStringConvertible {
     case badInput(_ place: String, problem: String)
     /// A flavour whose start method needs root, run as another user: the flavour, and what needs it.
     case needsRoot(flavour: String, because: String)
+    /// A command-line option the start method cannot use as given (`--http-port 0`, a `--kadeploy` program that is not there).
+    case badOption(_ option: String, problem: String)
 
     public var description: String {
         switch self {
@@ -47,6 +49,7 @@ public enum DeployError: Error, CustomStringConvertible {
         case .tooManyNodes(let count, let limit, let unit): return "error: at most \(limit) \(unit) per deployment, asked for \(count)"
         case .commandFailed(let what, let e): return "error: \(what): \(e)"
         case .badInput(let place, let problem): return "error: \(place): \(problem)"
+        case .badOption(let option, let problem): return "error: \(option): \(problem)"
         case .needsRoot(let flavour, let because):
             return "error: flavour \(flavour) runs as root (\(because)); run nxc start as root"
         }

@@ -45,6 +45,8 @@ public struct Flavour: Sendable {
     public var bootTimeout: Int
     /// Where the file was read from.
     public var file: String = ""
+    /// `default: true`: the flavour of commands given no `-f` (see `Flavour.defaultName`).
+    public var isDefault = false
 }
 
 /// A flavour file, or a flavour name, that cannot be used: where, which key, and why.
@@ -127,6 +129,25 @@ extension Flavour {
             }
         }
         return (flavours.sorted { $0.name < $1.name }, errors)
+    }
+}
+
+extension Flavour {
+    /// The flavour of commands given no `-f`: the one whose file says `default: true`, in the first
+    /// folder of the search path that has one (a project's `flavours/` can choose its own). Two in
+    /// one folder are refused, naming both files; none at all says how to choose.
+    public static func defaultName(project: String = FileManager.default.currentDirectoryPath, names: FlavourNames) throws -> String {
+        let loaded = scan(project: project, names: names).flavours.filter(\.isDefault)
+        func folder(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+        for dir in searchPath(project: project).map(folder) {
+            let here = loaded.filter { folder(($0.file as NSString).deletingLastPathComponent) == dir }
+            if here.count > 1 {
+                throw FlavourError(file: here[1].file, key: "default",
+                                   "\(here.map(\.file).joined(separator: " and ")) both say default: true; keep it in one")
+            }
+            if let f = here.first { return f.name }
+        }
+        throw FlavourError(file: "", "no flavour file says default: true (searched \(searchPath(project: project).joined(separator: ", "))); give -f FLAVOUR (see `nxc flavours`)")
     }
 }
 

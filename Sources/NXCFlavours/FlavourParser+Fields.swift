@@ -33,6 +33,7 @@ extension FlavourParser {
         var links: [(path: String, node: Node, target: String)] = []
         var memory = 1024
         var bootTimeout = 300
+        var isDefault = false
 
         let kindKeys = Set(names.kindSettings.values.flatMap { $0.keys })
         for (k, keyNode, v) in try mapping(root, "", allowed: Self.keys + kindKeys.sorted()) {
@@ -107,6 +108,8 @@ extension FlavourParser {
                 memory = try self.memory(v, k)
             case "boot_timeout":
                 bootTimeout = try int(v, k, in: FlavourRules.bootTimeout, unit: "seconds")
+            case "default":
+                isDefault = try bool(v, k)
             default:
                 throw fail(keyNode, k, "unknown key")
             }
@@ -131,6 +134,7 @@ extension FlavourParser {
                         links: Dictionary(links.map { ($0.path, $0.target) }, uniquingKeysWith: { a, _ in a }),
                         kindSettings: kindSettings, memory: memory, bootTimeout: bootTimeout)
         f.file = file
+        f.isDefault = isDefault
         return f
     }
 

@@ -10,7 +10,7 @@ struct FlavourParser {
 
     /// The keys every flavour file may give; its artefact kind's own keys come on top (`FlavourNames.kindSettings`).
     static let keys = ["name", "description", "artefact", "start", "packages", "kernel_params", "components", "mask",
-                       "files", "links", "memory", "boot_timeout"]
+                       "files", "links", "memory", "boot_timeout", "default"]
 
     func loc(_ node: Node) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
@@ -104,6 +104,14 @@ struct FlavourParser {
             }
         }
         return list.map(\.value)
+    }
+
+    /// `true` or `false`, plain (a quoted "true" is a string).
+    func bool(_ node: Node, _ key: String) throws -> Bool {
+        guard case .scalar(let s) = node, s.style == .plain, let b = Bool.construct(from: s) else {
+            throw fail(node, key, "expected true or false, got \(describe(node))")
+        }
+        return b
     }
 
     func int(_ node: Node, _ key: String, in range: ClosedRange<Int>, unit: String) throws -> Int {

@@ -39,10 +39,7 @@ public struct FlavourSection {
     /// `true` or `false`; nil when absent.
     public func bool(_ key: String) throws -> Bool? {
         guard let v = entries[key] else { return nil }
-        guard case .scalar(let s) = v, s.style == .plain, let b = Bool.construct(from: s) else {
-            throw parser.fail(v, key, "expected true or false, got \(parser.describe(v))")
-        }
-        return b
+        return try parser.bool(v, key)
     }
 
     /// The value's YAML node, for a kind in this module that reads a nested mapping with the parser's helpers.

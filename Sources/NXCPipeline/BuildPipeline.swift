@@ -116,7 +116,7 @@ public enum BuildPipeline {
 
     /// `nxc lock`: resolves the root filesystem of each flavour (from the store when it holds them)
     /// and records their packages in the lock; with `update`, against the mirror's current versions.
-    public static func lock(project: Project, composition path: String?, flavours names: [String], defaultFlavour: String, update: Bool,
+    public static func lock(project: Project, composition path: String?, flavours names: [String], update: Bool,
                             mirror: String?, store: Store,
                             progress: @escaping @Sendable (String) -> Void) async throws -> (path: String, changes: [String], lock: LockFile) {
         let compositionFile = project.compositionFile(path)
@@ -124,7 +124,7 @@ public enum BuildPipeline {
         let original = try LockFile.load(path: lockPath)
         var names = names
         if names.isEmpty { names = original.map { $0.flavours.keys.sorted() } ?? [] }
-        if names.isEmpty { names = [defaultFlavour] }
+        if names.isEmpty { names = [try Flavour.defaultName(project: project.directory)] }
         var current = original
         for name in names {
             let r = try await resolve(project: project, compositionFile: compositionFile, flavour: name, mirror: mirror,

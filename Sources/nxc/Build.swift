@@ -29,7 +29,7 @@ struct Build: AsyncParsableCommand {
         try await reportingErrors {
             let store = Store(root: self.store ?? Store.defaultRoot())
             let r = try await BuildPipeline.build(project: options.project, composition: composition,
-                                                  flavour: options.flavourName, mirror: mirror,
+                                                  flavour: try options.flavourName(), mirror: mirror,
                                                   lockMode: frozen ? .frozen : .follow,
                                                   store: store, progress: Progress.printer())
             print("built \(r.composition.name) for \(r.flavour.name) in \(String(format: "%.1f", r.seconds)) s: \(r.directory)")

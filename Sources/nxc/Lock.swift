@@ -15,7 +15,7 @@ struct Lock: AsyncParsableCommand {
             mirror's current versions and prints what changed.
             """)
 
-    @Option(name: [.customShort("f"), .customLong("flavour")], help: "Flavour to lock (repeatable; default: those in the lock, else vm-ramdisk).")
+    @Option(name: [.customShort("f"), .customLong("flavour")], help: "Flavour to lock (repeatable; default: those in the lock, else the default flavour).")
     var flavours: [String] = []
 
     @Flag(help: "Move to the mirror's current versions.")
@@ -31,7 +31,7 @@ struct Lock: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let r = try await BuildPipeline.lock(project: scope.project, composition: scope.composition, flavours: flavours,
-                                                 defaultFlavour: ProjectOptions.defaultFlavour, update: update, mirror: mirror, store: scope.storeRoot,
+                                                 update: update, mirror: mirror, store: scope.storeRoot,
                                                  progress: Progress.printer())
             let name = relativeToCurrentDirectory(r.path)
             if r.changes.isEmpty {

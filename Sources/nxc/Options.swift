@@ -3,6 +3,7 @@ import Foundation
 import NXCDeploy
 import NXCDeployment
 import NXCStore
+import NXCFlavours
 
 /// Options shared by commands that act on a project's composition.
 struct ProjectOptions: ParsableArguments {
@@ -12,11 +13,9 @@ struct ProjectOptions: ParsableArguments {
     @Option(name: .customLong("project"), help: "Project folder (default: the current folder).")
     var projectDirectory: String?
 
-    /// The flavour a laptop user iterates with: the default of every command.
-    static let defaultFlavour = "vm-ramdisk"
-
-    /// The flavour asked for, or the default.
-    var flavourName: String { flavour ?? Self.defaultFlavour }
+    /// The flavour asked for, or the one whose file says `default: true` (the bundled files make it
+    /// vm-ramdisk, the flavour a laptop user iterates with; a project's `flavours/` may choose another).
+    func flavourName() throws -> String { try flavour ?? Flavour.defaultName(project: project.directory) }
 
     var project: Project { Project.at(projectDirectory) }
 }

@@ -21,7 +21,7 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Seconds to wait for every node (default: the flavour's boot_timeout).")
     var timeout: Double?
 
-    @Option(name: .customShort("m"), help: "Machine file of reserved hosts (default: $OAR_NODEFILE), for testbed flavours.")
+    @Option(name: .customShort("m"), help: StartHelp.hosts("Machine file of reserved hosts (default: $OAR_NODEFILE)"))
     var machines: String?
 
     @Option(name: .customShort("l"), help: "User on the reserved hosts (default: from the machine file, else SSH's).")
@@ -33,7 +33,7 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Hosts handled at once.")
     var parallel: Int = StartOptions.defaultParallel
 
-    @Option(help: "How the deployment document reaches the nodes: inline (kernel command line) or http (default: inline while it fits).")
+    @Option(help: StartHelp.help(.deployVia, "How the deployment document reaches the nodes, inline or http"))
     var deployVia: DeployViaArgument?
 
     @Option(help: "Address the hosts reach this machine's HTTP server at (default: the address their SSH sees).")
@@ -45,13 +45,13 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Port of the HTTP server (default: an ephemeral one).")
     var httpPort: Int?
 
-    @Flag(help: "The hosts already run this composition: connect as root with nxc's key and kexec again (g5k-ramdisk), or only contextualise them again (g5k-image).")
+    @Flag(help: StartHelp.help(.reuse, "The hosts already run this composition"))
     var reuse = false
 
-    @Flag(help: "Connect, check and push, but do not kexec (checks a reservation).")
+    @Flag(help: StartHelp.help(.dryRun, "Check a reservation without starting anything"))
     var dryRun = false
 
-    @Option(help: "Kadeploy client program (g5k-image; default: kadeploy3 on PATH).")
+    @Option(help: StartHelp.help(.kadeploy, "The Kadeploy client program"))
     var kadeploy: String?
 
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
@@ -65,7 +65,7 @@ struct Start: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let doc = try await Operations.start(project: options.project, composition: composition,
-                                                 flavour: options.flavourName, roles: roles,
+                                                 flavour: try options.flavourName(), roles: roles,
                                                  identityFile: identity, timeout: timeout, options: startOptions,
                                                  progress: Progress.printer())
             if dryRun {

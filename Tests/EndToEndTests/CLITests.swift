@@ -72,6 +72,13 @@ final class CLITests: XCTestCase {
         let r = try run(["flavours"])
         XCTAssertEqual(r.0, 0)
         XCTAssertTrue(r.1.contains("vm-ramdisk") && r.1.contains("ramdisk/qemu"), r.1)
+        XCTAssertTrue(r.1.contains("* vm-ramdisk "), "the default is marked: \(r.1)")
+        // The options only some methods take are explained with the flavours that take them.
+        let help = try run(["start", "--help"])
+        XCTAssertEqual(help.0, 0, help.1)
+        let flat = help.1.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        XCTAssertTrue(flat.contains("and kexec again (g5k-ramdisk); only contextualise them again, without Kadeploy (g5k-image)."), flat)
+        XCTAssertTrue(flat.contains("$OAR_NODEFILE), for g5k-image, g5k-ramdisk."), flat)
         let bad = try run(["build", "-f", "floppy", Self.repo + "/compositions/hello", "--project", dir])
         XCTAssertEqual(bad.0, 1)
         XCTAssertTrue(bad.1.contains("unknown flavour 'floppy'") && bad.1.contains("vm-ramdisk"), bad.1)

@@ -63,4 +63,45 @@ final class StartFeatureTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/.nxc"), "nothing written")
     }
+
+    /// What a method cannot use as given is refused by the method, before anything is bound or written.
+    func checkError(_ flavour: String, _ edit: (inout StartOptions) -> Void) throws -> String? {
+        var o = StartOptions()
+        edit(&o)
+        do {
+            try Flavour.named(flavour, project: DeployTests.repo).startMethod.check(o)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func testMethodsCheckTheirOptions() throws {
+        XCTAssertEqual(try checkError("g5k-ramdisk") { $0.httpPort = 0 },
+                       "error: --http-port: 0 is not a TCP port (1-65535); leave it out for an ephemeral one")
+        XCTAssertEqual(try checkError("g5k-ramdisk") { $0.deployVia = .inline; $0.httpPort = 8080 },
+                       "error: --deploy-via inline: --http-address, --http-listen and --http-port set up the HTTP server, which inline does not start")
+        XCTAssertEqual(try checkError("g5k-ramdisk") { $0.httpAddress = "front end" },
+                       "error: --http-address: 'front end' is neither an IPv4 address nor a host name")
+        XCTAssertEqual(try checkError("g5k-ramdisk") { $0.httpAddress = "frontend" },
+                       "error: --http-address: nxc's HTTP server listens on an IPv4 address; 'frontend' is not one (give --http-listen ADDRESS)")
+        XCTAssertNil(try checkError("g5k-ramdisk") { $0.httpAddress = "frontend"; $0.httpListen = "0.0.0.0"; $0.httpPort = 8080 })
+        XCTAssertEqual(try checkError("g5k-image") { $0.kadeployCommand = "/nonexistent/kadeploy3" },
+                       "error: --kadeploy: /nonexistent/kadeploy3 not found: run nxc on a Grid'5000 frontend, or give --kadeploy PROGRAM")
+        XCTAssertNil(try checkError("g5k-image") { $0.kadeployCommand = "/nonexistent/kadeploy3"; $0.reuse = true },
+                     "--reuse runs no Kadeploy")
+        XCTAssertNil(try checkError("g5k-image") { $0.kadeployCommand = "/bin/true" })
+    }
+
+    /// Every option a method takes comes with its phrase for `nxc start --help`, and `.hosts` follows
+    /// from binding hosts.
+    func testTakenOptionsAreExplained() {
+        for m in Registry.startMethods {
+            for (feature, help) in m.optionHelp {
+                XCTAssertFalse(help.isEmpty, "\(m.name) \(feature)")
+                XCTAssertNotEqual(feature, .hosts, "\(m.name): -m follows from bindsHosts")
+            }
+            XCTAssertEqual(m.takes.contains(.hosts), m.bindsHosts, m.name)
+        }
+    }
 }

@@ -13,7 +13,17 @@ struct KadeployStart: StartMethod {
     var name: String { "kadeploy" }
     var bindsHosts: Bool { true }
     var summary: String { "reserved hosts (Kadeploy)" }
-    var features: Set<StartFeature> { [.reuse, .kadeploy] }
+    var optionHelp: [StartFeature: String] {
+        [.reuse: "only contextualise them again, without Kadeploy",
+         .kadeploy: "by default \(StartOptions.defaultKadeployCommand) on PATH"]
+    }
+
+    /// The Kadeploy client must be there before hosts are bound (not needed with --reuse).
+    func check(_ options: StartOptions) throws {
+        guard !options.reuse, Command.which(options.kadeployCommand) == nil else { return }
+        throw DeployError.badOption(options.kadeployCommand == StartOptions.defaultKadeployCommand ? "kadeploy" : "--kadeploy",
+                                    problem: "\(options.kadeployCommand) not found: run nxc on a Grid'5000 frontend, or give --kadeploy PROGRAM")
+    }
 
     func prepare(buildDirectory: String, composition: Composition, flavour: Flavour) throws -> [String] { [] }
 
@@ -85,9 +95,6 @@ struct KadeployStart: StartMethod {
             let envText = try String(contentsOfFile: env, encoding: .utf8)
             try writeAtomically(Data(KadeployEnvironment.absolutised(envText, directory: ctx.buildDirectory).utf8), to: envRun)
             let argv = [ctx.options.kadeployCommand, "-a", envRun, "-f", machines, "-k", key, "-o", ok, "-n", ko]
-            guard Command.which(ctx.options.kadeployCommand) != nil else {
-                throw DeployError.invalid("\(ctx.options.kadeployCommand) not found: run nxc on a Grid'5000 frontend, or give --kadeploy PROGRAM")
-            }
             ctx.progress("kadeploy: deploying \(runs.count) host(s) with \(envRun) (log: \(run)/kadeploy.log)")
             let (status, out) = try Command.status(argv, log: run + "/kadeploy.log", timeout: ctx.timeout)
             let result = Self.outcome(okFile: ok, koFile: ko, output: out)
