@@ -53,7 +53,7 @@ public enum DebianRecords {
     /// Packages dpkg has installed in `root`: name, version, architecture (sha256 empty).
     public static func installed(root: String) throws -> [InstalledPackage] {
         let path = root + "/var/lib/dpkg/status"
-        guard let data = FileManager.default.contents(atPath: path) else { throw BuildError.invalid("cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw BuildError.file("read", path: path, reason: "cannot open it") }
         return stanzas(data, fields: ["Package", "Version", "Architecture", "Status"]).compactMap { s in
             guard let n = s["Package"], let v = s["Version"], let a = s["Architecture"],
                   s["Status"]?.hasSuffix(" installed") == true else { return nil }

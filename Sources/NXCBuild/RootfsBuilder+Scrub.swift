@@ -89,8 +89,7 @@ extension RootfsBuilder {
             for s in role.services {
                 // The agent's rule (NXCNames): `php8.2-fpm` is `php8.2-fpm.service`, not a unit of type "2-fpm".
                 guard let unit = UnitName.normalize(s.value) else {
-                    throw BuildError.invalid("\(s.location): error: \(s.key): '\(s.value)' "
-                                             + (UnitName.problem(s.value) ?? "is not a systemd unit name"))
+                    throw BuildError.badEntry(s, problem: UnitName.problem(s.value) ?? "is not a systemd unit name")
                 }
                 // A unit the role brings itself as one of its files counts too.
                 var found = dirs.contains { d in FileManager.default.fileExists(atPath: root + d + "/" + unit)

@@ -196,14 +196,14 @@ public struct RootfsBuilder: Sendable {
                 + "\n  mirror: \"\(lock.snapshotMirror)\"\nin \(req.lockPath) (a snapshot of the Debian archive),"
                 + " or move the lock to the mirror's current versions with `nxc lock --update`."
         }
-        throw BuildError.invalid("the build does not match \(req.lockPath):\n" + text)
+        throw BuildError.lockMismatch(lock: req.lockPath, differences: text)
     }
 
     /// Writes apt preferences holding the lock's versions to a private temporary file.
     static func preferencesFile(_ lock: LockFile) throws -> String {
         var template = Array((NSTemporaryDirectory() + "/nxc-lock-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw BuildError.invalid("cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BuildError.file("create", path: "a temporary file in \(NSTemporaryDirectory())", reason: String(cString: strerror(errno))) }
         close(fd)
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         try Data(lock.aptPreferences().utf8).write(to: URL(fileURLWithPath: path))

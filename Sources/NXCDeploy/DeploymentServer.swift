@@ -51,14 +51,14 @@ final class DeploymentServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else {
             close(s)
-            throw DeployError.invalid("HTTP server: '\(address)' is not an IPv4 address of this machine")
+            throw DeployError.badOption("--http-listen", problem: "'\(address)' is not an IPv4 address of this machine")
         }
         addr.sin_port = in_port_t(UInt16(wanted ?? 0).bigEndian)
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard rc == 0, listen(s, 128) == 0 else {
-            let why = String(cString: strerror(errno))
+            let e = errno
             close(s)
-            throw DeployError.invalid("HTTP server: cannot listen on \(address):\(wanted ?? 0): \(why) (use --http-listen ADDRESS)")
+            throw DeployError.systemCall("listen on \(address):\(wanted ?? 0)", errno: e, context: "HTTP server (give --http-listen ADDRESS)")
         }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }

@@ -101,7 +101,7 @@ final class ScriptProcess {
         posix_spawn_file_actions_adddup2(&actions, err[1], 2)
         guard Self.addChdir(&actions, directory) == 0 else {
             for fd in out + err { close(fd) }
-            throw DeployError.invalid("cannot run the script in \(directory): posix_spawn cannot change folder here")
+            throw DeployError.processFailed(argv[0], problem: "cannot run it in \(directory): posix_spawn cannot change folder here")
         }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -119,7 +119,7 @@ final class ScriptProcess {
         guard rc == 0 else {
             close(out[0])
             close(err[0])
-            throw DeployError.invalid("cannot start \(argv[0]): \(String(cString: strerror(rc)))")
+            throw DeployError.systemCall("posix_spawn", errno: rc, context: "starting \(argv[0])")
         }
         pid = child
         fds = [out[0], err[0]]

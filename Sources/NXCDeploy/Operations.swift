@@ -20,7 +20,7 @@ public struct ActiveDeployment: Sendable {
             flav = flav ?? cur.flavour
         }
         guard let c = comp, let f = flav else {
-            throw DeployError.invalid("no deployment in \(project.directory); run `nxc start` first")
+            throw DeployError.noDeployment(project.directory)
         }
         let file = project.deploymentFile(composition: c, flavour: f)
         let doc = try Deployment.load(path: file)
@@ -39,7 +39,7 @@ public struct ActiveDeployment: Sendable {
 
     func requireState() throws -> RuntimeState {
         guard let s = state else {
-            throw DeployError.invalid("\(deployment.composition) (\(deployment.flavour)) is not running; run `nxc start`")
+            throw DeployError.notRunning(composition: deployment.composition, flavour: deployment.flavour)
         }
         return s
     }
@@ -73,7 +73,7 @@ public enum Operations {
         if method.bindsHosts {
             let env = ProcessInfo.processInfo.environment
             guard let file = options.machineFile ?? env["OAR_NODEFILE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-                throw DeployError.invalid("flavour \(flavour.name) deploys onto reserved hosts: give -m MACHINE_FILE or set $OAR_NODEFILE")
+                throw DeployError.needsHosts(flavour: flavour.name)
             }
             let hosts = try HostList.load(path: file)
             let b = try RoleDistribution.bind(composition, overrides: overrides, hosts: hosts, source: file)
@@ -124,8 +124,7 @@ public enum Operations {
         guard !refused.isEmpty else { return }
         let takers = Flavour.all(project: project.directory)
             .filter { refused.isSubset(of: $0.startMethod.takes) }.map(\.name).sorted()
-        throw DeployError.invalid("flavour \(flavour.name) does not take \(refused.sorted().map(\.rawValue).joined(separator: ", "))"
-            + (takers.isEmpty ? "" : "; flavours that do: \(takers.joined(separator: ", "))"))
+        throw DeployError.optionsNotTaken(flavour: flavour.name, options: refused.sorted().map(\.rawValue), takenBy: takers)
     }
 
     /// After a partial start on reserved hosts: the secret for the nodes the method saved as started

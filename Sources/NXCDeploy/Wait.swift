@@ -40,7 +40,7 @@ extension Operations {
         let deployment = active.deployment
         let start = Date()
         let deadline = start.addingTimeInterval(timeout)
-        let results = await Parallel.map(nodes, limit: 64) { node -> String? in
+        let results = await Parallel.map(nodes, limit: 64) { node -> (target: String, reason: String)? in
             let argv = method.remoteCommand(node: node, deployment: deployment, state: state, command: condition.remote,
                                             interactive: false)
             var last = "not checked yet"
@@ -58,9 +58,9 @@ extension Operations {
                 if Date() >= deadline { break }
                 Thread.sleep(forTimeInterval: 1)
             } while Date() < deadline
-            return "\(node): not \(condition.description) after \(Int(timeout)) s (last check: \(last))"
+            return (node, "not \(condition.description) after \(Int(timeout)) s (last check: \(last))")
         }
         let failed = results.compactMap { $0 }
-        if !failed.isEmpty { throw DeployError.invalid("wait: " + failed.joined(separator: "; ")) }
+        if !failed.isEmpty { throw DeployError.failedOn("nxc wait", failed, unit: "node") }
     }
 }

@@ -2,7 +2,6 @@ import Foundation
 
 /// Why a deployment could not be made, reached or stopped.
 public enum DeployError: Error, CustomStringConvertible {
-    case invalid(String)
     case noDeployment(String)
     case unknownTarget(String, known: [String], roles: [String])
     case badRoleOverride(String, String)
@@ -25,10 +24,25 @@ public enum DeployError: Error, CustomStringConvertible {
     case needsRoot(flavour: String, because: String)
     /// A command-line option the start method cannot use as given (`--http-port 0`, a `--kadeploy` program that is not there).
     case badOption(_ option: String, problem: String)
+    /// The deployment is recorded but its nodes are not running.
+    case notRunning(composition: String, flavour: String)
+    /// A flavour that deploys onto reserved hosts, given none.
+    case needsHosts(flavour: String)
+    /// Options of `nxc start` the flavour's start method does not take, and the flavours that take them.
+    case optionsNotTaken(flavour: String, options: [String], takenBy: [String])
+    /// Hosts or nodes that failed a step (`the checks`, `wait`), each with why.
+    case failedOn(_ step: String, [(target: String, reason: String)], unit: String)
+    /// A program nxc started did not come up as it should: which, why, and the log to read.
+    case processFailed(_ program: String, problem: String, log: String? = nil)
+    /// Something too large for where it must go (the kernel command line): what, its size, the limit, what to do.
+    case tooLarge(_ what: String, size: Int, limit: Int, hint: String)
+    /// A service nxc needs on this machine does not answer (the Docker engine): which, what it said, how to start it.
+    case serviceDown(_ service: String, detail: String, hint: String)
+    /// What `stop` could not stop.
+    case couldNotStop([String])
 
     public var description: String {
         switch self {
-        case .invalid(let s): return "error: \(s)"
         case .noDeployment(let p): return "error: no deployment at \(p); run `nxc start` first"
         case .unknownTarget(let t, let known, let roles):
             return "error: '\(t)' is neither a node (\(known.joined(separator: ", "))) nor a role (\(roles.joined(separator: ", ")))"
@@ -50,6 +64,20 @@ public enum DeployError: Error, CustomStringConvertible {
         case .commandFailed(let what, let e): return "error: \(what): \(e)"
         case .badInput(let place, let problem): return "error: \(place): \(problem)"
         case .badOption(let option, let problem): return "error: \(option): \(problem)"
+        case .notRunning(let composition, let flavour): return "error: \(composition) (\(flavour)) is not running; run `nxc start`"
+        case .needsHosts(let flavour):
+            return "error: flavour \(flavour) deploys onto reserved hosts: give -m MACHINE_FILE or set $OAR_NODEFILE"
+        case .optionsNotTaken(let flavour, let options, let takers):
+            return "error: flavour \(flavour) does not take \(options.joined(separator: ", "))"
+                + (takers.isEmpty ? "" : "; flavours that do: \(takers.joined(separator: ", "))")
+        case .failedOn(let step, let list, let unit):
+            return "error: \(list.count) \(unit)(s) failed \(step): " + list.map { "\($0.target): \($0.reason)" }.joined(separator: "; ")
+        case .processFailed(let program, let problem, let log):
+            return "error: \(program): \(problem)" + (log.map { " (see \($0))" } ?? "")
+        case .tooLarge(let what, let size, let limit, let hint):
+            return "error: \(what) would be \(size) bytes, over the limit of \(limit); \(hint)"
+        case .serviceDown(let service, let detail, let hint): return "error: no \(service) answers (\(detail)); \(hint)"
+        case .couldNotStop(let list): return "error: could not stop: \(list.joined(separator: ", "))"
         case .needsRoot(let flavour, let because):
             return "error: flavour \(flavour) runs as root (\(because)); run nxc start as root"
         }

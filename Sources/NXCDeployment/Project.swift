@@ -97,13 +97,13 @@ public enum ProjectTemplate {
         let target = URL(fileURLWithPath: target, relativeTo: URL(fileURLWithPath: fm.currentDirectoryPath)).standardizedFileURL.path
         let names: [String]
         do { names = try fm.contentsOfDirectory(atPath: template).sorted() }
-        catch { throw DeployError.invalid("cannot read the template \(template): \(error.localizedDescription)") }
+        catch { throw DeployError.file("read the template", path: template, reason: error.localizedDescription) }
         guard names.contains("composition.yaml") else {
-            throw DeployError.invalid("\(template) has no composition.yaml; not a template")
+            throw DeployError.badInput(template, problem: "has no composition.yaml; not a template")
         }
         var st = stat()
         if lstat(target, &st) != 0 {
-            guard errno == ENOENT else { throw DeployError.invalid("\(target): \(String(cString: strerror(errno)))") }
+            guard errno == ENOENT else { throw DeployError.systemCall("lstat", errno: errno, context: target) }
             let parent = (target as NSString).deletingLastPathComponent
             let base = (target as NSString).lastPathComponent
             try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
@@ -113,7 +113,7 @@ public enum ProjectTemplate {
             do {
                 try Durable.syncFilesystem(of: tmp)
                 guard try Durable.renameNoReplace(tmp, target) else {
-                    throw DeployError.invalid("\(target) appeared while the template was copied; not overwriting it")
+                    throw DeployError.badInput(target, problem: "appeared while the template was copied; not overwriting it")
                 }
                 try Durable.sync(parent)
             } catch {
@@ -122,11 +122,11 @@ public enum ProjectTemplate {
             }
             return names
         }
-        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw DeployError.invalid("\(target) exists and is not a folder") }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw DeployError.badInput(target, problem: "exists and is not a folder") }
         let clashes = names.filter { var s = stat(); return lstat(target + "/" + $0, &s) == 0 }
         guard clashes.isEmpty else {
-            throw DeployError.invalid("\(clashes.map { target + "/" + $0 }.joined(separator: ", ")) "
-                                      + "already exist\(clashes.count == 1 ? "s" : ""); not overwriting; nothing was copied")
+            throw DeployError.badInput(clashes.map { target + "/" + $0 }.joined(separator: ", "),
+                                       problem: "already exist\(clashes.count == 1 ? "s" : ""); not overwriting; nothing was copied")
         }
         Leftovers.collect(in: target, name: "nxc-init")
         let tmp = "\(target)/.nxc-init.tmp-\(getpid())"
@@ -137,7 +137,7 @@ public enum ProjectTemplate {
             // The composition last: until it is there, the folder is not a project.
             for n in names.filter({ $0 != "composition.yaml" }) + ["composition.yaml"] {
                 guard try Durable.renameNoReplace(tmp + "/" + n, target + "/" + n) else {
-                    throw DeployError.invalid("\(target)/\(n) appeared while the template was copied; not overwriting it; nothing was copied")
+                    throw DeployError.badInput("\(target)/\(n)", problem: "appeared while the template was copied; not overwriting it; nothing was copied")
                 }
                 moved.append(n)
             }

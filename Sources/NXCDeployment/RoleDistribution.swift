@@ -196,7 +196,10 @@ public enum RoleDistribution {
                 out.append((h, role.name))
             }
         }
-        if out.isEmpty { throw DeployError.invalid("the role distribution has no node") }
+        if out.isEmpty {
+            if overrides.isEmpty { throw DeployError.badInput(composition.file, problem: "no role has a node") }
+            throw DeployError.badRoleOverride(overrides.joined(separator: " "), "the role distribution has no node")
+        }
         return out
     }
 
@@ -223,7 +226,7 @@ public enum RoleDistribution {
         let free = hosts.indices.filter { !taken.contains($0) }
         let needed = nodes.count - explicit.count
         guard needed <= free.count else {
-            throw DeployError.invalid("the deployment has \(nodes.count) nodes but \(source) lists \(hosts.count) host(s)"
+            throw DeployError.badInput(source, problem: "the deployment has \(nodes.count) nodes but this file lists \(hosts.count) host(s)"
                 + (explicit.isEmpty ? "" : " (\(explicit.count) given by name)") + "; reserve more hosts or use -r ROLE=N")
         }
         var next = free.makeIterator()

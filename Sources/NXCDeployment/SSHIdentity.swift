@@ -14,7 +14,7 @@ public struct SSHIdentity: Sendable, Codable, Equatable {
             let priv = e.hasSuffix(".pub") ? String(e.dropLast(4)) : e
             let pub = priv + ".pub"
             guard let text = try? String(contentsOfFile: pub, encoding: .utf8) else {
-                throw DeployError.invalid("-i \(e): cannot read the public key \(pub)")
+                throw DeployError.badOption("-i \(e)", problem: "cannot read the public key \(pub)")
             }
             return SSHIdentity(privateKey: priv, publicKey: text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
@@ -32,7 +32,7 @@ public struct SSHIdentity: Sendable, Codable, Equatable {
                             timeout: 30)
         }
         guard let text = try? String(contentsOfFile: priv + ".pub", encoding: .utf8) else {
-            throw DeployError.invalid("cannot read \(priv).pub")
+            throw DeployError.file("read", path: priv + ".pub", reason: "ssh-keygen made no public key")
         }
         return SSHIdentity(privateKey: priv, publicKey: text.trimmingCharacters(in: .whitespacesAndNewlines))
     }

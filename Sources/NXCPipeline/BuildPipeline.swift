@@ -41,7 +41,7 @@ public enum BuildPipeline {
         let started = Date()
         // `agentBinary`: the agent an export carried (verify), else the one beside this nxc.
         guard let agent = agentBinary ?? DataFiles.agentBinary() else {
-            throw BuildError.invalid("the nxc-agent binary was not found beside nxc; build it (`make`) or set NXC_AGENT")
+            throw BuildError.agentMissing
         }
         let compositionFile = project.compositionFile(path)
         let lockPath = LockFile.path(forComposition: compositionFile)
@@ -131,7 +131,7 @@ public enum BuildPipeline {
                                       mode: update ? .update : .follow, lock: current, store: store, progress: progress)
             current = r.newLock
         }
-        guard var final = current else { throw BuildError.invalid("no flavour to lock") }
+        guard var final = current else { throw BuildError.badInput(compositionFile, problem: "no flavour to lock") }
         if update {
             // Flavours resolved now replace their old records; packages only others used go with them.
             for f in final.flavours.keys where !names.contains(f) { final.flavours[f] = original?.flavours[f] }
@@ -170,14 +170,14 @@ public enum BuildPipeline {
         // Each source was checked where it entered (composition, lock, --mirror, the host's apt);
         // checked again here, where it becomes mmdebstrap's argument, for any other caller.
         do { try DebianSource.validateMirror(usedMirror) } catch {
-            throw BuildError.invalid("the package mirror '\(usedMirror)' is refused: \(error)")
+            throw BuildError.badInput("the package mirror '\(usedMirror)'", problem: "refused: \(error)")
         }
         let req = RootfsRequest(distribution: distribution, mirror: usedMirror,
                                 basePackages: flavour.packages, packages: composition.allPackages,
                                 flavour: flavour.name, lock: lock, lockPath: lockPath, mode: mode, sourceDateEpoch: epoch)
         let rootfs = try await RootfsBuilder(store: store, progress: progress).build(req, composition: composition)
         if let missing = rootfs.packages.first(where: { $0.sha256.isEmpty }) {
-            throw BuildError.invalid("\(missing.name) \(missing.version) is installed in \(rootfs.root) but no apt index there lists its .deb; cannot lock it")
+            throw BuildError.notLockable(package: missing.name, version: missing.version, root: rootfs.root)
         }
         if mode == .frozen, let lock, let names = lock.flavours[flavour.name] {
             // Also when the layers came from the store: the image holds exactly the lock's packages.

@@ -30,7 +30,7 @@ extension Export {
             if top == nil {
                 var st = stat()
                 guard lstat(work + "/" + parts[0], &st) != 0 else {
-                    throw BuildError.invalid("\(work)/\(parts[0]) exists; verify unpacks into a folder of its own (remove it or give another --workdir)")
+                    throw BuildError.badInput("\(work)/\(parts[0])", problem: "exists; verify unpacks into a folder of its own (remove it or give another --workdir)")
                 }
                 top = parts[0]
             }
@@ -227,7 +227,7 @@ extension Export {
     static func makeTemporaryDirectory(prefix: String) throws -> String {
         var template = Array((NSTemporaryDirectory() + "/\(prefix)-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ b in b.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw BuildError.invalid("cannot create a temporary folder: \(String(cString: strerror(errno)))")
+            throw BuildError.file("create", path: "a temporary folder in \(NSTemporaryDirectory())", reason: String(cString: strerror(errno)))
         }
         return String(cString: made)
     }

@@ -33,14 +33,14 @@ public enum Export {
                               store: Store, tool: String, agent: String? = nil,
                               progress: @escaping @Sendable (String) -> Void) async throws -> Summary {
         guard let agent = agent ?? DataFiles.agentBinary() else {
-            throw BuildError.invalid("the nxc-agent binary was not found beside nxc; build it (`make`) or set NXC_AGENT")
+            throw BuildError.agentMissing
         }
         let compositionFile = project.compositionFile(path)
         let lockPath = LockFile.path(forComposition: compositionFile)
         var flavours = requested
         if flavours.isEmpty { flavours = (try LockFile.load(path: lockPath)).map { $0.flavours.keys.sorted() } ?? [] }
         if flavours.isEmpty {
-            throw BuildError.invalid("which flavours? give -f FLAVOUR (repeatable); \(lockPath) does not exist yet")
+            throw BuildError.badInput(lockPath, problem: "does not exist yet, so it cannot say which flavours to export; give -f FLAVOUR (repeatable)")
         }
         var builds: [BuildResult] = []
         for f in flavours {

@@ -42,7 +42,7 @@ public struct TestbedSSH: Sendable {
         }
         var st = stat()
         guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o077 == 0 else {
-            throw DeployError.invalid("\(dir) is not a private folder of this user; remove it")
+            throw DeployError.badInput(dir, problem: "not a private folder of this user (another user may have made it); remove it")
         }
         return dir
     }

@@ -28,7 +28,9 @@ struct Connect: AsyncParsableCommand {
     func run() async throws {
         let status: Int32 = try await reportingErrors {
             let active = try ActiveDeployment.find(project: options.project, flavour: options.flavour, composition: composition)
-            guard let state = active.state else { throw DeployError.invalid("the deployment is not running") }
+            guard let state = active.state else {
+                throw DeployError.notRunning(composition: active.deployment.composition, flavour: active.deployment.flavour)
+            }
             var nodes: [String] = []
             for t in (targets.isEmpty ? active.deployment.order : targets) {
                 for n in try active.deployment.resolve(t) where !nodes.contains(n) { nodes.append(n) }

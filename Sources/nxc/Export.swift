@@ -70,7 +70,7 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            guard FileManager.default.fileExists(atPath: archive) else { throw BuildError.invalid("\(archive): no such file") }
+            guard FileManager.default.fileExists(atPath: archive) else { throw BuildError.file("read", path: archive, reason: "no such file") }
             let started = Date()
             let work = workdir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
             if let work { try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true) }

@@ -16,7 +16,7 @@ struct Stop: AsyncParsableCommand {
             let active = try ActiveDeployment.find(project: options.project, flavour: options.flavour, composition: composition)
             let failed = Operations.stop(active)
             guard failed.isEmpty else {
-                throw DeployError.invalid("could not stop: \(failed.joined(separator: ", "))")
+                throw DeployError.couldNotStop(failed)
             }
             print("stopped \(active.deployment.composition) (\(active.deployment.flavour))")
         }

@@ -32,7 +32,7 @@ final class DeploymentServerTests: XCTestCase {
         setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { close(s); throw DeployError.invalid("connect: \(String(cString: strerror(errno)))") }
+        guard rc == 0 else { close(s); throw DeployError.systemCall("connect", errno: errno) }
         return s
     }
 

@@ -66,7 +66,7 @@ final class HostTests: XCTestCase {
     func testBindingErrors() throws {
         let c = try webserver()
         XCTAssertThrowsError(try RoleDistribution.bind(c, overrides: [], hosts: hosts(2), source: "nodes")) { e in
-            XCTAssertTrue("\(e)".contains("3 nodes but nodes lists 2 host(s)"), "\(e)")
+            XCTAssertTrue("\(e)".contains("nodes: the deployment has 3 nodes but this file lists 2 host(s)"), "\(e)")
         }
         XCTAssertThrowsError(try RoleDistribution.bind(c, overrides: ["client=h9"], hosts: hosts(3), source: "nodes")) { e in
             XCTAssertTrue("\(e)".contains("host 'h9' is not in nodes"), "\(e)")

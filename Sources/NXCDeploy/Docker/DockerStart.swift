@@ -72,7 +72,8 @@ struct DockerStart: StartMethod {
         guard Command.which("docker") != nil else { throw DeployError.toolMissing("docker", package: "docker.io") }
         let (st, out) = (try? Command.status(["docker", "info", "--format", "{{.ServerVersion}}"], timeout: 30)) ?? (124, "no answer in 30 s")
         guard st == 0 else {
-            throw DeployError.invalid("no Docker engine answers (`docker info`: \(out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "")); start dockerd (systemctl start docker) or check DOCKER_HOST")
+            let said = out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init) ?? ""
+            throw DeployError.serviceDown("Docker engine", detail: "`docker info`: \(said)", hint: "start dockerd (systemctl start docker) or check DOCKER_HOST")
         }
     }
 
@@ -85,7 +86,7 @@ struct DockerStart: StartMethod {
         try Self.engineCheck()
         let compose = try Self.composeCommand()
         let cgroups = ComposeFile.Cgroups.detect()
-        if let why = cgroups.problem { throw DeployError.invalid(why) }
+        if let why = cgroups.problem { throw DeployError.badInput("the Docker engine's settings", problem: why) }
         let image = try Self.builtImage(ctx.buildDirectory, flavour: ctx.flavour.name)
         let archive = ctx.buildDirectory + "/image.tar"
         let run = ctx.runDirectory
@@ -96,7 +97,7 @@ struct DockerStart: StartMethod {
             let ports = ctx.composition.role(named: n.role)?.ports ?? []
             let count = ctx.nodes.filter { $0.role == n.role }.count
             if count > 1, let fixed = ports.first(where: { $0.hostPort != nil }) {
-                throw DeployError.invalid("role \(n.role) publishes host port \(fixed.hostPort ?? 0) (\(ctx.composition.file):\(fixed.location.line)) but has \(count) nodes; give only the container port")
+                throw DeployError.badInput("\(ctx.composition.file):\(fixed.location.line)", problem: "role \(n.role) publishes host port \(fixed.hostPort ?? 0) but has \(count) nodes; give only the container port")
             }
         }
 
@@ -116,7 +117,7 @@ struct DockerStart: StartMethod {
             let now = (try? Command.run(["docker", "image", "inspect", "--format", "{{.Id}}", image.reference], timeout: 30))?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             guard now == image.id else {
-                throw DeployError.invalid("after docker load, \(image.reference) is \(now ?? "missing"), not \(image.id) as \(ctx.buildDirectory)/image.id says")
+                throw DeployError.processFailed("docker load", problem: "\(image.reference) is \(now ?? "missing") after it, not \(image.id) as \(ctx.buildDirectory)/image.id says")
             }
             ctx.progress(String(format: "image %@: loaded in %.1f s", image.reference, Date().timeIntervalSince(t0)))
         }
@@ -149,7 +150,7 @@ struct DockerStart: StartMethod {
                                            log: run + "/compose.log", timeout: 600)
         if st != 0 {
             _ = Self.down(project)
-            throw DeployError.invalid("docker-compose up failed (\(run)/compose.log):\n\(out.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw DeployError.processFailed("docker-compose up", problem: "exit \(st) (\(run)/compose.log):\n\(out.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
 
         // 4. The deployment's secret, as soon as `docker exec` reaches the containers: the readiness

@@ -66,7 +66,7 @@ struct KadeployStart: StartMethod {
     static func kadeployName(_ h: TestbedHost) -> String { h.port.map { "\(h.name):\($0)" } ?? h.name }
 
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
-        guard let binding = ctx.binding else { throw DeployError.invalid("no host binding") }
+        guard let binding = ctx.binding else { throw DeployError.needsHosts(flavour: ctx.flavour.name) }
         let name = ctx.composition.name
         let env = ctx.buildDirectory + "/\(name).env.yaml"
         for f in [env, ctx.buildDirectory + "/\(name).tar.zst"] where !FileManager.default.fileExists(atPath: f) {

@@ -58,7 +58,7 @@ struct KexecStart: StartMethod {
     }
 
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
-        guard let binding = ctx.binding else { throw DeployError.invalid("no host binding") }
+        guard let binding = ctx.binding else { throw DeployError.needsHosts(flavour: ctx.flavour.name) }
         for f in Self.bundleFiles where !FileManager.default.fileExists(atPath: ctx.buildDirectory + "/" + f) {
             throw DeployError.notBuilt(path: ctx.buildDirectory + "/" + f, flavour: ctx.flavour.name)
         }
@@ -111,8 +111,7 @@ struct KexecStart: StartMethod {
             TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
             let failed = runs.filter(\.failed)
             if !failed.isEmpty {
-                throw DeployError.invalid("\(failed.count) host(s) failed the checks: "
-                    + failed.map { "\($0.entry.host): \($0.error ?? "")" }.joined(separator: "; "))
+                throw DeployError.failedOn("the checks", failed.map { ("\($0.entry.host)", $0.error ?? "") }, unit: "host")
             }
             return (doc, state)
         }
@@ -123,7 +122,7 @@ struct KexecStart: StartMethod {
         if via == .http {
             let seen = runs.compactMap { $0.facts["ssh"]?.split(separator: " ").first.map(String.init) }.first
             guard let advertised = ctx.options.httpAddress ?? seen else {
-                throw DeployError.invalid("cannot tell which address the hosts reach this machine at; give --http-address")
+                throw DeployError.badOption("--http-address", problem: "needed: the hosts' SSH did not say which address of this machine they see")
             }
             let s = try DeploymentServer(listen: ctx.options.httpListen ?? advertised, port: ctx.options.httpPort,
                                          document: compact, log: ctx.progress)
@@ -167,7 +166,8 @@ struct KexecStart: StartMethod {
         let fits = inlineSize < commandLineLimit
         switch (forced, fits) {
         case (.inline?, false):
-            throw DeployError.invalid("--deploy-via inline: the kernel command line would be \(inlineSize) bytes, over Linux's \(commandLineLimit)")
+            throw DeployError.tooLarge("--deploy-via inline: the kernel command line", size: inlineSize, limit: commandLineLimit,
+                                       hint: "leave --deploy-via out, or give http")
         case (.inline?, true), (nil, true):
             return (.inline, "inline on the kernel command line (\(inlineSize) of \(commandLineLimit) bytes)")
         case (.http?, _):

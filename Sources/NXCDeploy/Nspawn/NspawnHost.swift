@@ -84,7 +84,7 @@ struct NspawnHost: Sendable {
         try cgroupRoots().map { root in
             let dir = root + "/" + node
             do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                throw DeployError.invalid("cannot create the cgroup \(dir) for node \(node): \(error.localizedDescription)")
+                throw DeployError.file("create", path: dir, reason: "node \(node)'s cgroup: \(error.localizedDescription)")
             }
             return dir + "/cgroup.procs"
         }

@@ -47,7 +47,7 @@ struct NspawnStart: StartMethod {
         guard ctx.nodes.count <= 250 else { throw DeployError.tooManyNodes(count: ctx.nodes.count, limit: 250, unit: "containers") }
         let run = ctx.runDirectory
         guard !run.contains(":") else {
-            throw DeployError.invalid("the run folder \(run) holds a ':', which systemd-nspawn's --overlay= cannot take; move the project")
+            throw DeployError.badInput(run, problem: "the run folder's path holds a ':', which systemd-nspawn's --overlay= cannot take; move the project")
         }
         if let old = RuntimeState.load(from: run), old.processes.contains(where: { Processes.isRunning($0) }) {
             throw DeployError.alreadyRunning("\(ctx.composition.name) (\(ctx.flavour.name)) is already running; `nxc stop` it first")
@@ -148,13 +148,13 @@ struct NspawnStart: StartMethod {
         try Command.run(["sh", "-c", script, "sh", console, pidfile] + procs + ["--"] + nspawn, timeout: 30)
         guard let text = try? String(contentsOfFile: pidfile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
-            throw DeployError.invalid("no PID in \(pidfile)")
+            throw DeployError.processFailed("systemd-nspawn's launcher", problem: "wrote no PID in \(pidfile)", log: console)
         }
         // Who the PID is is recorded once setsid has become systemd-nspawn (exec keeps the PID).
         let deadline = Date().addingTimeInterval(10)
         while ProcessIdentity.of(pid)?.argv0 != "systemd-nspawn" {
             guard Date() < deadline, Processes.isAlive(pid) else {
-                throw DeployError.invalid("PID \(pid) did not become systemd-nspawn (see \(console))")
+                throw DeployError.processFailed("systemd-nspawn", problem: "PID \(pid) did not become it in 10 s", log: console)
             }
             usleep(20_000)
         }

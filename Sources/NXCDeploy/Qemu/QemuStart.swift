@@ -82,7 +82,8 @@ struct QemuStart: StartMethod {
         let cmdline = ctx.flavour.kernelParams.joined(separator: " ").count + compact.base64EncodedString().count
             + " nxc.host= nxc.deployment=".count + (ctx.nodes.map(\.node.count).max() ?? 0)
         guard cmdline < Self.commandLineLimit else {
-            throw DeployError.invalid("the deployment document (\(compact.count) bytes) does not fit on the kernel command line (\(cmdline) > \(Self.commandLineLimit) bytes); use fewer nodes or shorter keys")
+            throw DeployError.tooLarge("the kernel command line with the deployment document (\(compact.count) bytes)", size: cmdline,
+                                       limit: Self.commandLineLimit, hint: "use fewer nodes or shorter keys")
         }
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
         let compactPath = run + "/deployment.json"
@@ -97,7 +98,7 @@ struct QemuStart: StartMethod {
         try Command.run(["vde_switch", "--sock", sock, "--mode", "0600", "--daemon", "--pidfile", switchPid,
                          "--numports", String(ctx.nodes.count + 4)], timeout: 20)
         guard let spid = Self.readPid(switchPid, timeout: 10) else {
-            throw DeployError.invalid("vde_switch did not write \(switchPid)")
+            throw DeployError.processFailed("vde_switch", problem: "wrote no PID file \(switchPid) in 10 s")
         }
         // Who the PID is, so that `stop` never signals a process that later got the same PID.
         state.processes.append(.init(name: "vde_switch", pid: spid, node: nil, console: nil, identity: ProcessIdentity.of(spid)))
@@ -119,7 +120,9 @@ struct QemuStart: StartMethod {
             env["NXC_PIDFILE"] = pidfile
             do {
                 try Command.run([ctx.buildDirectory + "/launch.sh"], environment: env, log: run + "/\(n.node).qemu.log", timeout: 60)
-                guard let pid = Self.readPid(pidfile, timeout: 10) else { throw DeployError.invalid("QEMU wrote no PID file") }
+                guard let pid = Self.readPid(pidfile, timeout: 10) else {
+                    throw DeployError.processFailed("qemu", problem: "wrote no PID file in 10 s", log: run + "/\(n.node).qemu.log")
+                }
                 state.processes.append(.init(name: "qemu", pid: pid, node: n.node, console: console, identity: ProcessIdentity.of(pid)))
                 try state.save(in: run)
             } catch {

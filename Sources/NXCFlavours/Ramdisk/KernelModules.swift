@@ -12,7 +12,7 @@ struct KernelModules {
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
             .filter { FileManager.default.fileExists(atPath: "\(dir)/\($0)/modules.dep") }.sorted()
         guard let v = versions.last else {
-            throw BuildError.invalid("no kernel modules in the image (\(dir)); the flavour must install a kernel package such as linux-image-amd64")
+            throw BuildError.imageLacks("kernel modules in \(dir)", flavour: nil, package: "a kernel package such as linux-image-amd64")
         }
         version = v
     }
@@ -29,7 +29,7 @@ struct KernelModules {
     /// Module files (relative to the modules folder) for `wanted`, with every dependency, from modules.dep.
     func select(_ wanted: [String]) throws -> [String] {
         guard let text = try? String(contentsOfFile: modulesDir + "/modules.dep", encoding: .utf8) else {
-            throw BuildError.invalid("cannot read \(modulesDir)/modules.dep")
+            throw BuildError.file("read", path: modulesDir + "/modules.dep", reason: "missing or not text")
         }
         var deps: [String: [String]] = [:]
         var byName: [String: String] = [:]

@@ -93,10 +93,10 @@ public struct RamdiskKind: ArtefactKind {
         // initrd = system segment + payload segment; the kernel unpacks both in order.
         let initrd = out + "/initrd"
         FileManager.default.createFile(atPath: initrd, contents: nil)
-        guard let fh = FileHandle(forWritingAtPath: initrd) else { throw BuildError.invalid("cannot write \(initrd)") }
+        guard let fh = FileHandle(forWritingAtPath: initrd) else { throw BuildError.file("write", path: initrd, reason: "cannot open it") }
         defer { try? fh.close() }
         for part in [system, payloadPath] {
-            guard let src = FileHandle(forReadingAtPath: part) else { throw BuildError.invalid("cannot read \(part)") }
+            guard let src = FileHandle(forReadingAtPath: part) else { throw BuildError.file("read", path: part, reason: "cannot open it") }
             while true {
                 let chunk = src.readData(ofLength: 8 << 20)
                 if chunk.isEmpty { break }

@@ -75,12 +75,12 @@ public struct TarballKind: ArtefactKind {
         let fm = FileManager.default
         let kernels = ((try? fm.contentsOfDirectory(atPath: root + "/boot")) ?? []).filter { $0.hasPrefix("vmlinuz-") }.sorted()
         guard let kernel = kernels.last else {
-            throw BuildError.invalid("the image has no kernel in /boot; flavour \(ctx.flavour.name) must install linux-image-amd64")
+            throw BuildError.imageLacks("kernel in /boot", flavour: ctx.flavour.name, package: "linux-image-amd64")
         }
         let version = String(kernel.dropFirst("vmlinuz-".count))
         let initrd = "initrd.img-" + version
         guard fm.fileExists(atPath: root + "/boot/" + initrd) else {
-            throw BuildError.invalid("the image has no /boot/\(initrd); flavour \(ctx.flavour.name) must install initramfs-tools")
+            throw BuildError.imageLacks("/boot/\(initrd)", flavour: ctx.flavour.name, package: "initramfs-tools")
         }
         let name = ctx.composition.name
         let file = "\(name).tar.zst"
