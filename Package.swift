@@ -40,14 +40,16 @@ let package = Package(
         // testbed: reserved hosts over SSH (sessions, facts, the per-host report, waiting for SSH).
         .target(name: "NXCTestbed", dependencies: ["NXCDeployment", "NXCBuild"]),
         // deploy: the registry of kinds and methods, the start methods (one folder each), exec, wait,
-        // status, stop, the driver, the HTTP deployment server.
+        // status, stop.
         .target(name: "NXCDeploy", dependencies: ["NXCNames", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCArchive",
                                                   "NXCDeployment", "NXCTestbed", .product(name: "Yams", package: "Yams")]),
+        // driver: a composition's test script, run against a deployment (`nxc exec` on its PATH).
+        .target(name: "NXCDriver", dependencies: ["NXCDeployment", "NXCBuild"]),
         // pipeline: composition -> root filesystem -> artefacts + the start method's files -> build folder;
         // export and verify of a build as one archive.
         .target(name: "NXCPipeline", dependencies: ["NXCComposition", "NXCStore", "NXCArchive", "NXCBuild", "NXCFlavours", "NXCDeployment", "NXCDeploy"]),
         .executableTarget(name: "nxc", dependencies: [
-            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeployment", "NXCDeploy", "NXCPipeline",
+            "NXCComposition", "NXCStore", "NXCBuild", "NXCFlavours", "NXCDeployment", "NXCDeploy", "NXCPipeline", "NXCDriver",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The in-image agent: no Foundation, static Swift runtime, JSON via libjansson.
@@ -66,6 +68,7 @@ let package = Package(
         .testTarget(name: "NXCDeploymentTests", dependencies: ["NXCTestSupport", "NXCDeployment", "NXCComposition", "NXCBuild"]),
         .testTarget(name: "NXCTestbedTests", dependencies: ["NXCTestbed", "NXCDeployment", "NXCBuild"]),
         .testTarget(name: "NXCDeployTests", dependencies: ["NXCTestSupport", "NXCDeploy", "NXCDeployment", "NXCTestbed", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive", "NXCPipeline"]),
+        .testTarget(name: "NXCDriverTests", dependencies: ["NXCDriver", "NXCDeployment"]),
         .testTarget(name: "NXCPipelineTests", dependencies: ["NXCTestSupport", "NXCPipeline", "NXCDeploy", "NXCDeployment", "NXCComposition", "NXCFlavours", "NXCBuild", "NXCStore", "NXCArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["NXCDeploy", "NXCDeployment", "NXCTestbed", "NXCPipeline", "NXCBuild", "NXCArchive", "NXCStore"]),
     ],

@@ -145,7 +145,7 @@ public enum Operations {
     public static func exec(_ active: ActiveDeployment, target: String, command: [String]) async throws -> Int32 {
         let state = try active.requireState()
         let nodes = try active.deployment.resolve(target)
-        let driven = ProcessInfo.processInfo.environment[Driver.environmentFlag] == "1"
+        let driven = ProcessInfo.processInfo.environment[DriverMarks.environmentFlag] == "1"
         let method = active.method
         let deployment = active.deployment
         return try await run(on: nodes, driven: driven) { node in
@@ -159,7 +159,7 @@ public enum Operations {
     /// marked on stderr (never stdout), for the driver's summary.
     static func run(on nodes: [String], driven: Bool, argv: @escaping @Sendable (String) -> [String]) async throws -> Int32 {
         @Sendable func mark(_ node: String, _ status: Int32) {
-            if driven && status != 0 { FileHandle.standardError.write(Data("\(Driver.failureMark)\(node) exit \(status)\n".utf8)) }
+            if driven && status != 0 { FileHandle.standardError.write(Data("\(DriverMarks.failureMark)\(node) exit \(status)\n".utf8)) }
         }
         if nodes.count == 1 {
             let st = try runInherited(argv(nodes[0]))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NXCComposition
 import NXCDeploy
+import NXCDriver
 import NXCDeployment
 
 struct DriverCommand: AsyncParsableCommand {

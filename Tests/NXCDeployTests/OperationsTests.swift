@@ -38,14 +38,14 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(r.status, 3)
         XCTAssertEqual(r.out, "42\n")
         XCTAssertTrue(r.err.contains("warn\n"), r.err)
-        XCTAssertTrue(r.err.contains(Driver.failureMark + "db exit 3"), r.err)
+        XCTAssertTrue(r.err.contains(DriverMarks.failureMark + "db exit 3"), r.err)
     }
 
     func testOneNodeWithoutTheDriver() async throws {
         let r = try await captured { try await Operations.run(on: ["db"], driven: false) { _ in Self.command } }
         XCTAssertEqual(r.status, 3)
         XCTAssertEqual(r.out, "42\n")
-        XCTAssertFalse(r.err.contains(Driver.failureMark), r.err)
+        XCTAssertFalse(r.err.contains(DriverMarks.failureMark), r.err)
     }
 
     /// A role: every line says its node; the worst status wins; the driver's marks on stderr.
@@ -57,6 +57,6 @@ final class OperationsTests: XCTestCase {
         }
         XCTAssertEqual(r.status, 4)
         XCTAssertEqual(Set(r.out.split(separator: "\n")), ["client1: one", "client2: two"])
-        XCTAssertEqual(r.err, Driver.failureMark + "client2 exit 4\n")
+        XCTAssertEqual(r.err, DriverMarks.failureMark + "client2 exit 4\n")
     }
 }

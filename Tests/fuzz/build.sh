@@ -30,7 +30,7 @@ build_sources=(Sources/NXCBuild/LockFile.swift Sources/NXCBuild/LockFile+Parse.s
                Sources/NXCBuild/BuildError.swift)
 deployment_sources=(Sources/NXCDeployment/RoleDistribution.swift Sources/NXCDeployment/DeployError.swift
                     Sources/NXCDeployment/HostList.swift)
-deploy_sources=(Sources/NXCDeploy/DeploymentServer.swift)
+deploy_sources=(Sources/NXCDeploy/Kexec/DeploymentServer.swift)
 flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/FlavourParser.swift
                  Sources/NXCFlavours/FlavourParser+Fields.swift Sources/NXCFlavours/Flavour.swift
                  Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift

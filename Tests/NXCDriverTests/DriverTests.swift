@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import NXCDeploy
+@testable import NXCDriver
 @testable import NXCDeployment
 
 /// `nxc driver`: steps, failures, and a timeout that ends the whole script at the deadline.
@@ -13,7 +13,7 @@ final class DriverTests: XCTestCase {
     }
 
     func testStepsOutputAndTheFailingStep() throws {
-        let work = try Hostile.scratch()
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let lines = Lines()
         let r = try Driver.run(script: "echo hello\necho oops >&2\nfalse\necho never\n", directory: work,
@@ -31,7 +31,7 @@ final class DriverTests: XCTestCase {
     /// sleeps end), exit 124, and every process of the script is gone, also a background one that
     /// holds the output pipes open.
     func testTimeoutEndsTheWholeScriptAtTheDeadline() throws {
-        let work = try Hostile.scratch()
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
         for script in ["sleep 25", "sleep 25 & echo $! > sleep.pid; sleep 25", "(sleep 25; echo late) & echo $! > sleep.pid; wait"] {
             unlink(work + "/sleep.pid")
@@ -54,7 +54,7 @@ final class DriverTests: XCTestCase {
     /// A script that ends normally but leaves a background job holding its output: the driver
     /// returns without waiting for it, and the job is stopped with the script's group.
     func testLeftoverBackgroundJobDoesNotHoldTheDriver() throws {
-        let work = try Hostile.scratch()
+        let work = try scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let started = Date()
         let r = try Driver.run(script: "sleep 25 & echo $! > sleep.pid\necho done", directory: work,
@@ -72,4 +72,11 @@ final class DriverTests: XCTestCase {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         return Processes.procStat(pid)?.zombie == false
     }
+}
+
+/// A fresh scratch folder for one test.
+private func scratchFolder() throws -> String {
+    let dir = NSTemporaryDirectory() + "nxc-driver-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
 }
