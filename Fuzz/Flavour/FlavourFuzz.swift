@@ -23,7 +23,8 @@ public func fuzzFlavour(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 
 private let names = FlavourNames(artefactKinds: ["ramdisk", "docker-image", "tarball", "tree"],
                                  startMethods: ["qemu", "kexec", "docker", "kadeploy", "nspawn"],
-                                 kindSettings: ["ramdisk": RamdiskSettings.self, "tarball": TarballSettings.self])
+                                 kindSettings: ["ramdisk": RamdiskSettings.self, "tarball": TarballSettings.self],
+                                 methodSettings: ["qemu": QemuSettings.self])
 
 /// The value of a top-level `name:` line, if it is a plain word that can be a file name.
 private func declaredName(_ text: String) -> String? {

@@ -25,7 +25,8 @@ public enum Registry {
     /// The names flavour files may give.
     public static var flavourNames: FlavourNames {
         FlavourNames(artefactKinds: artefactKinds.map(\.name), startMethods: startMethods.map(\.name),
-                     kindSettings: Dictionary(artefactKinds.map { ($0.name, $0.settingsType) }, uniquingKeysWith: { a, _ in a }))
+                     kindSettings: Dictionary(artefactKinds.map { ($0.name, $0.settingsType) }, uniquingKeysWith: { a, _ in a }),
+                     methodSettings: Dictionary(startMethods.map { ($0.name, $0.settingsType) }, uniquingKeysWith: { a, _ in a }))
     }
 
     public static func artefactKind(named name: String) -> (any ArtefactKind)? { artefactKinds.first { $0.name == name } }

@@ -103,6 +103,9 @@ public protocol StartMethod: Sendable {
     var bindsHosts: Bool { get }
     /// Where the nodes run, in a few words (an export's README: "VMs on this machine").
     var summary: String { get }
+    /// What it reads from the flavour file under its own keys (`flavour.settings(as:)` gives it back);
+    /// `NoSettings` by default.
+    var settingsType: any FlavourSettings.Type { get }
     /// Whether `start` sends the deployment's secret itself (`NodeSecret.install`), because its
     /// readiness includes role services that may wait for the secret; otherwise `nxc start` sends
     /// it once `start` returns.
@@ -128,6 +131,7 @@ public protocol StartMethod: Sendable {
 
 extension StartMethod {
     public var deliversSecret: Bool { false }
+    public var settingsType: any FlavourSettings.Type { NoSettings.self }
     public var optionHelp: [StartFeature: String] { [:] }
     public func check(_ options: StartOptions) throws {}
     /// Every option this method takes: those it explains, and the reserved-host options when it binds hosts.

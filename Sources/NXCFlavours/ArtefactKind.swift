@@ -51,11 +51,11 @@ public struct ArtefactContext: Sendable {
 public protocol ArtefactKind: Sendable {
     /// What a flavour file's `artefact:` says to get this kind.
     var name: String { get }
-    /// The settings it reads from the flavour file (its own keys); `NoKindSettings` by default.
-    var settingsType: any KindSettings.Type { get }
+    /// The settings it reads from the flavour file (its own keys); `NoSettings` by default.
+    var settingsType: any FlavourSettings.Type { get }
     func emit(_ context: ArtefactContext) async throws -> [Artefact]
 }
 
 extension ArtefactKind {
-    public var settingsType: any KindSettings.Type { NoKindSettings.self }
+    public var settingsType: any FlavourSettings.Type { NoSettings.self }
 }

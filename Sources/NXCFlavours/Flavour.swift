@@ -8,11 +8,15 @@ public struct FlavourNames: Sendable {
     public var artefactKinds: [String]
     public var startMethods: [String]
     /// What each kind reads from the flavour file (kinds not listed read nothing of their own).
-    public var kindSettings: [String: any KindSettings.Type]
-    public init(artefactKinds: [String], startMethods: [String], kindSettings: [String: any KindSettings.Type] = [:]) {
+    public var kindSettings: [String: any FlavourSettings.Type]
+    /// What each start method reads from the flavour file (methods not listed read nothing of their own).
+    public var methodSettings: [String: any FlavourSettings.Type]
+    public init(artefactKinds: [String], startMethods: [String], kindSettings: [String: any FlavourSettings.Type] = [:],
+                methodSettings: [String: any FlavourSettings.Type] = [:]) {
         self.artefactKinds = artefactKinds
         self.startMethods = startMethods
         self.kindSettings = kindSettings
+        self.methodSettings = methodSettings
     }
 }
 
@@ -38,9 +42,9 @@ public struct Flavour: Sendable {
     /// Symbolic links the flavour adds (path → target), e.g. units it enables.
     public var links: [String: String]
     /// What the artefact kind read from its own keys (`settings(as:)` gives it as the kind's type).
-    public var kindSettings: any KindSettings = NoKindSettings()
-    /// Default memory of a VM in MiB.
-    public var memory: Int
+    public var kindSettings: any FlavourSettings = NoSettings()
+    /// What the start method read from its own keys (`settings(as:)` gives it as the method's type).
+    public var methodSettings: any FlavourSettings = NoSettings()
     /// Seconds `start` waits for every node.
     public var bootTimeout: Int
     /// Where the file was read from.

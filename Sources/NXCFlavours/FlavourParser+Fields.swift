@@ -27,20 +27,19 @@ extension FlavourParser {
         var kernelParams: [String] = []
         var components: [String] = []
         var mask: [String] = []
-        // Keys of the artefact kinds, read once the file's kind is known.
-        var kindEntries: [(key: String, keyNode: Node, value: Node)] = []
+        // Keys of the artefact kinds and start methods, read once the file's kind and method are known.
+        var ownEntries: [(key: String, keyNode: Node, value: Node)] = []
         var files: [(path: String, node: Node, content: String)] = []
         var links: [(path: String, node: Node, target: String)] = []
-        var memory = 1024
         var bootTimeout = 300
         var isDefault = false
 
-        let kindKeys = Set(names.kindSettings.values.flatMap { $0.keys })
-        for (k, keyNode, v) in try mapping(root, "", allowed: Self.keys + kindKeys.sorted()) {
+        let ownKeys = Set((Array(names.kindSettings.values) + Array(names.methodSettings.values)).flatMap { $0.keys })
+        for (k, keyNode, v) in try mapping(root, "", allowed: Self.keys + ownKeys.sorted()) {
             // An optional key with no value keeps its default, as an absent one.
             if isNull(v), !["name", "artefact", "start"].contains(k) { continue }
-            if kindKeys.contains(k), !Self.keys.contains(k) {
-                kindEntries.append((k, keyNode, v))
+            if ownKeys.contains(k), !Self.keys.contains(k) {
+                ownEntries.append((k, keyNode, v))
                 continue
             }
             switch k {
@@ -104,8 +103,6 @@ extension FlavourParser {
                     }
                     links.append((path, pathNode, target))
                 }
-            case "memory":
-                memory = try self.memory(v, k)
             case "boot_timeout":
                 bootTimeout = try int(v, k, in: FlavourRules.bootTimeout, unit: "seconds")
             case "default":
@@ -126,28 +123,39 @@ extension FlavourParser {
             throw fail(name.node, "name", "'\(name.value)' must be the file's base name: the file must be called \(name.value).yaml, not \(FlavourRules.printable(base))")
         }
         try checkImageEntries(files: files.map { ($0.path, $0.node) }, links: links.map { ($0.path, $0.node) }, mask: mask)
-        let kindSettings = try decodeKindSettings(kindEntries, artefact: artefact)
+        let (kindSettings, methodSettings) = try decodeOwnSettings(ownEntries, artefact: artefact, start: start)
 
         var f = Flavour(name: name.value, description: description, artefact: artefact, start: start, packages: packages,
                         kernelParams: kernelParams, components: components, mask: mask,
                         files: Dictionary(files.map { ($0.path, $0.content) }, uniquingKeysWith: { a, _ in a }),
                         links: Dictionary(links.map { ($0.path, $0.target) }, uniquingKeysWith: { a, _ in a }),
-                        kindSettings: kindSettings, memory: memory, bootTimeout: bootTimeout)
+                        kindSettings: kindSettings, methodSettings: methodSettings, bootTimeout: bootTimeout)
         f.file = file
         f.isDefault = isDefault
         return f
     }
 
-    /// The artefact kind's own keys, read by its settings type; a key that another kind reads is
-    /// refused, naming the kinds that read it.
-    func decodeKindSettings(_ entries: [(key: String, keyNode: Node, value: Node)], artefact: String) throws -> any KindSettings {
-        let type = names.kindSettings[artefact] ?? NoKindSettings.self
-        for e in entries where !type.keys.contains(e.key) {
-            let readers = names.artefactKinds.filter { names.kindSettings[$0]?.keys.contains(e.key) == true }
-            throw fail(e.keyNode, e.key, "only artefact kind \(readers.joined(separator: ", ")) reads it; this flavour's artefact is \(artefact)")
+    /// The artefact kind's and the start method's own keys, each read by its settings type; a key
+    /// that only other kinds or methods read is refused, naming them.
+    func decodeOwnSettings(_ entries: [(key: String, keyNode: Node, value: Node)], artefact: String,
+                           start: String) throws -> (kind: any FlavourSettings, method: any FlavourSettings) {
+        let kindType = names.kindSettings[artefact] ?? NoSettings.self
+        let methodType = names.methodSettings[start] ?? NoSettings.self
+        for e in entries where !kindType.keys.contains(e.key) && !methodType.keys.contains(e.key) {
+            let kinds = names.artefactKinds.filter { names.kindSettings[$0]?.keys.contains(e.key) == true }
+            let methods = names.startMethods.filter { names.methodSettings[$0]?.keys.contains(e.key) == true }
+            var readers: [String] = []
+            if !kinds.isEmpty { readers.append("artefact kind \(kinds.joined(separator: ", "))") }
+            if !methods.isEmpty { readers.append("start method \(methods.joined(separator: ", "))") }
+            throw fail(e.keyNode, e.key, "only \(readers.joined(separator: " and ")) reads it; this flavour's "
+                       + (kinds.isEmpty ? "start method is \(start)" : methods.isEmpty ? "artefact is \(artefact)"
+                          : "artefact is \(artefact) and its start method \(start)"))
         }
-        let section = FlavourSection(parser: self, entries: Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }))
-        return try type.decode(section)
+        func section(_ type: any FlavourSettings.Type) -> FlavourSection {
+            FlavourSection(parser: self, entries: Dictionary(entries.filter { type.keys.contains($0.key) }.map { ($0.key, $0.value) },
+                                                             uniquingKeysWith: { a, _ in a }))
+        }
+        return (try kindType.decode(section(kindType)), try methodType.decode(section(methodType)))
     }
 
     /// One of the `known` names; a typo gets the nearest.

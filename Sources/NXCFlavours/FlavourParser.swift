@@ -8,9 +8,10 @@ struct FlavourParser {
     let file: String
     let names: FlavourNames
 
-    /// The keys every flavour file may give; its artefact kind's own keys come on top (`FlavourNames.kindSettings`).
+    /// The keys every flavour file may give; its artefact kind's and start method's own keys come on
+    /// top (`FlavourNames.kindSettings`, `.methodSettings`).
     static let keys = ["name", "description", "artefact", "start", "packages", "kernel_params", "components", "mask",
-                       "files", "links", "memory", "boot_timeout", "default"]
+                       "files", "links", "boot_timeout", "default"]
 
     func loc(_ node: Node) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)

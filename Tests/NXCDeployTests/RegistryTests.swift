@@ -15,8 +15,8 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(Set(methods).count, methods.count, "\(methods)")
         XCTAssertEqual(Registry.flavourNames.artefactKinds, kinds)
         XCTAssertEqual(Registry.flavourNames.startMethods, methods)
-        // No key is read by two kinds, and none is one every flavour has.
-        let keys = Registry.artefactKinds.flatMap { $0.settingsType.keys }
+        // No key is read by two kinds or methods, and none is one every flavour has.
+        let keys = Registry.artefactKinds.flatMap { $0.settingsType.keys } + Registry.startMethods.flatMap { $0.settingsType.keys }
         XCTAssertEqual(Set(keys).count, keys.count, "\(keys)")
         for k in keys { XCTAssertFalse(["name", "artefact", "start", "packages", "files"].contains(k), k) }
         for name in kinds + methods {
@@ -71,5 +71,9 @@ final class RegistryTests: XCTestCase {
         let settings = Registry.artefactKinds.filter { !$0.settingsType.keys.isEmpty }
             .map { "\"\($0.name)\": \(String(describing: $0.settingsType)).self" }
         XCTAssertTrue(text.contains("kindSettings: [" + settings.joined(separator: ", ") + "]"), "Fuzz/Flavour/FlavourFuzz.swift: \(settings)")
+        let methodSettings = Registry.startMethods.filter { !$0.settingsType.keys.isEmpty }
+            .map { "\"\($0.name)\": \(String(describing: $0.settingsType)).self" }
+        XCTAssertTrue(text.contains("methodSettings: [" + methodSettings.joined(separator: ", ") + "]"),
+                      "Fuzz/Flavour/FlavourFuzz.swift: \(methodSettings)")
     }
 }

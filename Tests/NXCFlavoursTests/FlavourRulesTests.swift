@@ -73,7 +73,7 @@ final class FlavourRulesTests: XCTestCase {
         XCTAssertThrowsError(try Flavour.parse("name: f\nartefact: ramdisk\nstart: qemu\n", file: "f.yml")) { e in
             XCTAssertTrue("\(e)".contains("must be the file's base name"), "\(e)")
         }
-        XCTAssertEqual(try Flavour.parse("name: f\nartefact: ramdisk\nstart: qemu\nmemory: 2G\npackages:\n", file: "f.yaml").memory, 2048)
+        XCTAssertEqual(try Flavour.parse("name: f\nartefact: ramdisk\nstart: qemu\nmemory: 2G\npackages:\n", file: "f.yaml").settings(as: QemuSettings.self).memory, 2048)
     }
 
     /// The example in docs/flavours.md loads, and says what it means to.
@@ -84,7 +84,7 @@ final class FlavourRulesTests: XCTestCase {
         let f = try Flavour.parse(String(doc[start.upperBound..<end.lowerBound]), file: "flavours/vm-small.yaml")
         XCTAssertEqual(f.kernelParams, ["console=ttyS0,115200", "panic=-1", "dyndbg=\"file virtio_net.c +p\""])
         XCTAssertEqual(f.mask, ["fstrim.timer", "apt-daily.service"])
-        XCTAssertEqual(f.memory, 512)
+        XCTAssertEqual(f.settings(as: QemuSettings.self).memory, 512)
     }
 
     /// A broken file in the project is reported by `scan`, not silently replaced by an installed one of the same name.

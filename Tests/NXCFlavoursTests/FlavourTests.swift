@@ -53,11 +53,11 @@ final class FlavourTests: XCTestCase {
         let r = try Flavour.load(path: dir + "/g5k-ramdisk.yaml")
         XCTAssertTrue(r.settings(as: RamdiskSettings.self).keepKernel)
         XCTAssertEqual(r.components, ["main", "non-free-firmware"])
-        XCTAssertEqual(r.memory, 2048)
         XCTAssertEqual(r.bootTimeout, 600)
         XCTAssertTrue(r.mask.contains("kexec-load.service"))
         let v = try Flavour.load(path: dir + "/vm-ramdisk.yaml")
         XCTAssertTrue(v.settings(as: RamdiskSettings.self).modules.contains("kernel/drivers/net/ethernet/intel/"))
+        XCTAssertEqual(v.settings(as: QemuSettings.self).memory, 1536)
         XCTAssertEqual(v.artefact, "ramdisk")
         XCTAssertEqual(v.start, "qemu")
     }

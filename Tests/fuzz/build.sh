@@ -34,7 +34,7 @@ deploy_sources=(Sources/NXCDeploy/Kexec/DeploymentServer.swift)
 flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/FlavourParser.swift
                  Sources/NXCFlavours/FlavourParser+Fields.swift Sources/NXCFlavours/Flavour.swift
                  Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift
-                 Sources/NXCFlavours/KindSettings.swift Sources/NXCFlavours/Ramdisk/RamdiskSettings.swift
+                 Sources/NXCFlavours/FlavourSettings.swift Sources/NXCFlavours/Ramdisk/RamdiskSettings.swift
                  Sources/NXCFlavours/Tarball/TarballSettings.swift)
 agent_sources=()
 for f in Sources/nxc-agent/*.swift; do
@@ -96,7 +96,8 @@ target() {
 target composition Fuzz/Composition/*.swift "${common[@]}"
 target lock Fuzz/Lock/*.swift "${common[@]}" "$obj/NXCBuild.o"
 target role-distribution Fuzz/RoleDistribution/*.swift "${common[@]}" "$obj/NXCDeployment.o" "$obj/NXCDeploy.o"
-target flavour Fuzz/Flavour/*.swift "${common[@]}" "$obj/NXCArchive.o" "$obj/NXCFlavours.o" -larchive
+# A start method's settings type is compiled in beside the harness (NXCDeploy is not built here).
+target flavour Fuzz/Flavour/*.swift Sources/NXCDeploy/Qemu/QemuSettings.swift "${common[@]}" "$obj/NXCArchive.o" "$obj/NXCFlavours.o" -larchive
 # The agent's types are internal: the harness joins the agent's own module.
 target agent Fuzz/Agent/*.swift "${agent_sources[@]}" "$obj/NXCNames.o" -ljansson
 echo "fuzz build: 5 targets in $bin ($((SECONDS - start)) s, $opt)"

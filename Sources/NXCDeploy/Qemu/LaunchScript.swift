@@ -30,7 +30,7 @@ enum LaunchScript {
         #   NXC_DEPLOYMENT  deployment document (default: deployment.json beside this script)
         #   NXC_SSH_PORT    port on 127.0.0.1 forwarded to the node's SSH (default 10021+NXC_INDEX)
         #   NXC_SWITCH      vde_switch socket of the private network (default: none)
-        #   NXC_MEMORY      memory in MiB (default \(flavour.memory))
+        #   NXC_MEMORY      memory in MiB (default \(flavour.settings(as: QemuSettings.self).memory))
         #   NXC_GUESTFWD    extra user-mode forward from the guest to this machine, e.g.
         #                   'tcp:10.0.2.100:8080-cmd:nc 127.0.0.1 8080' (default: none)
         #   NXC_ACCEL       QEMU accelerator (default: tcg,tb-size=128; e.g. kvm where it works).
@@ -63,7 +63,7 @@ enum LaunchScript {
         index=${NXC_INDEX:-1}; number NXC_INDEX "$index"
         deployment=${NXC_DEPLOYMENT:-$here/deployment.json}
         port=${NXC_SSH_PORT:-$((10021 + index))}; number NXC_SSH_PORT "$port"
-        mem=${NXC_MEMORY:-\(flavour.memory)}; number NXC_MEMORY "$mem"
+        mem=${NXC_MEMORY:-\(flavour.settings(as: QemuSettings.self).memory)}; number NXC_MEMORY "$mem"
         hi=$(printf %02x $((index / 256))); lo=$(printf %02x $((index % 256)))
         params=\(params)
         append="$params nxc.host=$NXC_NODE nxc.deployment=$(base64 -w0 "$deployment")"

@@ -11,6 +11,7 @@ struct QemuStart: StartMethod {
     var name: String { "qemu" }
     var bindsHosts: Bool { false }
     var summary: String { "VMs on this machine" }
+    var settingsType: any FlavourSettings.Type { QemuSettings.self }
     /// Linux's COMMAND_LINE_SIZE on x86.
     static let commandLineLimit = 2048
 
@@ -21,7 +22,7 @@ struct QemuStart: StartMethod {
         written.append(launch)
         let nodes = try RoleDistribution.resolve(composition, overrides: [])
         for (i, n) in nodes.enumerated() {
-            let mem = composition.role(named: n.role)?.memoryMiB ?? flavour.memory
+            let mem = composition.role(named: n.role)?.memoryMiB ?? flavour.settings(as: QemuSettings.self).memory
             let p = buildDirectory + "/launch-\(n.node).sh"
             try writeAtomically(Data(LaunchScript.perNode(node: n.node, index: i + 1, memory: mem).utf8), to: p, mode: 0o755)
             written.append(p)
@@ -115,7 +116,7 @@ struct QemuStart: StartMethod {
             env["NXC_DEPLOYMENT"] = compactPath
             env["NXC_SSH_PORT"] = String(ports[n.node] ?? 0)
             env["NXC_SWITCH"] = sock
-            env["NXC_MEMORY"] = String(ctx.composition.role(named: n.role)?.memoryMiB ?? ctx.flavour.memory)
+            env["NXC_MEMORY"] = String(ctx.composition.role(named: n.role)?.memoryMiB ?? ctx.flavour.settings(as: QemuSettings.self).memory)
             env["NXC_CONSOLE"] = console
             env["NXC_PIDFILE"] = pidfile
             do {

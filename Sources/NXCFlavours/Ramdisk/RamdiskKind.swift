@@ -9,7 +9,7 @@ import NXCStore
 public struct RamdiskKind: ArtefactKind {
     public var name: String { "ramdisk" }
     public init() {}
-    public var settingsType: any KindSettings.Type { RamdiskSettings.self }
+    public var settingsType: any FlavourSettings.Type { RamdiskSettings.self }
     static let recipeVersion = "5"
 
     /// Paths (absolute, inside the image) that a ramdisk does not carry.

@@ -2,7 +2,7 @@ import Foundation
 
 /// What the ramdisk kind reads from a flavour file: the kernel modules and firmware the initrd
 /// carries, and whether it keeps the kernel under /boot.
-public struct RamdiskSettings: KindSettings, Hashable {
+public struct RamdiskSettings: FlavourSettings, Hashable {
     public static let keys = ["modules", "firmware", "keep_kernel"]
     /// Kernel modules kept (names, or paths under kernel/ ending in '/' for whole folders), with their dependencies.
     public var modules: [String] = []

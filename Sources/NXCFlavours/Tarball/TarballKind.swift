@@ -11,7 +11,7 @@ import NXCStore
 public struct TarballKind: ArtefactKind {
     public var name: String { "tarball" }
     public init() {}
-    public var settingsType: any KindSettings.Type { TarballSettings.self }
+    public var settingsType: any FlavourSettings.Type { TarballSettings.self }
     /// zstd level of the tarball: level 10 packs a Debian system about as well as xz -6 in a third
     /// of the time on this machine, and decompresses at zstd speed on the nodes.
     static let zstdLevel = 10

@@ -2,7 +2,7 @@ import Foundation
 
 /// What the tarball kind reads from a flavour file: the Kadeploy environment description's settings
 /// besides the image (Grid'5000's standard postinstall by default).
-public struct TarballSettings: KindSettings, Hashable {
+public struct TarballSettings: FlavourSettings, Hashable {
     public static let keys = ["kadeploy"]
     public var visibility: String?
     public var postinstall: Postinstall?
