@@ -13,30 +13,6 @@ struct KexecStart: StartMethod {
     var name: String { "kexec" }
     var bindsHosts: Bool { true }
     var summary: String { "reserved hosts (kexec)" }
-    var optionHelp: [StartFeature: String] {
-        [.dryRun: "connect, check the hosts and push the bundle, but do not kexec",
-         .reuse: "connect as root with nxc's key and kexec again",
-         .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server"]
-    }
-
-    func check(_ options: StartOptions) throws {
-        if let p = options.httpPort, !(1...65535).contains(p) {
-            throw DeployError.badOption("--http-port", problem: "\(p) is not a TCP port (1-65535); leave it out for an ephemeral one")
-        }
-        // The hosts fetch from --http-address (a name or an address); nxc listens on --http-listen,
-        // else on that address, which must then be one of this machine's IPv4 addresses.
-        if let a = options.httpAddress, !isIPv4(a), !isHostname(a) {
-            throw DeployError.badOption("--http-address", problem: "'\(FlavourRules.printable(a))' is neither an IPv4 address nor a host name")
-        }
-        if let l = options.httpListen ?? options.httpAddress, !isIPv4(l) {
-            throw DeployError.badOption(options.httpListen == nil ? "--http-address" : "--http-listen",
-                                        problem: "nxc's HTTP server listens on an IPv4 address; '\(FlavourRules.printable(l))' is not one"
-                                            + (options.httpListen == nil ? " (give --http-listen ADDRESS)" : ""))
-        }
-        if options.deployVia == .inline, options.httpAddress != nil || options.httpListen != nil || options.httpPort != nil {
-            throw DeployError.badOption("--deploy-via inline", problem: "--http-address, --http-listen and --http-port set up the HTTP server, which inline does not start")
-        }
-    }
     static let commandLineLimit = 2048
     static let bundleFiles = ["kernel", "initrd", "kexec.sh"]
     /// Where the bundle is staged on each host: a stable path (so a bundle already there is reused
@@ -50,11 +26,6 @@ struct KexecStart: StartMethod {
         let p = buildDirectory + "/kexec.sh"
         try writeAtomically(Data(KexecScript.text(composition: composition, flavour: flavour).utf8), to: p, mode: 0o755)
         return [p]
-    }
-
-    private func isIPv4(_ s: String) -> Bool {
-        var a = in_addr()
-        return inet_pton(AF_INET, s, &a) == 1
     }
 
     func start(_ ctx: StartContext) async throws -> (Deployment, RuntimeState) {
@@ -159,22 +130,6 @@ struct KexecStart: StartMethod {
             throw DeployError.nodesDown(failed.map { ("\($0.entry.node) on \($0.entry.host)", $0.error ?? "", nil) })
         }
         return (doc, state)
-    }
-
-    /// Inline while the command line fits, HTTP otherwise; says which and why (never silently).
-    static func chooseVia(forced: DeployVia?, inlineSize: Int) throws -> (DeployVia, String) {
-        let fits = inlineSize < commandLineLimit
-        switch (forced, fits) {
-        case (.inline?, false):
-            throw DeployError.tooLarge("--deploy-via inline: the kernel command line", size: inlineSize, limit: commandLineLimit,
-                                       hint: "leave --deploy-via out, or give http")
-        case (.inline?, true), (nil, true):
-            return (.inline, "inline on the kernel command line (\(inlineSize) of \(commandLineLimit) bytes)")
-        case (.http?, _):
-            return (.http, "over HTTP (--deploy-via http)")
-        case (nil, false):
-            return (.http, "over HTTP: \(inlineSize) bytes do not fit on the kernel command line (\(commandLineLimit))")
-        }
     }
 
     /// The local bundle: SHA-256 and size of each file, and the tar streams pushed to hosts.

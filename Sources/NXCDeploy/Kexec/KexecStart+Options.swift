@@ -1,0 +1,53 @@
+import Foundation
+import NXCDeployment
+import NXCComposition
+import NXCFlavours
+
+/// The options of `nxc start` that kexec takes, checked before hosts are bound, and how the
+/// deployment document reaches the nodes.
+extension KexecStart {
+    var optionHelp: [StartFeature: String] {
+        [.dryRun: "connect, check the hosts and push the bundle, but do not kexec",
+         .reuse: "connect as root with nxc's key and kexec again",
+         .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server"]
+    }
+
+    func check(_ options: StartOptions) throws {
+        if let p = options.httpPort, !(1...65535).contains(p) {
+            throw DeployError.badOption("--http-port", problem: "\(p) is not a TCP port (1-65535); leave it out for an ephemeral one")
+        }
+        // The hosts fetch from --http-address (a name or an address); nxc listens on --http-listen,
+        // else on that address, which must then be one of this machine's IPv4 addresses.
+        if let a = options.httpAddress, !isIPv4(a), !isHostname(a) {
+            throw DeployError.badOption("--http-address", problem: "'\(FlavourRules.printable(a))' is neither an IPv4 address nor a host name")
+        }
+        if let l = options.httpListen ?? options.httpAddress, !isIPv4(l) {
+            throw DeployError.badOption(options.httpListen == nil ? "--http-address" : "--http-listen",
+                                        problem: "nxc's HTTP server listens on an IPv4 address; '\(FlavourRules.printable(l))' is not one"
+                                            + (options.httpListen == nil ? " (give --http-listen ADDRESS)" : ""))
+        }
+        if options.deployVia == .inline, options.httpAddress != nil || options.httpListen != nil || options.httpPort != nil {
+            throw DeployError.badOption("--deploy-via inline", problem: "--http-address, --http-listen and --http-port set up the HTTP server, which inline does not start")
+        }
+    }
+    private func isIPv4(_ s: String) -> Bool {
+        var a = in_addr()
+        return inet_pton(AF_INET, s, &a) == 1
+    }
+
+    /// Inline while the command line fits, HTTP otherwise; says which and why (never silently).
+    static func chooseVia(forced: DeployVia?, inlineSize: Int) throws -> (DeployVia, String) {
+        let fits = inlineSize < commandLineLimit
+        switch (forced, fits) {
+        case (.inline?, false):
+            throw DeployError.tooLarge("--deploy-via inline: the kernel command line", size: inlineSize, limit: commandLineLimit,
+                                       hint: "leave --deploy-via out, or give http")
+        case (.inline?, true), (nil, true):
+            return (.inline, "inline on the kernel command line (\(inlineSize) of \(commandLineLimit) bytes)")
+        case (.http?, _):
+            return (.http, "over HTTP (--deploy-via http)")
+        case (nil, false):
+            return (.http, "over HTTP: \(inlineSize) bytes do not fit on the kernel command line (\(commandLineLimit))")
+        }
+    }
+}
