@@ -19,6 +19,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case reuse = "--reuse"
     case deployVia = "--deploy-via/--http-address/--http-listen/--http-port"
     case kadeploy = "--kadeploy"
+    case sharedDir = "--shared-dir"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -43,6 +44,8 @@ public struct StartOptions: Sendable {
     /// The Kadeploy client (g5k-image).
     public static let defaultKadeployCommand = "kadeploy3"
     public var kadeployCommand = defaultKadeployCommand
+    /// A folder the hosts mount at the same path as this machine, to place the bundle in (kexec).
+    public var sharedDir: String?
 
     public init() {}
 
@@ -55,6 +58,7 @@ public struct StartOptions: Sendable {
         if reuse { f.insert(.reuse) }
         if deployVia != nil || httpAddress != nil || httpListen != nil || httpPort != nil { f.insert(.deployVia) }
         if kadeployCommand != Self.defaultKadeployCommand { f.insert(.kadeploy) }
+        if sharedDir != nil { f.insert(.sharedDir) }
         return f
     }
 }

@@ -14,6 +14,9 @@ public struct TestbedRun: Sendable {
     /// SHA-256 of staged files the host already has (`@sha NAME SHA`), by name.
     public var remoteSHA: [String: String] = [:]
     public var pushed: [String] = []
+    /// Files the host copied from the shared folder (`@from NAME shared`), and those it could not read there.
+    public var fromShared: [String] = []
+    public var sharedUnreadable: [String] = []
     public var failed: Bool { error != nil }
 
     public init(entry: HostBinding.Entry) { self.entry = entry }
@@ -27,6 +30,10 @@ public struct TestbedRun: Sendable {
             if key == "sha" {
                 let kv = value.split(separator: " ")
                 if kv.count == 2 { remoteSHA[String(kv[0])] = String(kv[1]) }
+            } else if key == "from" {
+                let kv = value.split(separator: " ").map(String.init)
+                if kv.count == 2, kv[1] == "shared" { fromShared.append(kv[0]) }
+                if kv.count == 2, kv[1] == "unreadable" { sharedUnreadable.append(kv[0]) }
             } else {
                 facts[key] = value
             }

@@ -54,6 +54,9 @@ struct Start: AsyncParsableCommand {
     @Option(help: StartHelp.help(.kadeploy, "The Kadeploy client program"))
     var kadeploy: String?
 
+    @Option(help: StartHelp.help(.sharedDir, "A folder the hosts mount at the same path as this machine (an NFS home)"))
+    var sharedDir: String?
+
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
 
@@ -95,6 +98,7 @@ extension Start {
         o.httpListen = httpListen
         o.httpPort = httpPort
         if let kadeploy { o.kadeployCommand = kadeploy }
+        o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return o
     }
 }

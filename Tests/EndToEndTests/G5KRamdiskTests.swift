@@ -100,7 +100,7 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertEqual(second.status, 0)
         XCTAssertTrue(second.output.contains("deployment: over HTTP (--deploy-via http)"), second.output)
         // Each node kexecs into its own kernel (kept in the image) and initrd (kept in memory).
-        XCTAssertEqual(second.output.components(separatedBy: "pushed kexec.sh (kernel and initrd from the node itself)").count - 1, 2, second.output)
+        XCTAssertEqual(second.output.components(separatedBy: "pushed kexec.sh over SSH (kernel and initrd from the node itself)").count - 1, 2, second.output)
         XCTAssertTrue(second.output.contains("HTTP: server fetched") && second.output.contains("HTTP: client fetched"), second.output)
         XCTAssertEqual(try execOn("client", ["hostname"]).output, "client")
         XCTAssertEqual(try execOn("client", ["curl", "-sf", "http://server/"]).output, "hello from nxc")

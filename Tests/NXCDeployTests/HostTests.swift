@@ -156,11 +156,29 @@ final class HostTests: XCTestCase {
 
         // Sizes: kernel absent remotely, initrd matching, kexec.sh given a wrong size → only initrd hashed.
         let size = { (f: String) in String((try? fm.attributesOfItem(atPath: build + "/" + f)[.size] as? Int) ?? -1) }
-        let out = try Command.run(["sh", "-c", KexecScript.check, "sh", remote, size("kernel"), size("initrd"), "999"], timeout: 30)
+        let out = try Command.run(["sh", "-c", KexecScript.check, "sh", remote, "", size("kernel"), size("initrd"), "999"], timeout: 30)
         let shas = out.split(separator: "\n").filter { $0.hasPrefix("@sha ") }
         XCTAssertEqual(shas, ["@sha initrd \(try sha256(file: build + "/initrd"))"], out)
         XCTAssertTrue(out.contains("@arch \(try Command.run(["uname", "-m"]).trimmingCharacters(in: .whitespacesAndNewlines))"), out)
         XCTAssertTrue(out.contains("@tar /"), out)
+
+        // A shared folder (the build folder seen by the host at the same path): what the bundle
+        // folder lacks, or has at another size, is copied from there and hashed as the local copy.
+        let fresh = work + "/fresh"
+        let fromShared = try Command.run(["sh", "-c", KexecScript.check, "sh", fresh, build, size("kernel"), size("initrd"), size("kexec.sh")],
+                                         timeout: 30)
+        XCTAssertEqual(fromShared.split(separator: "\n").filter { $0.hasPrefix("@from ") }.sorted(),
+                       ["@from initrd shared", "@from kernel shared", "@from kexec.sh shared"], fromShared)
+        for f in ["kernel", "initrd", "kexec.sh"] {
+            XCTAssertTrue(fromShared.contains("@sha \(f) \(try sha256(file: build + "/" + f))"), fromShared)
+            XCTAssertEqual(try sha256(file: fresh + "/" + f), try sha256(file: build + "/" + f))
+        }
+        XCTAssertFalse(try fm.contentsOfDirectory(atPath: fresh).contains { $0.hasSuffix(".part") })
+        // Already there at the right size: not copied again. A shared file of another size: left alone.
+        try Data("other".utf8).write(to: URL(fileURLWithPath: fresh + "/kexec.sh"))
+        let again = try Command.run(["sh", "-c", KexecScript.check, "sh", fresh, build, size("kernel"), size("initrd"), "999"], timeout: 30)
+        XCTAssertFalse(again.contains("@from "), again)
+        XCTAssertEqual(try String(contentsOfFile: fresh + "/kexec.sh", encoding: .utf8), "other")
 
         // An interrupted stream leaves the old files in place and no half-written one under their names.
         let half = work + "/half.tar"

@@ -37,7 +37,7 @@ final class KexecStartTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let dir = work + "/lib/nxc/bundle"
         try FileManager.default.createDirectory(atPath: work + "/lib", withIntermediateDirectories: true)
-        let (status, out) = try Command.status(["sh", "-c", KexecScript.check, "sh", dir, "1", "2", "3"], timeout: 30)
+        let (status, out) = try Command.status(["sh", "-c", KexecScript.check, "sh", dir, "", "1", "2", "3"], timeout: 30)
         XCTAssertEqual(status, 0, out)
         for d in [work + "/lib/nxc", dir] {
             var st = stat()

@@ -73,10 +73,14 @@ enum KexecScript {
         """
 
     /// Run on each host before anything changes: facts as `@key value` lines. $1 is the bundle folder,
-    /// then the size of each bundle file: a file is only hashed when its size matches.
+    /// $2 a folder the host may share with this machine (the build folder's own path, or
+    /// --shared-dir; empty for none), then the size of each bundle file: a file is only hashed when
+    /// its size matches. A file the bundle folder lacks, and the shared folder has at that size, is
+    /// copied from there first (`@from NAME shared`): the hash is then the local copy's, so what
+    /// nxc compares with its own is what kexec will read.
     static let check = stage + "\n" + """
         PATH=$PATH:/usr/sbin:/sbin
-        dir=$1; shift
+        dir=$1; shared=$2; shift 2
         stage "$dir"
         echo "@arch $(uname -m)"
         echo "@uid $(id -u)"
@@ -90,6 +94,14 @@ enum KexecScript {
         fi
         for f in kernel initrd kexec.sh; do
           want=${1:-0}; shift || true
+          if ! { [ -f "$dir/$f" ] && [ "$(wc -c < "$dir/$f")" -eq "$want" ]; } && [ -n "$shared" ] \\
+             && [ -f "$shared/$f" ] && [ "$(wc -c 2>/dev/null < "$shared/$f" || echo -1)" -eq "$want" ]; then
+            if cp "$shared/$f" "$dir/.$f.part" 2>/dev/null && mv -f "$dir/.$f.part" "$dir/$f"; then
+              echo "@from $f shared"
+            else
+              rm -f "$dir/.$f.part"; echo "@from $f unreadable"
+            fi
+          fi
           if [ -f "$dir/$f" ] && [ "$(wc -c < "$dir/$f")" -eq "$want" ]; then
             echo "@sha $f $(sha256sum < "$dir/$f" | cut -d' ' -f1)"
           fi

@@ -9,10 +9,17 @@ extension KexecStart {
     var optionHelp: [StartFeature: String] {
         [.dryRun: "connect, check the hosts and push the bundle, but do not kexec",
          .reuse: "connect as root with nxc's key and kexec again",
-         .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server"]
+         .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server",
+         .sharedDir: "nxc places the bundle there and the hosts copy it from there, so nothing is pushed over SSH (without it, the hosts look for the build folder at its own path)"]
     }
 
     func check(_ options: StartOptions) throws {
+        if let d = options.sharedDir {
+            var isDir: ObjCBool = false
+            guard d.hasPrefix("/"), FileManager.default.fileExists(atPath: d, isDirectory: &isDir), isDir.boolValue else {
+                throw DeployError.badOption("--shared-dir", problem: "'\(FlavourRules.printable(d))' is not an absolute path of a folder here; the hosts must see it at the same path")
+            }
+        }
         if let p = options.httpPort, !(1...65535).contains(p) {
             throw DeployError.badOption("--http-port", problem: "\(p) is not a TCP port (1-65535); leave it out for an ephemeral one")
         }

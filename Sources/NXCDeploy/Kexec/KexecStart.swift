@@ -48,7 +48,16 @@ struct KexecStart: StartMethod {
             sizes.append(String((try fm.attributesOfItem(atPath: ctx.buildDirectory + "/" + f)[.size] as? Int) ?? 0))
         }
         let started = Date()
-        let bundle = Bundle(build: ctx.buildDirectory, sha: local, sizes: sizes, archives: PushArchives(folder: run))
+        var staged = Bundle(build: ctx.buildDirectory, sha: local, sizes: sizes, archives: PushArchives(folder: run))
+        // A filesystem the hosts share with this machine: --shared-dir, where the bundle is placed;
+        // else the build folder at its own path (a project in an NFS home), which hosts without it skip.
+        if let dir = ctx.options.sharedDir {
+            staged.shared = try SharedBundle.publish(build: ctx.buildDirectory, files: Self.bundleFiles, sha: local, into: dir)
+            ctx.progress("bundle: placed in \(staged.shared) for the hosts to copy")
+        } else {
+            staged.shared = URL(fileURLWithPath: ctx.buildDirectory).standardizedFileURL.path
+        }
+        let bundle = staged
         defer { bundle.archives.removeAll() }
         let progress = ctx.progress
 
@@ -62,6 +71,7 @@ struct KexecStart: StartMethod {
             return r
         }
         bundle.archives.removeAll()
+        ctx.progress(Self.distributionSummary(runs, bundle: bundle))
 
         // 2. The deployment document: addresses recorded before the kexec.
         let doc = Deployment.fromFacts(composition: ctx.composition.name, flavour: ctx.flavour.name, key: ctx.identity.publicKey, runs: runs)
@@ -139,6 +149,22 @@ struct KexecStart: StartMethod {
         /// Sizes in `bundleFiles` order, as the check script takes them.
         var sizes: [String]
         var archives: PushArchives
+        /// Where a host may find the bundle on a filesystem it shares with this machine ("": nowhere).
+        var shared = ""
+    }
+
+    /// Where the hosts' bundles came from, and what this machine sent for them (its cost grows with
+    /// the hosts that got it over SSH, not with those that copied it from the shared folder).
+    static func distributionSummary(_ runs: [TestbedRun], bundle: Bundle) -> String {
+        let size = Dictionary(uniqueKeysWithValues: zip(bundleFiles, bundle.sizes.map { Int($0) ?? 0 }))
+        // Each host that answered the check, once: it got files over SSH, else copied some from the
+        // shared folder, else had the bundle already.
+        let checked = runs.filter { $0.facts["arch"] != nil }
+        let pushed = checked.filter { !$0.pushed.isEmpty }
+        let copied = checked.filter { $0.pushed.isEmpty && !$0.fromShared.isEmpty }
+        let bytes = pushed.reduce(0) { sum, r in sum + r.pushed.reduce(0) { $0 + (size[$1] ?? 0) } }
+        return String(format: "bundle: %d host(s) copied it from the shared folder, %d got files over SSH (%.1f MiB sent from here), %d had it",
+                      copied.count, pushed.count, Double(bytes) / 1_048_576, checked.count - pushed.count - copied.count)
     }
 
     /// One tar per set of files some host lacks (usually all or none), made once and pushed to every
@@ -181,7 +207,9 @@ struct KexecStart: StartMethod {
         let host = r.entry.host
         let dir = Self.remoteDirectory
         let checked = try? Command.status(env.argv(host, afterKexec: false,
-                                              command: asRoot + ["sh", "-c", KexecScript.check, "sh", dir] + bundle.sizes), timeout: 60)
+                                              command: asRoot + ["sh", "-c", KexecScript.check, "sh", dir, bundle.shared] + bundle.sizes),
+                                     // Copies from the shared folder happen in this session.
+                                     timeout: max(60, timeout))
         guard let (st, out) = checked, st == 0 else {
             // ssh exits 255 on its own failures; anything else is the check's verdict (no root, a
             // bundle folder that is not root's own).
@@ -215,8 +243,15 @@ struct KexecStart: StartMethod {
             }
         }
         let own = r.facts["bundle"] == "node" && !r.pushed.contains("kernel") && !r.pushed.contains("initrd")
-        let kept = own ? "kernel and initrd from the node itself" : "bundle already there"
-        r.state = r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", "))" + (own ? " (\(kept))" : "")
+        let copied = r.fromShared.filter { !r.pushed.contains($0) }
+        let kept = own ? "kernel and initrd from the node itself" : !copied.isEmpty ? "copied from the shared folder" : "bundle already there"
+        var notes: [String] = []
+        if own && !copied.isEmpty { notes.append("\(copied.joined(separator: ", ")) copied from the shared folder") }
+        let differed = r.fromShared.filter { r.pushed.contains($0) }
+        if !differed.isEmpty { notes.append("the shared folder's \(differed.joined(separator: ", ")) differed") }
+        if !r.sharedUnreadable.isEmpty { notes.append("the shared folder's \(r.sharedUnreadable.joined(separator: ", ")) unreadable as root") }
+        r.state = (r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", ")) over SSH" + (own ? " (\(kept))" : ""))
+            + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; "))
         progress("\(host): \(r.state)")
     }
 

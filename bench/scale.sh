@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# bench/scale.sh: what the frontend sends to distribute a g5k-ramdisk bundle to N testbed hosts,
+# and how long it takes, on a simulated testbed (issue 14). Writes docs/benchmarks-scale.md.
+#
+# The testbed: network namespaces on this machine. One namespace holds a bridge (the switch); the
+# frontend (where nxc runs) and each host have a namespace of their own, joined to it by a veth.
+# Every link is shaped with tc (token bucket, $SCALE_RATE each way: the frontend's uplink, each
+# host's downlink and uplink), so that bandwidth, not this machine's CPU, bounds a transfer, as on
+# a testbed. Each host is an sshd of this machine in its namespace, in a mount namespace of its
+# own with private tmpfs on /var/lib/nxc (where nxc stages the bundle) and /tmp.
+#
+# For N in $SCALE_SIZES, a cold `nxc start -f g5k-ramdisk --dry-run` (fresh sshds, nothing staged;
+# stops before the kexec) in each mode:
+#   push    the hosts do not see the frontend's files (a tmpfs hides the project): nxc pushes the
+#           bundle to each host over SSH, as before issue 14.
+#   shared  the hosts see the project's build folder at its own path (the Grid'5000 homes over
+#           NFS): each host copies the bundle from there and nxc checks its SHA-256. Here that
+#           folder is this machine's own disk, not NFS (this kernel has no nfsd): the copies cost
+#           no network, where on Grid'5000 they load the NFS server, not the frontend.
+# Measured: the frontend's egress (tx bytes of its veth) divided by the bundle's size (goal <= 1.1
+# for every N), and the time of the dry run (goal: N=30 <= 1.5 x N=1).
+#
+# Environment:
+#   NXC_BIN      nxc binary (default: .build/release/nxc; run `make build`)
+#   NXC_STORE    store (default: $XDG_CACHE_HOME/nxc or ~/.cache/nxc; builds are reused)
+#   SCALE_SIZES  host counts (default "1 10 30 60"; at most 250)
+#   SCALE_MODES  modes (default "push shared")
+#   SCALE_RATE   tc rate of every link (default 1gbit)
+#   RUNS         runs per measurement (default 1)
+#   SCALE_OUT    report file (default: docs/benchmarks-scale.md of this repository)
+#
+# Runs as root. Safety: nothing here runs kexec: the sessions' PATH starts with a `kexec` that
+# refuses, every sshd runs without CAP_SYS_BOOT in its bounding set (no kexec_load, no reboot,
+# whatever it runs), and a dry run never calls kexec. Traffic stays in the namespaces made here
+# (no route leaves them). Every sshd is stopped by its PID; every namespace is deleted.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NXC=${NXC_BIN:-$REPO/.build/release/nxc}
+export NXC_DATA=$REPO
+STORE=${NXC_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nxc}
+SIZES=${SCALE_SIZES:-1 10 30 60}
+MODES=${SCALE_MODES:-push shared}
+RATE=${SCALE_RATE:-1gbit}
+RUNS=${RUNS:-1}
+OUT=${SCALE_OUT:-$REPO/docs/benchmarks-scale.md}
+WEB=$REPO/compositions/webserver
+NS=nxcs                # namespace / interface prefix
+NET=10.202             # frontend 10.202.0.1, host I 10.202.1.I, all /16
+
+say() { printf '[scale %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+now() { date +%s.%N; }
+
+[ "$(id -u)" = 0 ] || die "run as root (network namespaces, tc, sshd): sudo bash bench/scale.sh"
+[ -x "$NXC" ] || die "$NXC not found; run \`make build\` or set NXC_BIN"
+for t in ip tc unshare nsenter setpriv ssh ssh-keygen; do command -v "$t" >/dev/null || die "$t is missing (make deps)"; done
+MAX=0; for n in $SIZES; do [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "SCALE_SIZES: $n is not 1..250"; [ "$n" -gt $MAX ] && MAX=$n; done
+for m in $MODES; do case $m in push|shared) ;; *) die "SCALE_MODES: unknown mode $m";; esac; done
+
+# sshd (installed, never started as a service: a policy-rc.d refuses it for the install).
+if ! dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q "ok installed"; then
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1; fi
+  say "installing openssh-server (its service is not started)"
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server; } >/dev/null 2>&1 \
+    || { [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install openssh-server failed"; }
+  [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+[ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd is missing"
+ip netns list | grep -q "^$NS" && die "network namespaces $NS* exist already (ip netns list): a previous run? remove them first"
+ip -4 addr show | grep -q " $NET\." && die "addresses $NET.* exist already on this machine"
+
+# Not under /tmp: every host gets a private /tmp; the project must stay visible in shared mode.
+WORK=$(mktemp -d /var/tmp/nxc-scale.XXXXXX)
+P=$WORK/p; L=$WORK/logs; SD=$WORK/sshd
+mkdir -p "$P" "$L" "$SD/bin"
+declare -A SSHD_PID=()
+RUN_SSHD_CREATED=0
+T0=$(date +%s)
+
+sshd_stop() { # I: by its PID
+  local i=$1 pid=${SSHD_PID[$1]:-} t=0
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ $t -lt 50 ]; do sleep 0.1; t=$((t + 1)); done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
+  wait "$pid" 2>/dev/null || true
+  unset "SSHD_PID[$i]"
+}
+
+cleanup() {
+  local rc=$? i
+  set +e
+  for i in "${!SSHD_PID[@]}"; do sshd_stop "$i"; done
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$NS"); do
+    [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && say "warning: processes left in $ns: $(ip netns pids "$ns" | tr '\n' ' ')"
+    ip netns del "$ns"
+  done
+  [ "$RUN_SSHD_CREATED" = 1 ] && rmdir /run/sshd 2>/dev/null
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+nxc_() { local sub=$1; shift; HOME=$P NXC_STORE=$STORE timeout 1800 "$NXC" "$sub" --project "$P" "$@"; }
+
+say "building the webserver bundle (g5k-ramdisk; the store makes it quick when warm)"
+nxc_ build -f g5k-ramdisk "$WEB" >"$L/build.log" 2>&1 || { tail -20 "$L/build.log" >&2; die "nxc build failed"; }
+B=$P/build/webserver/g5k-ramdisk
+BUNDLE=$(( $(stat -c %s "$B/kernel") + $(stat -c %s "$B/initrd") + $(stat -c %s "$B/kexec.sh") ))
+# nxc's key (made on first use by a start; the hosts must authorize it first).
+mkdir -p -m 0700 "$P/.nxc"; [ -f "$P/.nxc/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C nxc-scale -f "$P/.nxc/id_ed25519"
+
+# --- the simulated testbed ---------------------------------------------------------------------------
+shape() { # NS DEV: token bucket at RATE on DEV's egress
+  ip netns exec "$1" tc qdisc add dev "$2" root tbf rate "$RATE" burst 256kb latency 100ms
+}
+ip netns add "${NS}sw"
+ip -n "${NS}sw" link add br0 type bridge
+ip -n "${NS}sw" link set br0 up
+ip -n "${NS}sw" link set lo up
+ip netns add "${NS}fe"
+ip -n "${NS}fe" link set lo up
+ip link add "${NS}fe0" type veth peer name "${NS}swfe"
+ip link set "${NS}fe0" netns "${NS}fe"; ip link set "${NS}swfe" netns "${NS}sw"
+ip -n "${NS}sw" link set "${NS}swfe" master br0 up
+ip -n "${NS}fe" addr add "$NET.0.1/16" dev "${NS}fe0"
+ip -n "${NS}fe" link set "${NS}fe0" up
+shape "${NS}fe" "${NS}fe0"; shape "${NS}sw" "${NS}swfe"
+for i in $(seq 1 "$MAX"); do
+  h=${NS}h$i
+  ip netns add "$h"
+  ip -n "$h" link set lo up
+  ip link add "${NS}e$i" type veth peer name "${NS}s$i"
+  ip link set "${NS}e$i" netns "$h"; ip link set "${NS}s$i" netns "${NS}sw"
+  ip -n "${NS}sw" link set "${NS}s$i" master br0 up
+  ip -n "$h" addr add "$NET.1.$i/16" dev "${NS}e$i"
+  ip -n "$h" link set "${NS}e$i" up
+  shape "$h" "${NS}e$i"; shape "${NS}sw" "${NS}s$i"
+done
+
+if [ ! -d /run/sshd ]; then mkdir -m 755 /run/sshd; RUN_SSHD_CREATED=1; fi   # sshd's privilege separation folder
+mkdir -p -m 0700 /var/lib/nxc   # mount point of each host's private staging tmpfs
+ssh-keygen -q -t ed25519 -N "" -C "nxc-scale host" -f "$SD/host_ed25519"
+cp "$P/.nxc/id_ed25519.pub" "$SD/authorized_keys"
+printf '#!/bin/sh\necho "kexec: refused: this is a simulated testbed host of bench/scale.sh" >&2\nexit 1\n' >"$SD/bin/kexec"
+chmod 755 "$SD/bin/kexec"
+for i in $(seq 1 "$MAX"); do
+  cat >"$SD/sshd-$i.conf" <<EOF
+ListenAddress $NET.1.$i
+Port 22
+HostKey $SD/host_ed25519
+PidFile $SD/sshd-$i.pid
+AuthorizedKeysFile $SD/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+X11Forwarding no
+PrintMotd no
+MaxStartups 100
+SetEnv PATH=$SD/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+EOF
+done
+
+sshd_start() { # I MODE: a fresh sshd (empty staging); push mode hides the project from it
+  local i=$1 hide=""
+  [ "$2" = push ] && hide=$P
+  ip netns exec "${NS}h$i" unshare -m sh -c '
+    mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp && mount -t tmpfs -o size=512m,mode=0700 tmpfs /var/lib/nxc || exit 1
+    if [ -n "$1" ]; then mount -t tmpfs -o size=1m,mode=0700 tmpfs "$1" || exit 1; fi
+    exec setpriv --bounding-set -sys_boot /usr/sbin/sshd -D -e -f "$0"' "$SD/sshd-$i.conf" "$hide" >>"$L/sshd-$i.log" 2>&1 &
+  SSHD_PID[$i]=$!
+}
+sshd_wait() { # I: its banner answers from the frontend, within 20 s
+  local i=$1 t=0
+  until ip netns exec "${NS}fe" timeout 3 nc -w 1 "$NET.1.$i" 22 </dev/null 2>/dev/null | grep -q SSH; do
+    kill -0 "${SSHD_PID[$i]}" 2>/dev/null || { cat "$L/sshd-$i.log" >&2; die "sshd $i (PID ${SSHD_PID[$i]}) exited"; }
+    t=$((t + 1)); [ $t -le 40 ] || die "sshd $i does not answer on $NET.1.$i:22 after 20 s"
+    sleep 0.5
+  done
+}
+hosts_restart() { # N MODE
+  local i
+  for i in "${!SSHD_PID[@]}"; do sshd_stop "$i"; done
+  for i in $(seq 1 "$1"); do sshd_start "$i" "$2"; done
+  for i in $(seq 1 "$1"); do sshd_wait "$i"; done
+}
+staged_count() { # N: hosts whose staging folder holds the whole bundle
+  local i c=0
+  for i in $(seq 1 "$1"); do
+    nsenter -t "${SSHD_PID[$i]}" -m sh -c 'cd /var/lib/nxc/bundle 2>/dev/null && [ -f kernel ] && [ -f initrd ] && [ -f kexec.sh ]' && c=$((c + 1))
+  done
+  echo $c
+}
+tx() { ip netns exec "${NS}fe" cat "/sys/class/net/${NS}fe0/statistics/tx_bytes"; }
+
+# Safety checks before the first run: the stub answers for kexec, and CAP_SYS_BOOT is gone.
+hosts_restart 1 push
+stub=$(ip netns exec "${NS}fe" ssh -i "$P/.nxc/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o LogLevel=ERROR "root@$NET.1.1" 'command -v kexec; grep CapBnd /proc/self/status' 2>&1 || true)
+[[ "$stub" == "$SD/bin/kexec"* ]] || die "the sessions' kexec is not the refusing stub: $stub"
+bnd=$(echo "$stub" | awk '/CapBnd/ {print $2}')
+(( (16#$bnd >> 22) & 1 )) && die "the hosts' sessions still have CAP_SYS_BOOT (CapBnd $bnd)"
+[ -z "$(nsenter -t "${SSHD_PID[1]}" -m sh -c "ls '$B' 2>/dev/null")" ] || die "push mode: host 1 still sees $B"
+
+ROWS=()
+for k in $(seq 1 "$RUNS"); do
+  for mode in $MODES; do
+    for n in $SIZES; do
+      hosts_restart "$n" "$mode"
+      : >"$WORK/machines"; for i in $(seq 1 "$n"); do echo "root@$NET.1.$i" >>"$WORK/machines"; done
+      client=$((n - 1))
+      before=$(tx); t0=$(now)
+      rc=0
+      ip netns exec "${NS}fe" env HOME="$P" NXC_STORE="$STORE" timeout 1800 "$NXC" start --project "$P" -f g5k-ramdisk \
+        -m "$WORK/machines" --dry-run --timeout 900 -r "client=$client" "$WEB" >"$L/run-$mode-$n-$k.log" 2>&1 || rc=$?
+      t1=$(now); after=$(tx)
+      staged=$(staged_count "$n")
+      secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+      ratio=$(awk -v a="$before" -v b="$after" -v s="$BUNDLE" 'BEGIN {printf "%.4f", (b - a) / s}')
+      summary=$(grep -o 'bundle: .*' "$L/run-$mode-$n-$k.log" | head -1 || true)
+      say "$mode N=$n run $k: exit $rc, $(printf %.1f "$secs") s, egress/bundle $(printf %.3f "$ratio"), staged on $staged/$n; $summary"
+      [ "$rc" = 0 ] || { tail -30 "$L/run-$mode-$n-$k.log" >&2; die "the dry run failed ($mode, N=$n)"; }
+      [ "$staged" = "$n" ] || die "$mode N=$n: only $staged of $n hosts hold the bundle"
+      ROWS+=("$mode $n $k $secs $ratio $((after - before))")
+    done
+  done
+done
+
+# --- report ------------------------------------------------------------------------------------------
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+{
+  echo "# Benchmark: distributing a g5k-ramdisk bundle to N simulated testbed hosts (bench/scale.sh)"
+  echo
+  echo "- Date: $(date -u +%Y-%m-%d), $(( $(date +%s) - T0 )) s in all"
+  echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "- nxc: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown); bundle (kernel + initrd + kexec.sh): $BUNDLE bytes"
+  echo "- Links: tc token bucket at $RATE on the frontend's uplink and on each host's downlink and uplink, through one bridge"
+  echo "- Each figure: the median of $RUNS cold \`nxc start -f g5k-ramdisk --dry-run\` (fresh hosts, nothing staged; stops before the kexec)"
+  echo
+  echo "| mode | N hosts | dry run (s) | frontend egress / bundle | egress (MiB) |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  for mode in $MODES; do
+    for n in $SIZES; do
+      sel=$(printf '%s\n' "${ROWS[@]}" | awk -v m="$mode" -v n="$n" '$1 == m && $2 == n')
+      s=$(echo "$sel" | awk '{print $4}' | median)
+      r=$(echo "$sel" | awk '{print $5}' | median)
+      b=$(echo "$sel" | awk '{print $6}' | median)
+      printf '| %s | %d | %.1f | %.3f | %.1f |\n' "$mode" "$n" "$s" "$r" "$(awk -v b="$b" 'BEGIN {print b / 1048576}')"
+    done
+  done
+  echo
+  echo "Goals (issue 14): frontend egress / bundle <= 1.1 for every N; the time to reach every host at N=30 <= 1.5 x N=1."
+  echo
+  echo "- **push** (hosts that share no filesystem with the frontend): nxc sends the whole bundle to every host over its own"
+  echo "  SSH stream, so the egress is N bundles and the time grows with N at the frontend's uplink. The relay that"
+  echo "  sends each byte once (hosts passing it on) is the next step of issue 14; until then this row is the baseline."
+  echo "- **shared** (hosts that see the project's build folder at the same path, as the Grid'5000 homes over NFS): each"
+  echo "  host copies the bundle from there and nxc compares its SHA-256, so the frontend sends only SSH's own traffic."
+  echo "  Here that folder is this machine's disk seen through a bind of the same filesystem, not NFS (this kernel has"
+  echo "  no nfsd): the copies cost no network here. On Grid'5000 they load the site's NFS server, not the frontend."
+} >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+say "wrote $OUT"
