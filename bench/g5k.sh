@@ -345,7 +345,7 @@ EOF
 
   dry() { # N
     local n=$1
-    nxc_ start -f g5k-ramdisk -m "$WORK/dry-$n" --dry-run --timeout 600 -r "client=$((n - 1))" "$WEB"
+    nxc_ start -f g5k-ramdisk -m "$WORK/dry-$n" --dry-run --no-relay --timeout 600 -r "client=$((n - 1))" "$WEB"
   }
   # References without nxc, on the same sshds and keys: the bundle's bytes to N hosts at once (one
   # plain ssh each; or through a ControlMaster, as nxc pushes), and the SHA-256 of the pushed bundle

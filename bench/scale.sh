@@ -11,8 +11,10 @@
 #
 # For N in $SCALE_SIZES, a cold `nxc start -f g5k-ramdisk --dry-run` (fresh sshds, nothing staged;
 # stops before the kexec) in each mode:
-#   push    the hosts do not see the frontend's files (a tmpfs hides the project): nxc pushes the
-#           bundle to each host over SSH, as before issue 14.
+#   push    the hosts do not see the frontend's files (a tmpfs hides the project), and --no-relay:
+#           nxc pushes the bundle to each host over SSH, as before issue 14.
+#   relay   the hosts do not see the frontend's files: they pass the bundle on to each other in a
+#           chain (TCP between hosts, perl from perl-base), fed once over the first host's SSH.
 #   shared  the hosts see the project's build folder at its own path (the Grid'5000 homes over
 #           NFS): each host copies the bundle from there and nxc checks its SHA-256. Here that
 #           folder is this machine's own disk, not NFS (this kernel has no nfsd): the copies cost
@@ -24,7 +26,7 @@
 #   NXC_BIN      nxc binary (default: .build/release/nxc; run `make build`)
 #   NXC_STORE    store (default: $XDG_CACHE_HOME/nxc or ~/.cache/nxc; builds are reused)
 #   SCALE_SIZES  host counts (default "1 10 30 60"; at most 250)
-#   SCALE_MODES  modes (default "push shared")
+#   SCALE_MODES  modes (default "push relay shared")
 #   SCALE_RATE   tc rate of every link (default 1gbit)
 #   RUNS         runs per measurement (default 1)
 #   SCALE_OUT    report file (default: docs/benchmarks-scale.md of this repository)
@@ -40,7 +42,7 @@ NXC=${NXC_BIN:-$REPO/.build/release/nxc}
 export NXC_DATA=$REPO
 STORE=${NXC_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nxc}
 SIZES=${SCALE_SIZES:-1 10 30 60}
-MODES=${SCALE_MODES:-push shared}
+MODES=${SCALE_MODES:-push relay shared}
 RATE=${SCALE_RATE:-1gbit}
 RUNS=${RUNS:-1}
 OUT=${SCALE_OUT:-$REPO/docs/benchmarks-scale.md}
@@ -56,7 +58,7 @@ now() { date +%s.%N; }
 [ -x "$NXC" ] || die "$NXC not found; run \`make build\` or set NXC_BIN"
 for t in ip tc unshare nsenter setpriv ssh ssh-keygen; do command -v "$t" >/dev/null || die "$t is missing (make deps)"; done
 MAX=0; for n in $SIZES; do [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "SCALE_SIZES: $n is not 1..250"; [ "$n" -gt $MAX ] && MAX=$n; done
-for m in $MODES; do case $m in push|shared) ;; *) die "SCALE_MODES: unknown mode $m";; esac; done
+for m in $MODES; do case $m in push|relay|shared) ;; *) die "SCALE_MODES: unknown mode $m";; esac; done
 
 # sshd (installed, never started as a service: a policy-rc.d refuses it for the install).
 if ! dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q "ok installed"; then
@@ -168,7 +170,7 @@ done
 
 sshd_start() { # I MODE: a fresh sshd (empty staging); push mode hides the project from it
   local i=$1 hide=""
-  [ "$2" = push ] && hide=$P
+  [ "$2" = shared ] || hide=$P
   ip netns exec "${NS}h$i" unshare -m sh -c '
     mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp && mount -t tmpfs -o size=512m,mode=0700 tmpfs /var/lib/nxc || exit 1
     if [ -n "$1" ]; then mount -t tmpfs -o size=1m,mode=0700 tmpfs "$1" || exit 1; fi
@@ -214,10 +216,11 @@ for k in $(seq 1 "$RUNS"); do
       hosts_restart "$n" "$mode"
       : >"$WORK/machines"; for i in $(seq 1 "$n"); do echo "root@$NET.1.$i" >>"$WORK/machines"; done
       client=$((n - 1))
+      extra=(); [ "$mode" = push ] && extra=(--no-relay)
       before=$(tx); t0=$(now)
       rc=0
       ip netns exec "${NS}fe" env HOME="$P" NXC_STORE="$STORE" timeout 1800 "$NXC" start --project "$P" -f g5k-ramdisk \
-        -m "$WORK/machines" --dry-run --timeout 900 -r "client=$client" "$WEB" >"$L/run-$mode-$n-$k.log" 2>&1 || rc=$?
+        -m "$WORK/machines" --dry-run --timeout 900 -r "client=$client" "${extra[@]}" "$WEB" >"$L/run-$mode-$n-$k.log" 2>&1 || rc=$?
       t1=$(now); after=$(tx)
       staged=$(staged_count "$n")
       secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
@@ -256,9 +259,14 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
   echo
   echo "Goals (issue 14): frontend egress / bundle <= 1.1 for every N; the time to reach every host at N=30 <= 1.5 x N=1."
   echo
-  echo "- **push** (hosts that share no filesystem with the frontend): nxc sends the whole bundle to every host over its own"
-  echo "  SSH stream, so the egress is N bundles and the time grows with N at the frontend's uplink. The relay that"
-  echo "  sends each byte once (hosts passing it on) is the next step of issue 14; until then this row is the baseline."
+  echo "- **push** (\`--no-relay\`, hosts that share no filesystem with the frontend): nxc sends the whole bundle to every"
+  echo "  host over its own SSH stream, so the egress is N bundles and the time grows with N at the frontend's uplink:"
+  echo "  what nxc did before issue 14, the baseline."
+  echo "- **relay** (the default for hosts that share no filesystem): the hosts form a chain; nxc streams the bundle once"
+  echo "  into the first host's SSH session and each host unpacks it while passing it on to the next over TCP"
+  echo "  (perl from perl-base, on every Debian host). Each host's copy is then checked by its SHA-256; a short one is"
+  echo "  pushed over SSH. Here every host's relay runs on this machine's $(nproc) cores, so at large N the CPU,"
+  echo "  not the links, bounds the chain; on a testbed each host has its own."
   echo "- **shared** (hosts that see the project's build folder at the same path, as the Grid'5000 homes over NFS): each"
   echo "  host copies the bundle from there and nxc compares its SHA-256, so the frontend sends only SSH's own traffic."
   echo "  Here that folder is this machine's disk seen through a bind of the same filesystem, not NFS (this kernel has"

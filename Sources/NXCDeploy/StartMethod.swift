@@ -19,7 +19,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case reuse = "--reuse"
     case deployVia = "--deploy-via/--http-address/--http-listen/--http-port"
     case kadeploy = "--kadeploy"
-    case sharedDir = "--shared-dir"
+    case distribution = "--shared-dir/--no-relay"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -46,6 +46,8 @@ public struct StartOptions: Sendable {
     public var kadeployCommand = defaultKadeployCommand
     /// A folder the hosts mount at the same path as this machine, to place the bundle in (kexec).
     public var sharedDir: String?
+    /// Hosts that lack the same files pass them on to each other (kexec); off: each gets them over SSH.
+    public var relay = true
 
     public init() {}
 
@@ -58,7 +60,7 @@ public struct StartOptions: Sendable {
         if reuse { f.insert(.reuse) }
         if deployVia != nil || httpAddress != nil || httpListen != nil || httpPort != nil { f.insert(.deployVia) }
         if kadeployCommand != Self.defaultKadeployCommand { f.insert(.kadeploy) }
-        if sharedDir != nil { f.insert(.sharedDir) }
+        if sharedDir != nil || !relay { f.insert(.distribution) }
         return f
     }
 }

@@ -17,6 +17,9 @@ public struct TestbedRun: Sendable {
     /// Files the host copied from the shared folder (`@from NAME shared`), and those it could not read there.
     public var fromShared: [String] = []
     public var sharedUnreadable: [String] = []
+    /// Files the host received through the relay chain (and checked), and the host it had them from.
+    public var relayed: [String] = []
+    public var relayedFrom: String?
     public var failed: Bool { error != nil }
 
     public init(entry: HostBinding.Entry) { self.entry = entry }

@@ -54,8 +54,11 @@ struct Start: AsyncParsableCommand {
     @Option(help: StartHelp.help(.kadeploy, "The Kadeploy client program"))
     var kadeploy: String?
 
-    @Option(help: StartHelp.help(.sharedDir, "A folder the hosts mount at the same path as this machine (an NFS home)"))
+    @Option(help: StartHelp.help(.distribution, "A folder the hosts mount at the same path as this machine (an NFS home), to place the bundle in"))
     var sharedDir: String?
+
+    @Flag(help: "Push the bundle to each host over SSH instead of the relay chain (see --shared-dir).")
+    var noRelay = false
 
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
@@ -98,6 +101,7 @@ extension Start {
         o.httpListen = httpListen
         o.httpPort = httpPort
         if let kadeploy { o.kadeployCommand = kadeploy }
+        o.relay = !noRelay
         o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return o
     }

@@ -10,7 +10,7 @@ extension KexecStart {
         [.dryRun: "connect, check the hosts and push the bundle, but do not kexec",
          .reuse: "connect as root with nxc's key and kexec again",
          .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server",
-         .sharedDir: "nxc places the bundle there and the hosts copy it from there, so nothing is pushed over SSH (without it, the hosts look for the build folder at its own path)"]
+         .distribution: "the hosts copy the bundle from a folder they share with this machine (--shared-dir; without it, the build folder at its own path), else pass it on to each other in a chain fed once from here (--no-relay: each host gets it over SSH)"]
     }
 
     func check(_ options: StartOptions) throws {

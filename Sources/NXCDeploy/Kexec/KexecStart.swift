@@ -66,8 +66,21 @@ struct KexecStart: StartMethod {
         var runs = await Parallel.map(binding.entries.map { TestbedRun(entry: $0) }, limit: ctx.options.parallel) { r in
             var r = r
             let t0 = Date()
-            Self.checkAndPush(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
+            Self.check(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
             r.seconds = Date().timeIntervalSince(t0)
+            return r
+        }
+        // Hosts that lack the same files pass them on to each other (fed once from here); what a
+        // host still lacks after that is pushed to it over SSH.
+        if ctx.options.relay {
+            runs = await Self.relay(runs, env: env, bundle: bundle, timeout: ctx.timeout, parallel: ctx.options.parallel, progress: progress)
+        }
+        runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
+            guard !r.failed else { return r }
+            var r = r
+            let t0 = Date()
+            Self.push(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
+            r.seconds += Date().timeIntervalSince(t0)
             return r
         }
         bundle.archives.removeAll()
@@ -157,14 +170,19 @@ struct KexecStart: StartMethod {
     /// the hosts that got it over SSH, not with those that copied it from the shared folder).
     static func distributionSummary(_ runs: [TestbedRun], bundle: Bundle) -> String {
         let size = Dictionary(uniqueKeysWithValues: zip(bundleFiles, bundle.sizes.map { Int($0) ?? 0 }))
-        // Each host that answered the check, once: it got files over SSH, else copied some from the
-        // shared folder, else had the bundle already.
+        // Each host that answered the check, once: it got files over SSH, else through the relay
+        // chain, else copied some from the shared folder, else had the bundle already.
         let checked = runs.filter { $0.facts["arch"] != nil }
         let pushed = checked.filter { !$0.pushed.isEmpty }
-        let copied = checked.filter { $0.pushed.isEmpty && !$0.fromShared.isEmpty }
+        let relayed = checked.filter { $0.pushed.isEmpty && !$0.relayed.isEmpty }
+        let copied = checked.filter { $0.pushed.isEmpty && $0.relayed.isEmpty && !$0.fromShared.isEmpty }
+        // Sent from here: each push, and each chain's stream once (one chain per set of files).
+        let chains = Set(checked.filter { !$0.relayed.isEmpty }.map { $0.relayed.joined(separator: "+") })
         let bytes = pushed.reduce(0) { sum, r in sum + r.pushed.reduce(0) { $0 + (size[$1] ?? 0) } }
-        return String(format: "bundle: %d host(s) copied it from the shared folder, %d got files over SSH (%.1f MiB sent from here), %d had it",
-                      copied.count, pushed.count, Double(bytes) / 1_048_576, checked.count - pushed.count - copied.count)
+            + chains.reduce(0) { sum, c in sum + c.split(separator: "+").reduce(0) { $0 + (size[String($1)] ?? 0) } }
+        return String(format: "bundle: %d host(s) through the relay chain, %d copied it from the shared folder, %d got files over SSH, "
+                      + "%d had it (%.1f MiB sent from here)", relayed.count, copied.count, pushed.count,
+                      checked.count - pushed.count - relayed.count - copied.count, Double(bytes) / 1_048_576)
     }
 
     /// One tar per set of files some host lacks (usually all or none), made once and pushed to every
@@ -200,10 +218,15 @@ struct KexecStart: StartMethod {
         }
     }
 
+    /// The bundle files a checked host does not hold as this machine has them.
+    static func missing(_ r: TestbedRun, bundle: Bundle) -> [String] {
+        bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }
+    }
+
     /// One SSH session gathers the host's facts (and hashes the bundle files already there when
-    /// their sizes match); a second one, only if something is missing, unpacks a tar of what is.
-    static func checkAndPush(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double,
-                             progress: @Sendable (String) -> Void) {
+    /// their sizes match, after copying from the shared folder what is there).
+    static func check(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double,
+                      progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let dir = Self.remoteDirectory
         let checked = try? Command.status(env.argv(host, afterKexec: false,
@@ -228,7 +251,16 @@ struct KexecStart: StartMethod {
         r.record(facts: out)
         if r.facts["arch"] != "x86_64" { r.error = "architecture \(r.facts["arch"] ?? "?"), the bundle is for x86_64"; r.state = "failed"; return }
         if r.facts["kexec"] == "none" { r.error = "kexec is not installed (apt-get install kexec-tools)"; r.state = "failed"; return }
-        let missing = bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }
+        r.state = "checked"
+    }
+
+    /// One SSH session unpacks a tar of what the host still lacks (nothing when it lacks nothing),
+    /// then says where the host's bundle came from.
+    static func push(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double,
+                     progress: @Sendable (String) -> Void) {
+        let host = r.entry.host
+        let dir = Self.remoteDirectory
+        let missing = Self.missing(r, bundle: bundle)
         if !missing.isEmpty {
             if r.facts["tar"] == "none" { r.error = "tar is not installed"; r.state = "failed"; return }
             do {
@@ -244,9 +276,11 @@ struct KexecStart: StartMethod {
         }
         let own = r.facts["bundle"] == "node" && !r.pushed.contains("kernel") && !r.pushed.contains("initrd")
         let copied = r.fromShared.filter { !r.pushed.contains($0) }
-        let kept = own ? "kernel and initrd from the node itself" : !copied.isEmpty ? "copied from the shared folder" : "bundle already there"
+        let kept = own ? "kernel and initrd from the node itself" : !copied.isEmpty ? "copied from the shared folder"
+            : !r.relayed.isEmpty ? "\(r.relayed.joined(separator: ", ")) through the relay chain" : "bundle already there"
         var notes: [String] = []
         if own && !copied.isEmpty { notes.append("\(copied.joined(separator: ", ")) copied from the shared folder") }
+        if (own || !copied.isEmpty) && !r.relayed.isEmpty { notes.append("\(r.relayed.joined(separator: ", ")) through the relay chain") }
         let differed = r.fromShared.filter { r.pushed.contains($0) }
         if !differed.isEmpty { notes.append("the shared folder's \(differed.joined(separator: ", ")) differed") }
         if !r.sharedUnreadable.isEmpty { notes.append("the shared folder's \(r.sharedUnreadable.joined(separator: ", ")) unreadable as root") }

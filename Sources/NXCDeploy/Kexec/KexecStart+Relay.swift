@@ -1,0 +1,85 @@
+import Foundation
+import NXCDeployment
+import NXCTestbed
+import NXCBuild
+
+/// The relay chain (RelayScript): hosts that lack the same bundle files receive them from each
+/// other, fed once from this machine, instead of once each.
+extension KexecStart {
+    /// Chains the checked hosts that lack the same files (two or more): listeners from the last
+    /// host to the second, each told its successor's address; then this machine streams the tar of
+    /// those files into the first host's SSH session; then each host of the chain is waited for and
+    /// checked again (SHA-256 of what it staged). A host whose listener did not start is left out;
+    /// one whose copy is short or wrong (a relay before it died) still lacks the files, and the
+    /// SSH push that follows gives them to it.
+    static func relay(_ runs: [TestbedRun], env: TestbedSSH, bundle: Bundle, timeout: Double, parallel: Int,
+                      progress: @escaping @Sendable (String) -> Void) async -> [TestbedRun] {
+        var runs = runs
+        // The address each host's successor reaches it at: as the deployment document will say.
+        let doc = Deployment.fromFacts(composition: "relay", flavour: "relay", key: "", runs: runs)
+        let waiting = runs.indices.filter { !runs[$0].failed && !missing(runs[$0], bundle: bundle).isEmpty }
+        let groups = Dictionary(grouping: waiting) { missing(runs[$0], bundle: bundle) }
+        for (files, members) in groups.sorted(by: { $0.value.first ?? 0 < $1.value.first ?? 0 }) where members.count >= 2 {
+            guard let tar = try? bundle.archives.archive(of: files, from: bundle.build) else { continue }
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: tar)[.size] as? Int) ?? 0
+            // Long enough for the stream at 1 MB/s, bounded by the start's own timeout.
+            let seconds = Int(min(timeout, 120 + Double(bytes) / 1_000_000))
+            let token = randomHex(bytes: 32)
+            progress("relay: \(files.joined(separator: ", ")) to \(members.count) host(s) in a chain, fed once from here")
+            var next: (address: String, port: String, index: Int)?
+            var chained: [Int] = []
+            for i in members.dropFirst().reversed() {
+                let r = runs[i]
+                let argv = env.argv(r.entry.host, afterKexec: false,
+                                    command: asRoot + ["sh", "-c", RelayScript.listen, "sh", remoteDirectory, token,
+                                                       next?.address ?? "-", next?.port ?? "0", String(seconds), RelayScript.perl])
+                guard let (st, out) = try? Command.status(argv, timeout: 60), st == 0,
+                      let port = out.split(separator: "\n").first(where: { $0.hasPrefix("@port ") })?.dropFirst(6),
+                      let address = doc.nodes[r.entry.node]?.address else {
+                    progress("\(r.entry.host): relay did not start; it gets the bundle over SSH")
+                    continue
+                }
+                if let n = next { runs[n.index].relayedFrom = r.entry.host.description }
+                next = (address, String(port), i)
+                chained.append(i)
+            }
+            let head = members[0]
+            if let n = next { runs[n.index].relayedFrom = runs[head].entry.host.description }
+            let headArgv = env.argv(runs[head].entry.host, afterKexec: false,
+                                    command: asRoot + ["sh", "-c", RelayScript.head, "sh", remoteDirectory, token,
+                                                       next?.address ?? "-", next?.port ?? "0", String(seconds), RelayScript.perl])
+            let t0 = Date()
+            do {
+                try Command.run(headArgv, timeout: Double(seconds) + 30, inputFile: tar)
+            } catch {
+                progress("\(runs[head].entry.host): relay head failed: \(error)")
+            }
+            // Each host: once its relay has ended, hashed again. A chain runs at the pace of its head,
+            // so a relay not done within as long again as the head took (30 s at least) is cut short
+            // and its host pushed to over SSH.
+            let remaining = max(30, Int(Date().timeIntervalSince(t0)))
+            let chain = ([head] + chained.reversed()).map { ($0, runs[$0]) }
+            let checked = await Parallel.map(chain, limit: parallel) { item -> (Int, TestbedRun) in
+                var (i, r) = item
+                let host = r.entry.host
+                let wait = env.argv(host, afterKexec: false, command: asRoot + ["sh", "-c", RelayScript.wait, "sh", remoteDirectory,
+                                                                               String(remaining)])
+                if let (_, out) = try? Command.status(wait, timeout: Double(remaining) + 30) { r.record(facts: out) }
+                check(&r, env: env, bundle: bundle, timeout: timeout, progress: { _ in })
+                r.relayed = files.filter { r.remoteSHA[$0] == bundle.sha[$0] }
+                if r.relayed.isEmpty { r.relayedFrom = nil }
+                return (i, r)
+            }
+            for (i, r) in checked { runs[i] = r }
+            let got = checked.filter { !$0.1.relayed.isEmpty }.count
+            progress(String(format: "relay: %d of %d host(s) have it after %.1f s", got, members.count, Date().timeIntervalSince(t0)))
+        }
+        return runs
+    }
+
+    /// `bytes` random bytes as hex, from the system's generator.
+    static func randomHex(bytes: Int) -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+    }
+}
