@@ -6,6 +6,9 @@ import NXCBuild
 /// The relay chain (RelayScript): hosts that lack the same bundle files receive them from each
 /// other, fed once from this machine, instead of once each.
 extension KexecStart {
+    /// Below this, the files go over SSH to each host.
+    static let relayMinimumBytes = 1 << 20
+
     /// Chains the checked hosts that lack the same files (two or more): listeners from the last
     /// host to the second, each told its successor's address; then this machine streams the tar of
     /// those files into the first host's SSH session; then each host of the chain is waited for and
@@ -22,6 +25,9 @@ extension KexecStart {
         for (files, members) in groups.sorted(by: { $0.value.first ?? 0 < $1.value.first ?? 0 }) where members.count >= 2 {
             guard let tar = try? bundle.archives.archive(of: files, from: bundle.build) else { continue }
             let bytes = (try? FileManager.default.attributesOfItem(atPath: tar)[.size] as? Int) ?? 0
+            // A chain costs an SSH session per host to set up and a hash of the files on each: worth
+            // it for a kernel and an initrd, not for kexec.sh alone (pushed, as before).
+            guard bytes >= relayMinimumBytes else { continue }
             // Long enough for the stream at 1 MB/s, bounded by the start's own timeout.
             let seconds = Int(min(timeout, 120 + Double(bytes) / 1_000_000))
             let token = randomHex(bytes: 32)

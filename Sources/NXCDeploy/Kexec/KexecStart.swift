@@ -274,7 +274,9 @@ struct KexecStart: StartMethod {
                 return
             }
         }
-        let own = r.facts["bundle"] == "node" && !r.pushed.contains("kernel") && !r.pushed.contains("initrd")
+        // The node's own kernel and initrd (--reuse), unless they were replaced by other means.
+        let replaced = Set(r.pushed + r.relayed + r.fromShared)
+        let own = r.facts["bundle"] == "node" && !replaced.contains("kernel") && !replaced.contains("initrd")
         let copied = r.fromShared.filter { !r.pushed.contains($0) }
         let kept = own ? "kernel and initrd from the node itself" : !copied.isEmpty ? "copied from the shared folder"
             : !r.relayed.isEmpty ? "\(r.relayed.joined(separator: ", ")) through the relay chain" : "bundle already there"
