@@ -39,6 +39,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$REPO/bench/testbed-sshd.sh"
 NXC=${NXC_BIN:-$REPO/.build/release/nxc}
 export NXC_DATA=$REPO
 STORE=${NXC_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nxc}
@@ -314,22 +315,7 @@ if ! skipped dryrun; then
     ip -n "$NS$i" link set lo up
     ip -n "$NS$i" addr add "$NET.$i.2/30" dev "${NS}${i}n"
     ip -n "$NS$i" link set "${NS}${i}n" up
-    cat >"$SD/sshd-$i.conf" <<EOF
-ListenAddress $NET.$i.2
-Port 22
-HostKey $SD/host_ed25519
-PidFile $SD/sshd-$i.pid
-AuthorizedKeysFile $SD/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-X11Forwarding no
-PrintMotd no
-MaxStartups 100
-SetEnv PATH=$SD/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-EOF
+    sshd_conf "$NET.$i.2" "$SD" "$i" >"$SD/sshd-$i.conf"
     echo "root@$NET.$i.2" >>"$WORK/dry-$HOSTS"
   done
   echo "root@$NET.1.2" >"$WORK/dry-1"

@@ -38,6 +38,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$REPO/bench/testbed-sshd.sh"
 NXC=${NXC_BIN:-$REPO/.build/release/nxc}
 export NXC_DATA=$REPO
 STORE=${NXC_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nxc}
@@ -150,25 +151,10 @@ cp "$P/.nxc/id_ed25519.pub" "$SD/authorized_keys"
 printf '#!/bin/sh\necho "kexec: refused: this is a simulated testbed host of bench/scale.sh" >&2\nexit 1\n' >"$SD/bin/kexec"
 chmod 755 "$SD/bin/kexec"
 for i in $(seq 1 "$MAX"); do
-  cat >"$SD/sshd-$i.conf" <<EOF
-ListenAddress $NET.1.$i
-Port 22
-HostKey $SD/host_ed25519
-PidFile $SD/sshd-$i.pid
-AuthorizedKeysFile $SD/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-X11Forwarding no
-PrintMotd no
-MaxStartups 100
-SetEnv PATH=$SD/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-EOF
+  sshd_conf "$NET.1.$i" "$SD" "$i" >"$SD/sshd-$i.conf"
 done
 
-sshd_start() { # I MODE: a fresh sshd (empty staging); push mode hides the project from it
+sshd_start() { # I MODE: a fresh sshd (empty staging); all modes but shared hide the project from it
   local i=$1 hide=""
   [ "$2" = shared ] || hide=$P
   ip netns exec "${NS}h$i" unshare -m sh -c '

@@ -24,9 +24,8 @@ final class RelayTests: XCTestCase {
     override func tearDown() { try? fm.removeItem(atPath: work) }
 
     /// Starts a listener for host folder `dir`; its port.
-    func listen(_ dir: String, token: String, next: String?, seconds: Int = 60) throws -> String {
-        let out = try Command.run(["sh", "-c", RelayScript.listen, "sh", dir, token, next == nil ? "-" : "127.0.0.1", next ?? "0",
-                                   String(seconds), RelayScript.perl], timeout: 30)
+    func listen(_ dir: String, token: String, seconds: Int = 60) throws -> String {
+        let out = try Command.run(["sh", "-c", RelayScript.listen, "sh", dir, token, String(seconds), RelayScript.perl], timeout: 30)
         let port = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("@port ") }?.dropFirst(6), out)
         return String(port)
     }
@@ -42,11 +41,12 @@ final class RelayTests: XCTestCase {
         let token = KexecStart.randomHex(bytes: 32)
         let hosts = (1...3).map { "\(work)/host\($0)/bundle" }
         for h in hosts { try fm.createDirectory(atPath: (h as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
-        let p3 = try listen(hosts[2], token: token, next: nil)
-        let p2 = try listen(hosts[1], token: token, next: p3)
+        // Listeners know nothing of the chain: the route comes with the stream.
+        let p3 = try listen(hosts[2], token: token)
+        let p2 = try listen(hosts[1], token: token)
         // A stranger that connects first without the token is dropped; the chain goes on.
         XCTAssertEqual(try Command.status(["sh", "-c", "echo wrong | nc -q 1 127.0.0.1 \"$0\"", p2], timeout: 10).0, 0)
-        try Command.run(["sh", "-c", RelayScript.head, "sh", hosts[0], token, "127.0.0.1", p2, "60", RelayScript.perl],
+        try Command.run(["sh", "-c", RelayScript.head, "sh", hosts[0], token, "127.0.0.1,\(p2) 127.0.0.1,\(p3)", "60", RelayScript.perl],
                         timeout: 60, inputFile: tar)
         for h in hosts {
             XCTAssertEqual(try status(h, wait: 20), "@relay ok", h)
@@ -63,11 +63,11 @@ final class RelayTests: XCTestCase {
         let token = KexecStart.randomHex(bytes: 32)
         let hosts = (1...3).map { "\(work)/host\($0)/bundle" }
         for h in hosts { try fm.createDirectory(atPath: (h as NSString).deletingLastPathComponent, withIntermediateDirectories: true) }
-        // Host 3 listens, but host 2 is told a port where nothing listens: host 3 is never fed.
-        _ = try listen(hosts[2], token: token, next: nil, seconds: 60)
+        // Host 3 listens, but the route sends host 2 to a port where nothing listens: host 3 is never fed.
+        _ = try listen(hosts[2], token: token, seconds: 60)
         let dead = String(try Processes.freePort())
-        let p2 = try listen(hosts[1], token: token, next: dead)
-        try Command.run(["sh", "-c", RelayScript.head, "sh", hosts[0], token, "127.0.0.1", p2, "60", RelayScript.perl],
+        let p2 = try listen(hosts[1], token: token)
+        try Command.run(["sh", "-c", RelayScript.head, "sh", hosts[0], token, "127.0.0.1,\(p2) 127.0.0.1,\(dead)", "60", RelayScript.perl],
                         timeout: 60, inputFile: tar)
         XCTAssertEqual(try status(hosts[0], wait: 20), "@relay ok")
         XCTAssertEqual(try status(hosts[1], wait: 20), "@relay ok")

@@ -9,9 +9,9 @@ extension KexecStart {
     /// Below this, the files go over SSH to each host.
     static let relayMinimumBytes = 1 << 20
 
-    /// Chains the checked hosts that lack the same files (two or more): listeners from the last
-    /// host to the second, each told its successor's address; then this machine streams the tar of
-    /// those files into the first host's SSH session; then each host of the chain is waited for and
+    /// Chains the checked hosts that lack the same files (two or more): listeners on all but the
+    /// first, started at once; then this machine streams the tar of those files, with the chain's
+    /// route, into the first host's SSH session; then each host of the chain is waited for and
     /// checked again (SHA-256 of what it staged). A host whose listener did not start is left out;
     /// one whose copy is short or wrong (a relay before it died) still lacks the files, and the
     /// SSH push that follows gives them to it.
@@ -32,28 +32,31 @@ extension KexecStart {
             let seconds = Int(min(timeout, 120 + Double(bytes) / 1_000_000))
             let token = randomHex(bytes: 32)
             progress("relay: \(files.joined(separator: ", ")) to \(members.count) host(s) in a chain, fed once from here")
-            var next: (address: String, port: String, index: Int)?
-            var chained: [Int] = []
-            for i in members.dropFirst().reversed() {
-                let r = runs[i]
+            // Listeners on every host but the first, all at once: each needs only the token (the
+            // rest of the chain comes with the stream).
+            let listeners = await Parallel.map(Array(members.dropFirst()).map { ($0, runs[$0]) }, limit: parallel) { item -> (Int, String)? in
+                let (i, r) = item
                 let argv = env.argv(r.entry.host, afterKexec: false,
-                                    command: asRoot + ["sh", "-c", RelayScript.listen, "sh", remoteDirectory, token,
-                                                       next?.address ?? "-", next?.port ?? "0", String(seconds), RelayScript.perl])
+                                    command: asRoot + ["sh", "-c", RelayScript.listen, "sh", remoteDirectory, token, String(seconds), RelayScript.perl])
                 guard let (st, out) = try? Command.status(argv, timeout: 60), st == 0,
                       let port = out.split(separator: "\n").first(where: { $0.hasPrefix("@port ") })?.dropFirst(6),
                       let address = doc.nodes[r.entry.node]?.address else {
                     progress("\(r.entry.host): relay did not start; it gets the bundle over SSH")
-                    continue
+                    return nil
                 }
-                if let n = next { runs[n.index].relayedFrom = r.entry.host.description }
-                next = (address, String(port), i)
-                chained.append(i)
+                return (i, "\(address),\(port)")
             }
+            let chained = listeners.compactMap { $0 }
             let head = members[0]
-            if let n = next { runs[n.index].relayedFrom = runs[head].entry.host.description }
+            var previous = head
+            for (i, _) in chained {
+                runs[i].relayedFrom = runs[previous].entry.host.description
+                previous = i
+            }
+            let route = chained.isEmpty ? "-" : chained.map(\.1).joined(separator: " ")
             let headArgv = env.argv(runs[head].entry.host, afterKexec: false,
-                                    command: asRoot + ["sh", "-c", RelayScript.head, "sh", remoteDirectory, token,
-                                                       next?.address ?? "-", next?.port ?? "0", String(seconds), RelayScript.perl])
+                                    command: asRoot + ["sh", "-c", RelayScript.head, "sh", remoteDirectory, token, route,
+                                                       String(seconds), RelayScript.perl])
             let t0 = Date()
             do {
                 try Command.run(headArgv, timeout: Double(seconds) + 30, inputFile: tar)
@@ -64,7 +67,7 @@ extension KexecStart {
             // so a relay not done within as long again as the head took (30 s at least) is cut short
             // and its host pushed to over SSH.
             let remaining = max(30, Int(Date().timeIntervalSince(t0)))
-            let chain = ([head] + chained.reversed()).map { ($0, runs[$0]) }
+            let chain = ([head] + chained.map(\.0)).map { ($0, runs[$0]) }
             let checked = await Parallel.map(chain, limit: parallel) { item -> (Int, TestbedRun) in
                 var (i, r) = item
                 let host = r.entry.host

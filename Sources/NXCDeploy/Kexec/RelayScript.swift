@@ -13,13 +13,16 @@
 /// checked afterwards by its SHA-256 against this machine's, as every staged file is. A relay
 /// that dies cuts its successors short: their staged files fail the check and are fed again.
 enum RelayScript {
-    /// argv: SOURCE (`listen` or `stdin`), PORTFILE, NEXT_ADDRESS (`-`: none), NEXT_PORT, TOKEN,
-    /// SECONDS, INTO. Listens on an ephemeral port (written to PORTFILE) or reads stdin; unpacks the
-    /// stream with `tar -x -o -C INTO` and copies it to NEXT; exits non-zero when its own copy
-    /// failed, after SECONDS at the latest. Losing NEXT is reported on stderr and does not stop it.
+    /// argv: SOURCE (`listen` or `stdin`), PORTFILE, ROUTE, TOKEN, SECONDS, INTO. A listener takes
+    /// an ephemeral port (written to PORTFILE), so all of them start at once; the head reads stdin.
+    /// The rest of the chain travels with the stream: a listener reads it on the line after the
+    /// token; the head has it in ROUTE (`ADDRESS,PORT` words, `-` for none). Each relay connects
+    /// to the first host of its route and sends it the token and the rest; then it unpacks the
+    /// stream with `tar -x -o -C INTO` while copying it on. Exits non-zero when its own copy failed,
+    /// after SECONDS at the latest. Losing the next host is reported on stderr and does not stop it.
     static let perl = #"""
         use strict; use warnings; use IO::Socket::INET;
-        my ($src, $portfile, $naddr, $nport, $token, $secs, $into) = @ARGV;
+        my ($src, $portfile, $route, $token, $secs, $into) = @ARGV;
         $SIG{PIPE} = 'IGNORE';
         $SIG{ALRM} = sub { print STDERR "relay: no end after $secs s\n"; exit 3 };
         alarm($secs);
@@ -40,14 +43,24 @@ enum RelayScript {
             if ($got eq "$token\n") { $in = $c } else { close $c }
           }
           close $l;
+          $route = '';
+          while (length($route) < 65536) {
+            my $ch; my $n = sysread($in, $ch, 1);
+            die "relay: no route after the token\n" if !$n;
+            last if $ch eq "\n";
+            $route .= $ch;
+          }
         } else {
           $in = \*STDIN;
         }
         binmode $in;
+        my @hops = grep { $_ ne '-' && $_ ne '' } split(/ /, $route);
+        my $first = shift @hops;
+        my ($naddr, $nport) = defined $first ? split(/,/, $first, 2) : ('-', 0);
         my $out;
         if ($naddr ne '-') {
           $out = IO::Socket::INET->new(PeerAddr => $naddr, PeerPort => $nport, Proto => 'tcp', Timeout => 20);
-          if ($out) { binmode $out; $out->autoflush(1); print $out "$token\n" or undef $out }
+          if ($out) { binmode $out; $out->autoflush(1); print $out "$token\n" . (@hops ? join(' ', @hops) : '-') . "\n" or undef $out }
           else { print STDERR "relay: cannot reach the next host $naddr:$nport: $!\n" }
         }
         open(my $tar, '|-', 'tar', '-x', '-o', '-C', $into) or die "relay: tar: $!\n";
@@ -68,10 +81,9 @@ enum RelayScript {
         exit 0;
         """#
 
-    /// A relay in the middle or at the end of the chain. $1 staging folder, $2 token, $3 next
-    /// address (`-`), $4 next port, $5 seconds, $6 the Perl relay. Starts the relay in a session of
-    /// its own (it outlives this SSH session), waits (10 s at most) for its port and prints
-    /// `@port N`. When the relay ends, the files it unpacked are renamed into the staging folder
+    /// A relay in the middle or at the end of the chain. $1 staging folder, $2 token, $3 seconds,
+    /// $4 the Perl relay. Starts the relay in a session of its own (it outlives this SSH session),
+    /// waits (10 s at most) for its port and prints `@port N`. When the relay ends, the files it unpacked are renamed into the staging folder
     /// and `.relay.status` says `ok` or `failed`.
     static let listen = KexecScript.stage + "\n" + #"""
         set -e; stage "$1"; dir=$1
@@ -79,11 +91,11 @@ enum RelayScript {
         setsid sh -c '
           dir=$1; shift
           echo $$ > "$dir/.relay.pid"
-          if perl -e "$5" listen "$dir/.relay.port" "$2" "$3" "$1" "$4" "$dir/.relay.in"; then
+          if perl -e "$3" listen "$dir/.relay.port" - "$1" "$2" "$dir/.relay.in"; then
             for f in "$dir"/.relay.in/*; do mv -f "$f" "$dir/"; done; rmdir "$dir/.relay.in"; echo ok > "$dir/.relay.status"
           else
             echo failed > "$dir/.relay.status"
-          fi' sh "$dir" "$2" "$3" "$4" "$5" "$6" < /dev/null > /dev/null 2> "$dir/.relay.log" &
+          fi' sh "$dir" "$2" "$3" "$4" < /dev/null > /dev/null 2> "$dir/.relay.log" &
         n=0
         while [ ! -s "$dir/.relay.port" ]; do
           n=$((n + 1)); if [ $n -gt 100 ]; then echo "nxc: the relay did not listen: $(cat "$dir/.relay.log")" >&2; exit 4; fi
@@ -93,11 +105,12 @@ enum RelayScript {
         """#
 
     /// The head of the chain: reads the stream on stdin (this machine's SSH session). $1 staging
-    /// folder, $2 token, $3 next address (`-`), $4 next port, $5 seconds, $6 the Perl relay.
+    /// folder, $2 token, $3 the route (`ADDRESS,PORT` words of the hosts after it, `-` for none),
+    /// $4 seconds, $5 the Perl relay.
     static let head = KexecScript.stage + "\n" + #"""
         set -e; stage "$1"; dir=$1
         rm -rf "$dir/.relay.in" "$dir/.relay.status"; mkdir "$dir/.relay.in"
-        perl -e "$6" stdin - "$3" "$4" "$2" "$5" "$dir/.relay.in"
+        perl -e "$5" stdin - "$3" "$2" "$4" "$dir/.relay.in"
         for f in "$dir"/.relay.in/*; do mv -f "$f" "$dir/"; done; rmdir "$dir/.relay.in"; echo ok > "$dir/.relay.status"
         """#
 
