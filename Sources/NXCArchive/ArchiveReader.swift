@@ -272,6 +272,19 @@ public enum ArchiveReader {
     }
 }
 
+extension ArchiveReader {
+    /// The size of a compressed file once decompressed (every frame of a concatenation), read
+    /// through without keeping it; stops at `limit` bytes.
+    public static func decompressedSize(path: String, limit: Int = 64 << 30) throws -> Int {
+        var total = 0
+        try RawStream(path: path, accepting: .anything).read { chunk in
+            total += chunk.count
+            return total < limit
+        }
+        return total
+    }
+}
+
 /// The decompressed bytes of a file, streamed (libarchive's raw format).
 final class RawStream {
     let path: String

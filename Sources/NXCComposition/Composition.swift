@@ -73,6 +73,9 @@ public struct Role: Sendable, Hashable {
     public var memoryMiB: Int?
     /// Ports a container of this role publishes (flavours that run containers).
     public var ports: [PortSpec] = []
+    /// The fewest nodes the role may run with on reserved hosts (`min`): a start goes on without
+    /// the others when their hosts fail and no spare is left. nil: every node is needed.
+    public var minimum: Int?
     public var location: SourceLocation
 
     public init(name: String, count: Int = 1, packages: [Located<String>] = [], services: [Located<String>] = [],

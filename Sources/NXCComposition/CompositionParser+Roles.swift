@@ -22,7 +22,8 @@ extension CompositionParser {
                 roles.append(role)
                 continue
             }
-            for (k, _, rv) in try mapping(v, key, allowed: ["count", "packages", "services", "files", "memory", "ports"]) {
+            var minNode: Node?
+            for (k, _, rv) in try mapping(v, key, allowed: ["count", "min", "packages", "services", "files", "memory", "ports"]) {
                 let rk = "\(key).\(k)"
                 switch k {
                 case "count":
@@ -30,6 +31,12 @@ extension CompositionParser {
                     guard c >= 1 else { throw fail(rv, rk, "count must be a positive integer, got \(c)") }
                     guard c <= 999 else { throw fail(rv, rk, "count \(c) is too large (at most 999)") }
                     role.count = c
+                case "min":
+                    minNode = rv
+                    let m = try int(rv, rk)
+                    guard m >= 0 else { throw fail(rv, rk, "min must be 0 or more, got \(m)") }
+                    guard m <= 999 else { throw fail(rv, rk, "min \(m) is too large (at most 999)") }
+                    role.minimum = m
                 case "packages": role.packages = try parsePackages(rv, rk)
                 case "services":
                     // Kept as unit names (`nginx` → `nginx.service`, `php8.2-fpm` → `php8.2-fpm.service`): the
@@ -46,6 +53,9 @@ extension CompositionParser {
                 case "ports": role.ports = try parsePorts(rv, rk)
                 default: break
                 }
+            }
+            if let m = role.minimum, m > role.count, let n = minNode {
+                throw fail(n, "\(key).min", "min \(m) is more than the role's count (\(role.count))")
             }
             if role.count > 1, let fixed = role.ports.first(where: { $0.hostPort != nil }) {
                 throw CompositionError(file: file, location: fixed.location, key: "\(key).ports",

@@ -2,6 +2,7 @@ import Foundation
 import NXCDeployment
 import NXCComposition
 import NXCFlavours
+import NXCTestbed
 
 /// How the deployment document reaches the nodes.
 public enum DeployVia: String, Sendable, CaseIterable {
@@ -20,6 +21,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case deployVia = "--deploy-via/--http-address/--http-listen/--http-port"
     case kadeploy = "--kadeploy"
     case distribution = "--shared-dir/--no-relay"
+    case retries = "--retries"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -48,6 +50,9 @@ public struct StartOptions: Sendable {
     public var sharedDir: String?
     /// Hosts that lack the same files pass them on to each other (kexec); off: each gets them over SSH.
     public var relay = true
+    /// How often each phase on a reserved host is tried again (connect, transfer, kexec).
+    public static let defaultRetries = RetryPolicy.defaultRetries
+    public var retries = defaultRetries
 
     public init() {}
 
@@ -61,6 +66,7 @@ public struct StartOptions: Sendable {
         if deployVia != nil || httpAddress != nil || httpListen != nil || httpPort != nil { f.insert(.deployVia) }
         if kadeployCommand != Self.defaultKadeployCommand { f.insert(.kadeploy) }
         if sharedDir != nil || !relay { f.insert(.distribution) }
+        if retries != Self.defaultRetries { f.insert(.retries) }
         return f
     }
 }
@@ -97,6 +103,7 @@ public struct StartContext: Sendable {
 
     public var runDirectory: String { project.runDirectory(composition: composition.name, flavour: flavour.name) }
     public var deploymentFile: String { project.deploymentFile(composition: composition.name, flavour: flavour.name) }
+    public var reportFile: String { project.reportFile(composition: composition.name, flavour: flavour.name) }
 }
 
 /// A way to start a flavour's nodes. One folder per method; `Registry` lists them, and a flavour

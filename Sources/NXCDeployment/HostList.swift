@@ -94,9 +94,23 @@ public struct HostBinding: Sendable {
         public var node: String
         public var role: String
         public var host: TestbedHost
+
+        public init(node: String, role: String, host: TestbedHost) {
+            self.node = node
+            self.role = role
+            self.host = host
+        }
     }
 
     public var entries: [Entry]
-    /// Hosts of the machine file that play no node (left alone).
+    /// Hosts of the machine file that play no node: spares, which take the node of a host that fails.
     public var unused: [TestbedHost]
+    /// The fewest nodes each role may run with (RoleDistribution.minimums).
+    public var minimum: [String: Int]
+
+    public init(entries: [Entry], unused: [TestbedHost], minimum: [String: Int] = [:]) {
+        self.entries = entries
+        self.unused = unused
+        self.minimum = minimum
+    }
 }

@@ -29,6 +29,11 @@ public struct Project: Sendable {
         "\(directory)/deploy/\(composition).\(flavour).json"
     }
 
+    /// What happened to each reserved host of the last start (testbed flavours).
+    public func reportFile(composition: String, flavour: String) -> String {
+        "\(directory)/deploy/\(composition).\(flavour).report.json"
+    }
+
     public func runDirectory(composition: String, flavour: String) -> String {
         "\(directory)/.nxc/run/\(composition).\(flavour)"
     }

@@ -24,13 +24,16 @@ public enum RoleDistribution {
                 throw DeployError.badRoleOverride(o, "no role '\(parts[0])' in the composition" + Suggestion.hint(parts[0], among: roles)
                                                   + " (roles: \(roles.joined(separator: ", ")))")
             }
-            if let n = Int(parts[1]) {
-                guard n >= 0, n <= 999 else { throw DeployError.badRoleOverride(o, "'\(parts[1])' is not a node count (0 to 999)") }
+            // `min=K` items say how few nodes the role may run with; the rest is a count or hosts.
+            let (value, _) = try splitMinimum(o, parts[1])
+            if value.isEmpty { continue }
+            if let n = Int(value) {
+                guard n >= 0, n <= 999 else { throw DeployError.badRoleOverride(o, "'\(value)' is not a node count (0 to 999)") }
                 specs[parts[0]] = .count(n)
             } else if !allowHosts {
-                throw DeployError.badRoleOverride(o, "'\(parts[1])' is not a node count (0 to 999); hosts by name are for testbed flavours")
+                throw DeployError.badRoleOverride(o, "'\(value)' is not a node count (0 to 999); hosts by name are for testbed flavours")
             } else {
-                let hosts = parts[1].split(separator: ",").map(String.init)
+                let hosts = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
                 guard !hosts.isEmpty, hosts.allSatisfy({ !$0.isEmpty }) else {
                     throw DeployError.badRoleOverride(o, "expected a comma-separated list of hosts")
                 }
@@ -38,6 +41,43 @@ public enum RoleDistribution {
             }
         }
         return specs
+    }
+
+    /// `2,min=1` → ("2", 1); `host1,host2` → ("host1,host2", nil); `min=1` → ("", 1).
+    static func splitMinimum(_ override: String, _ value: String) throws -> (String, Int?) {
+        var minimum: Int?
+        var rest: [Substring] = []
+        for item in value.split(separator: ",", omittingEmptySubsequences: false) {
+            guard item.hasPrefix("min=") else { rest.append(item); continue }
+            guard let m = Int(item.dropFirst(4)), (0...999).contains(m) else {
+                throw DeployError.badRoleOverride(override, "'\(item)': min takes a node count (0 to 999)")
+            }
+            guard minimum == nil else { throw DeployError.badRoleOverride(override, "min is given twice") }
+            minimum = m
+        }
+        return (rest.joined(separator: ","), minimum)
+    }
+
+    /// The fewest nodes each role may run with on reserved hosts: `-r ROLE=…,min=K`, else the
+    /// composition's `min`, else all of its nodes. Never more than the role's nodes.
+    public static func minimums(_ composition: Composition, overrides: [String], nodes: [(node: String, role: String)]) throws -> [String: Int] {
+        var given: [String: Int] = [:]
+        for o in overrides {
+            let parts = o.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let m = try splitMinimum(o, parts[1]).1 else { continue }
+            given[parts[0]] = m
+        }
+        var out: [String: Int] = [:]
+        for role in composition.roles {
+            let n = nodes.filter { $0.role == role.name }.count
+            guard n > 0 else { continue }
+            let m = given[role.name] ?? role.minimum ?? n
+            if m > n, let o = overrides.first(where: { $0.hasPrefix(role.name + "=") && $0.contains("min=") }) {
+                throw DeployError.badRoleOverride(o, "min \(m) is more than the role's \(n) node(s)")
+            }
+            out[role.name] = min(m, n)
+        }
+        return out
     }
 
     /// One role of a role-distribution file, and where it was written.
@@ -240,6 +280,7 @@ public enum RoleDistribution {
             }
         }
         let unused = hosts.indices.filter { !taken.contains($0) }.map { hosts[$0] }
-        return HostBinding(entries: entries, unused: unused)
+        return HostBinding(entries: entries, unused: unused,
+                           minimum: try minimums(composition, overrides: overrides, nodes: nodes))
     }
 }

@@ -20,6 +20,12 @@ public struct TestbedRun: Sendable {
     /// Files the host received through the relay chain (and checked), and the host it had them from.
     public var relayed: [String] = []
     public var relayedFrom: String?
+    /// Each phase it went through (TestbedRun+Phases), and why it failed, as a class.
+    public var phases: [PhaseRecord] = []
+    public var errorClass: TestbedErrorClass?
+    /// The host whose node this spare took over, and the spare that took this host's node.
+    public var replaces: TestbedHost?
+    public var replacedBy: TestbedHost?
     public var failed: Bool { error != nil }
 
     public init(entry: HostBinding.Entry) { self.entry = entry }

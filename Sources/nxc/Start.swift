@@ -60,6 +60,9 @@ struct Start: AsyncParsableCommand {
     @Flag(help: "Push the bundle to each host over SSH instead of the relay chain (see --shared-dir).")
     var noRelay = false
 
+    @Option(help: StartHelp.help(.retries, "How often each phase on a reserved host is tried again"))
+    var retries: Int = StartOptions.defaultRetries
+
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
 
@@ -102,6 +105,7 @@ extension Start {
         o.httpPort = httpPort
         if let kadeploy { o.kadeployCommand = kadeploy }
         o.relay = !noRelay
+        o.retries = retries
         o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return o
     }

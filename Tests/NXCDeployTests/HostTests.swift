@@ -161,6 +161,13 @@ final class HostTests: XCTestCase {
         XCTAssertEqual(shas, ["@sha initrd \(try sha256(file: build + "/initrd"))"], out)
         XCTAssertTrue(out.contains("@arch \(try Command.run(["uname", "-m"]).trimmingCharacters(in: .whitespacesAndNewlines))"), out)
         XCTAssertTrue(out.contains("@tar /"), out)
+        // The pre-flight facts: RAM in kB, CPU model and count, NIC drivers (none may be listed), kernel.
+        var facts = TestbedRun(entry: .init(node: "n", role: "r", host: TestbedHost(name: "h")))
+        facts.record(facts: out)
+        XCTAssertGreaterThan(Int(facts.facts["mem"] ?? "") ?? 0, 100_000, out)
+        XCTAssertTrue(facts.facts["cpu"]?.range(of: #" x[0-9]+$"#, options: .regularExpression) != nil, out)
+        XCTAssertNotNil(facts.facts["nic"], out)
+        XCTAssertEqual(facts.facts["kernel"], try Command.run(["uname", "-r"]).trimmingCharacters(in: .whitespacesAndNewlines))
 
         // A shared folder (the build folder seen by the host at the same path): what the bundle
         // folder lacks, or has at another size, is copied from there and hashed as the local copy.

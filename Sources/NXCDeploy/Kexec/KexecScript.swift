@@ -88,6 +88,11 @@ enum KexecScript {
         echo "@boot $(cat /proc/sys/kernel/random/boot_id)"
         echo "@kexec $(command -v kexec || echo none)"
         echo "@tar $(command -v tar || echo none)"
+        # For the pre-flight checks: RAM (kB), CPU model and count, NIC drivers, kernel.
+        echo "@mem $(sed -n 's/^MemTotal: *\\([0-9]*\\).*/\\1/p' /proc/meminfo)"
+        echo "@cpu $(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -n 1) x$(grep -c '^processor' /proc/cpuinfo)"
+        echo "@nic" $(for d in /sys/class/net/*/device/driver; do [ -e "$d" ] && basename "$(readlink -f "$d")"; done | sort -u)
+        echo "@kernel $(uname -r)"
         # A node of an nxc image (--reuse): its own kernel and retained initrd, if it kept them.
         if [ "$(id -u)" = 0 ] && command -v nxc-agent >/dev/null 2>&1 && nxc-agent bundle "$dir" >/dev/null 2>&1; then
           echo "@bundle node"

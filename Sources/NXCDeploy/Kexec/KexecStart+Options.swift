@@ -10,6 +10,7 @@ extension KexecStart {
         [.dryRun: "connect, check the hosts and push the bundle, but do not kexec",
          .reuse: "connect as root with nxc's key and kexec again",
          .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server",
+         .retries: "connect, transfer and kexec, waiting 2 s, 4 s, … (30 s at most) in between; a host that still fails gives its node to a spare (a host of the machine file beyond the nodes)",
          .distribution: "the hosts copy the bundle from a folder they share with this machine (--shared-dir; without it, the build folder at its own path), else pass it on to each other in a chain fed once from here (--no-relay: each host gets it over SSH)"]
     }
 
@@ -32,6 +33,9 @@ extension KexecStart {
             throw DeployError.badOption(options.httpListen == nil ? "--http-address" : "--http-listen",
                                         problem: "nxc's HTTP server listens on an IPv4 address; '\(FlavourRules.printable(l))' is not one"
                                             + (options.httpListen == nil ? " (give --http-listen ADDRESS)" : ""))
+        }
+        if !(0...10).contains(options.retries) {
+            throw DeployError.badOption("--retries", problem: "\(options.retries) is not between 0 and 10")
         }
         if options.deployVia == .inline, options.httpAddress != nil || options.httpListen != nil || options.httpPort != nil {
             throw DeployError.badOption("--deploy-via inline", problem: "--http-address, --http-listen and --http-port set up the HTTP server, which inline does not start")

@@ -74,9 +74,13 @@ extension KexecStart {
                 let wait = env.argv(host, afterKexec: false, command: asRoot + ["sh", "-c", RelayScript.wait, "sh", remoteDirectory,
                                                                                String(remaining)])
                 if let (_, out) = try? Command.status(wait, timeout: Double(remaining) + 30) { r.record(facts: out) }
-                check(&r, env: env, bundle: bundle, timeout: timeout, progress: { _ in })
+                recheck(&r, env: env, bundle: bundle, timeout: timeout)
                 r.relayed = files.filter { r.remoteSHA[$0] == bundle.sha[$0] }
                 if r.relayed.isEmpty { r.relayedFrom = nil }
+                // A relay that fell short is not the host's failure: the push that follows is its next try.
+                r.phases.append(PhaseRecord(phase: .transfer, started: t0, seconds: Date().timeIntervalSince(t0), attempts: 1,
+                                            ok: r.relayed.count == files.count,
+                                            error: r.relayed.count == files.count ? nil : "relay: \(files.count - r.relayed.count) file(s) short"))
                 return (i, r)
             }
             for (i, r) in checked { runs[i] = r }

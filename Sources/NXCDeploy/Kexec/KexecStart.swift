@@ -49,6 +49,7 @@ struct KexecStart: StartMethod {
         }
         let started = Date()
         var staged = Bundle(build: ctx.buildDirectory, sha: local, sizes: sizes, archives: PushArchives(folder: run))
+        staged.memory = Self.memoryNeeded(build: ctx.buildDirectory)
         // A filesystem the hosts share with this machine: --shared-dir, where the bundle is placed;
         // else the build folder at its own path (a project in an NFS home), which hosts without it skip.
         if let dir = ctx.options.sharedDir {
@@ -60,31 +61,59 @@ struct KexecStart: StartMethod {
         let bundle = staged
         defer { bundle.archives.removeAll() }
         let progress = ctx.progress
+        let policy = RetryPolicy(retries: ctx.options.retries)
+        let timeout = ctx.timeout
+        var spares = binding.unused
+        var retired: [TestbedRun] = []
+        let check: @Sendable (inout TestbedRun) -> Void = { r in
+            let t0 = Date()
+            Self.check(&r, env: env, bundle: bundle, timeout: timeout, policy: policy, progress: progress)
+            r.seconds += Date().timeIntervalSince(t0)
+        }
+        let push: @Sendable (inout TestbedRun) -> Void = { r in
+            guard !r.failed else { return }
+            let t0 = Date()
+            Self.push(&r, env: env, bundle: bundle, timeout: timeout, policy: policy, progress: progress)
+            r.seconds += Date().timeIntervalSince(t0)
+        }
 
-        // 1. Connect, check, push — nothing changes on a host before this succeeds.
-        ctx.progress("checking \(binding.entries.count) host(s) over SSH (parallel \(ctx.options.parallel))")
+        // 1. Connect, check, push — nothing changes on a host before this succeeds. A spare takes
+        // the node of a host that fails here.
+        ctx.progress("checking \(binding.entries.count) host(s) over SSH (parallel \(ctx.options.parallel)"
+                     + (spares.isEmpty ? ")" : ", \(spares.count) spare(s))"))
         var runs = await Parallel.map(binding.entries.map { TestbedRun(entry: $0) }, limit: ctx.options.parallel) { r in
             var r = r
-            let t0 = Date()
-            Self.check(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
-            r.seconds = Date().timeIntervalSince(t0)
+            check(&r)
             return r
         }
+        runs = await Self.replaceFailed(runs, spares: &spares, retired: &retired, parallel: ctx.options.parallel, progress: progress, prepare: check)
+        for w in Self.hardwareWarnings(runs) { ctx.progress("warning: " + w) }
         // Hosts that lack the same files pass them on to each other (fed once from here); what a
         // host still lacks after that is pushed to it over SSH.
         if ctx.options.relay {
-            runs = await Self.relay(runs, env: env, bundle: bundle, timeout: ctx.timeout, parallel: ctx.options.parallel, progress: progress)
+            runs = await Self.relay(runs, env: env, bundle: bundle, timeout: timeout, parallel: ctx.options.parallel, progress: progress)
         }
         runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
-            guard !r.failed else { return r }
             var r = r
-            let t0 = Date()
-            Self.push(&r, env: env, bundle: bundle, timeout: ctx.timeout, progress: progress)
-            r.seconds += Date().timeIntervalSince(t0)
+            push(&r)
             return r
+        }
+        runs = await Self.replaceFailed(runs, spares: &spares, retired: &retired, parallel: ctx.options.parallel, progress: progress) { r in
+            check(&r)
+            push(&r)
         }
         bundle.archives.removeAll()
         ctx.progress(Self.distributionSummary(runs, bundle: bundle))
+        // No spare left: a role that keeps its min goes on without the nodes whose hosts failed.
+        let (kept, dropped) = Self.settle(runs, minimum: binding.minimum)
+        for (r, m) in dropped {
+            ctx.progress("\(m.node) is left out: \(r.entry.host) failed (\(r.error ?? "")) and no spare is left; role \(m.role) "
+                         + "runs \(m.running) node(s), its min is \(m.minimum)")
+        }
+        runs = kept
+        let saveReport: @Sendable ([TestbedRun]) throws -> Void = { [retired, spares] runs in
+            try Self.report(ctx, runs: runs, retired: retired, dropped: dropped, spares: spares, bundle: bundle, started: started)
+        }
 
         // 2. The deployment document: addresses recorded before the kexec.
         let doc = Deployment.fromFacts(composition: ctx.composition.name, flavour: ctx.flavour.name, key: ctx.identity.publicKey, runs: runs)
@@ -100,9 +129,10 @@ struct KexecStart: StartMethod {
         var state = RuntimeState(composition: ctx.composition.name, flavour: ctx.flavour.name, startMethod: self.name,
                                  identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
         if ctx.options.dryRun {
-            env.closeMasters(runs.map(\.entry.host))
+            env.closeMasters((runs + retired).map(\.entry.host))
             for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
-            TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+            TestbedRun.report(runs + dropped.map(\.0) + retired, progress: ctx.progress, total: Date().timeIntervalSince(started))
+            try saveReport(runs)
             let failed = runs.filter(\.failed)
             if !failed.isEmpty {
                 throw DeployError.failedOn("the checks", failed.map { ("\($0.entry.host)", $0.error ?? "") }, unit: "host")
@@ -136,16 +166,18 @@ struct KexecStart: StartMethod {
             guard !r.failed else { return r }
             var r = r
             let t0 = Date()
-            Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, sha: documentSHA, timeout: ctx.timeout, progress: progress)
+            Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, sha: documentSHA, timeout: timeout,
+                              policy: policy, progress: progress)
             r.seconds += Date().timeIntervalSince(t0)
             return r
         }
-        env.closeMasters(runs.map(\.entry.host))
+        env.closeMasters((runs + retired).map(\.entry.host))
         if let server {
             let missing = runs.filter { !$0.failed && !server.fetchedNodes.contains($0.entry.node) }.map(\.entry.node)
             if !missing.isEmpty { ctx.progress("HTTP: not fetched by \(missing.joined(separator: ", "))") }
         }
-        TestbedRun.report(runs, progress: ctx.progress, total: Date().timeIntervalSince(started))
+        TestbedRun.report(runs + dropped.map(\.0) + retired, progress: ctx.progress, total: Date().timeIntervalSince(started))
+        try saveReport(runs)
         state.startedAt = Date()
         try state.save(in: run)
         let failed = runs.filter(\.failed)
@@ -164,6 +196,8 @@ struct KexecStart: StartMethod {
         var archives: PushArchives
         /// Where a host may find the bundle on a filesystem it shares with this machine ("": nowhere).
         var shared = ""
+        /// The RAM a host needs for the system (nil: unknown, not checked).
+        var memory: (bytes: Int, why: String)?
     }
 
     /// Where the hosts' bundles came from, and what this machine sent for them (its cost grows with
@@ -221,141 +255,6 @@ struct KexecStart: StartMethod {
     /// The bundle files a checked host does not hold as this machine has them.
     static func missing(_ r: TestbedRun, bundle: Bundle) -> [String] {
         bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }
-    }
-
-    /// One SSH session gathers the host's facts (and hashes the bundle files already there when
-    /// their sizes match, after copying from the shared folder what is there).
-    static func check(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double,
-                      progress: @Sendable (String) -> Void) {
-        let host = r.entry.host
-        let dir = Self.remoteDirectory
-        let checked = try? Command.status(env.argv(host, afterKexec: false,
-                                              command: asRoot + ["sh", "-c", KexecScript.check, "sh", dir, bundle.shared] + bundle.sizes),
-                                     // Copies from the shared folder happen in this session.
-                                     timeout: max(60, timeout))
-        guard let (st, out) = checked, st == 0 else {
-            // ssh exits 255 on its own failures; anything else is the check's verdict (no root, a
-            // bundle folder that is not root's own).
-            let why: String
-            if let (st, out) = checked, st != 255 {
-                why = "check failed (exit \(st)): \(out.split(separator: "\n").last.map(String.init) ?? "no output")"
-            } else {
-                let (_, out) = (try? Command.status(env.argv(host, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
-                why = "unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")"
-            }
-            r.error = why
-            r.state = "failed"
-            progress("\(host): \(why)")
-            return
-        }
-        r.record(facts: out)
-        if r.facts["arch"] != "x86_64" { r.error = "architecture \(r.facts["arch"] ?? "?"), the bundle is for x86_64"; r.state = "failed"; return }
-        if r.facts["kexec"] == "none" { r.error = "kexec is not installed (apt-get install kexec-tools)"; r.state = "failed"; return }
-        r.state = "checked"
-    }
-
-    /// One SSH session unpacks a tar of what the host still lacks (nothing when it lacks nothing),
-    /// then says where the host's bundle came from.
-    static func push(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double,
-                     progress: @Sendable (String) -> Void) {
-        let host = r.entry.host
-        let dir = Self.remoteDirectory
-        let missing = Self.missing(r, bundle: bundle)
-        if !missing.isEmpty {
-            if r.facts["tar"] == "none" { r.error = "tar is not installed"; r.state = "failed"; return }
-            do {
-                let tar = try bundle.archives.archive(of: missing, from: bundle.build)
-                let argv = env.argv(host, afterKexec: false, command: asRoot + ["sh", "-c", KexecScript.receive, "sh", dir])
-                try Command.run(argv, timeout: timeout, inputFile: tar)
-                r.pushed = missing
-            } catch {
-                r.error = "push of \(missing.joined(separator: ", ")) failed: \(error)"
-                r.state = "failed"
-                return
-            }
-        }
-        // The node's own kernel and initrd (--reuse), unless they were replaced by other means.
-        let replaced = Set(r.pushed + r.relayed + r.fromShared)
-        let own = r.facts["bundle"] == "node" && !replaced.contains("kernel") && !replaced.contains("initrd")
-        let copied = r.fromShared.filter { !r.pushed.contains($0) }
-        let kept = own ? "kernel and initrd from the node itself" : !copied.isEmpty ? "copied from the shared folder"
-            : !r.relayed.isEmpty ? "\(r.relayed.joined(separator: ", ")) through the relay chain" : "bundle already there"
-        var notes: [String] = []
-        if own && !copied.isEmpty { notes.append("\(copied.joined(separator: ", ")) copied from the shared folder") }
-        if (own || !copied.isEmpty) && !r.relayed.isEmpty { notes.append("\(r.relayed.joined(separator: ", ")) through the relay chain") }
-        let differed = r.fromShared.filter { r.pushed.contains($0) }
-        if !differed.isEmpty { notes.append("the shared folder's \(differed.joined(separator: ", ")) differed") }
-        if !r.sharedUnreadable.isEmpty { notes.append("the shared folder's \(r.sharedUnreadable.joined(separator: ", ")) unreadable as root") }
-        r.state = (r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", ")) over SSH" + (own ? " (\(kept))" : ""))
-            + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; "))
-        progress("\(host): \(r.state)")
-    }
-
-    /// The per-node network on the kernel command line, for fetching the document over HTTP.
-    static func netParams(_ node: Deployment.Node?) -> String {
-        var parts: [String] = []
-        for i in node?.interfaces ?? [] where !i.addresses.isEmpty {
-            parts.append("nxc.if=" + ([i.mac] + i.addresses).joined(separator: ","))
-            for r in i.routes ?? [] { parts.append("nxc.route=\(r.to),\(r.via)") }
-        }
-        return parts.joined(separator: " ")
-    }
-
-    /// What the kernel command line carries besides the URL when the document comes over HTTP: the
-    /// node's network to reach it, and the document's SHA-256, which the agent checks (plain HTTP).
-    /// kexec.sh puts NXC_NET's words on the command line as they are.
-    static func httpParams(_ node: Deployment.Node?, sha: String) -> String {
-        [netParams(node), "nxc.deployment_sha256=\(sha)"].filter { !$0.isEmpty }.joined(separator: " ")
-    }
-
-    static func kexecAndWait(_ r: inout TestbedRun, env: TestbedSSH, doc: Deployment, pushDoc: String, url: String, sha: String, timeout: Double,
-                             progress: @Sendable (String) -> Void) {
-        let host = r.entry.host
-        let node = r.entry.node
-        let dir = Self.remoteDirectory
-        // One session (over the connection the check opened) writes the document and runs kexec.sh.
-        var command: [String]
-        var input: String?
-        if url.isEmpty {
-            command = asRoot + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
-            input = pushDoc
-        } else {
-            command = asRoot + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(httpParams(doc.nodes[node], sha: sha))",
-                                "sh", dir + "/kexec.sh", node]
-        }
-        do {
-            let out = try Command.run(env.argv(host, afterKexec: false, command: command), timeout: 120, inputFile: input)
-            progress("\(host): \(out.trimmingCharacters(in: .whitespacesAndNewlines))")
-        } catch {
-            r.error = "kexec failed: \(error)"
-            r.state = "failed"
-            return
-        }
-        r.state = "kexec"
-        let oldBoot = r.facts["boot"] ?? ""
-        let deadline = Date().addingTimeInterval(timeout)
-        var last = "no answer yet"
-        while Date() < deadline {
-            let argv = env.argv(host, afterKexec: true,
-                           command: ["cat", "/etc/nxc/hostname", "/proc/sys/kernel/random/boot_id", "/run/nxc/ready"],
-                           probing: true)
-            if let (st, out) = try? Command.status(argv, timeout: 20) {
-                let lines = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                if st == 0, lines.count >= 2, lines[0] == node, lines[1] != oldBoot {
-                    // Forget the key of the system it was, learn the node's.
-                    let known = host.port.map { "[\(host.name)]:\($0)" } ?? host.name
-                    _ = try? Command.status(["ssh-keygen", "-R", known, "-f", env.postKnownHosts], timeout: 10)
-                    _ = try? Command.status(env.argv(host, afterKexec: true, command: ["true"]), timeout: 20)
-                    r.state = "up"
-                    progress("\(node) is up on \(host)")
-                    return
-                }
-                if let l = lines.last { last = l }
-            }
-            Thread.sleep(forTimeInterval: 2)
-        }
-        r.error = "did not come back as \(node) within \(Int(timeout)) s (last: \(last))"
-        r.state = "failed"
     }
 
     func stop(_ state: RuntimeState, runDirectory: String) -> [String] {
