@@ -11,6 +11,9 @@ set -uo pipefail
 nxc=${1:?usage: Tests/prebuild.sh NXC_BINARY}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/nxc-prebuild.XXXXXX)
+# The store the tests use (Store.defaultRoot), fixed before each build's HOME is its project folder:
+# without it the builds would fill a store under that folder, removed at the end.
+export NXC_STORE=${NXC_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nxc}
 trap 'rm -rf "$work"' EXIT
 
 # A project folder for SOURCE (a composition folder, copied so that its lock is written there, or

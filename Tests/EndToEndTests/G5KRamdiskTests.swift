@@ -4,9 +4,11 @@ import NXCBuild
 import NXCDeploy
 import NXCDeployment
 import NXCStore
+import NXCTestbed
 
 /// g5k-ramdisk end to end: two QEMU VMs (a stock Debian with sshd and kexec-tools, built with
-/// nxc's vm-ramdisk flavour) play the reserved hosts, and a port where nothing answers a third one;
+/// nxc's vm-ramdisk flavour) play the reserved hosts, and ports where nothing answers others (a
+/// spare takes the first one's node in the dry run; the role's min lets it go on without the next);
 /// nxc kexecs them into compositions/webserver.
 /// Only QEMU guests are ever kexec'd. Runs when NXC_E2E=1.
 final class G5KRamdiskTests: XCTestCase {
@@ -61,12 +63,41 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertEqual(ports.count, 2)
         let dead = try Processes.freePort()
 
-        // A dry run checks and pushes, and changes nothing.
+        // A dry run checks and pushes, and changes nothing. Two hosts of the file do not answer: the
+        // host beyond the nodes is a spare and takes the first one's node; for the second no spare is
+        // left, and its role goes on without it (min 1).
         let all = project + "/machines-all"
-        try Data(ports.map { "root@127.0.0.1:\($0)\n" }.joined().utf8).write(to: URL(fileURLWithPath: all))
-        let dry = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", all, "--dry-run", "-r", "client=1", web], timeout: 600)
-        XCTAssertEqual(dry.status, 0)
-        XCTAssertTrue(dry.output.contains("nothing was kexec'd"), dry.output)
+        let (dead1, dead2) = (try Processes.freePort(), try Processes.freePort())
+        try Data("root@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(dead1)\nroot@127.0.0.1:\(dead2)\nroot@127.0.0.1:\(ports[1])\n".utf8)
+            .write(to: URL(fileURLWithPath: all))
+        let dry = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", all, "--dry-run", "-r", "client=2,min=1", "--retries", "1", web], timeout: 600)
+        XCTAssertEqual(dry.status, 0, dry.output)
+        XCTAssertTrue(dry.output.contains("dry run: 2 host(s) checked and ready; nothing was kexec'd"), dry.output)
+        XCTAssertTrue(dry.output.contains("root@127.0.0.1:\(dead1): connect: unreachable over SSH"), dry.output)
+        XCTAssertTrue(dry.output.contains("root@127.0.0.1:\(ports[1]): spare, takes client1 (role client) from root@127.0.0.1:\(dead1), "
+                                          + "whose connect failed"), dry.output)
+        XCTAssertTrue(dry.output.contains("client2 is left out: root@127.0.0.1:\(dead2) failed"), dry.output)
+        XCTAssertTrue(dry.output.contains("role client runs 1 node(s), its min is 1"), dry.output)
+        // The report: each host, its phases and tries, what it received and from where.
+        let report = try TestbedReport.load(path: project + "/deploy/webserver.g5k-ramdisk.report.json")
+        XCTAssertTrue(report.dryRun)
+        let byHost = Dictionary(uniqueKeysWithValues: report.hosts.map { ($0.host, $0) })
+        let gone = try XCTUnwrap(byHost["root@127.0.0.1:\(dead1)"])
+        XCTAssertEqual([gone.state, gone.errorClass?.rawValue, gone.replacedBy], ["replaced", "unreachable", "root@127.0.0.1:\(ports[1])"])
+        XCTAssertEqual(gone.phases.map(\.attempts), [2], "--retries 1: two tries")
+        XCTAssertEqual(byHost["root@127.0.0.1:\(dead2)"]?.state, "failed")
+        XCTAssertEqual(report.missing, [.init(node: "client2", role: "client", running: 1, minimum: 1)])
+        let bundleBytes = try ["kernel", "initrd", "kexec.sh"].reduce(0) {
+            $0 + (try FileManager.default.attributesOfItem(atPath: bundle + "/" + $1)[.size] as? Int ?? 0)
+        }
+        for (port, node) in [(ports[0], "server"), (ports[1], "client1")] {
+            let h = try XCTUnwrap(byHost["root@127.0.0.1:\(port)"])
+            XCTAssertEqual([h.node, h.state], [node, "ready"])
+            XCTAssertEqual(h.bytesReceived, bundleBytes)
+            XCTAssertTrue(h.receivedFrom.hasPrefix("relay"), h.receivedFrom)
+            XCTAssertEqual(h.phases.map(\.phase), [.connect, .facts, .transfer])
+        }
+        XCTAssertEqual(byHost["root@127.0.0.1:\(ports[1])"]?.replaces, "root@127.0.0.1:\(dead1)")
         // The two hosts pass the bundle on to each other (over their private network), fed once from here.
         XCTAssertTrue(dry.output.contains("relay: kernel, initrd, kexec.sh to 2 host(s) in a chain, fed once from here"), dry.output)
         XCTAssertTrue(dry.output.contains("relay: 2 of 2 host(s) have it"), dry.output)

@@ -3,6 +3,7 @@ import NXCDeployment
 import NXCTestbed
 import NXCArchive
 import NXCBuild
+import NXCFlavours
 
 /// Before anything changes on a host: one SSH session gathers its facts (and hashes the bundle
 /// files already there), and the host is refused, by name, when it cannot become a node.
@@ -38,8 +39,8 @@ extension KexecStart {
             let checked = try? Command.status(argv, timeout: max(60, timeout))
             // ssh exits 255 on its own failures; anything else is the check's verdict.
             if let (st, out) = checked, st != 255 { answer = (st, out); return .ok }
-            let (_, out) = (try? Command.status(env.argv(host, afterKexec: false, command: ["true"]), timeout: 30)) ?? (255, "timeout")
-            return .retry("unreachable over SSH: \(out.split(separator: "\n").last.map(String.init) ?? "no answer")", .unreachable)
+            let why = checked.flatMap { $0.1.split(separator: "\n").last.map(String.init) } ?? "no answer within \(Int(max(60, timeout))) s"
+            return .retry("unreachable over SSH: \(why)", .unreachable)
         }
         guard connected, let (st, out) = answer else { progress("\(host): \(r.error ?? "")"); return }
         r.phase(.facts, policy: RetryPolicy(retries: 0)) { r, _ in
@@ -76,7 +77,9 @@ extension KexecStart {
                 let values = members.map { $0.facts[key] ?? "" }
                 guard let common = mostCommon(values) else { continue }
                 for m in members where (m.facts[key] ?? "") != common {
-                    out.append("\(m.entry.host) (\(m.entry.node)): \(label) '\(m.facts[key] ?? "")', other hosts of role \(role): '\(common)'")
+                    // What a host says of itself is shown, not obeyed: control characters escaped.
+                    out.append("\(m.entry.host) (\(m.entry.node)): \(label) '\(FlavourRules.printable(m.facts[key] ?? ""))', "
+                               + "other hosts of role \(role): '\(FlavourRules.printable(common))'")
                 }
             }
             let mems = members.map { Int($0.facts["mem"] ?? "") ?? 0 }

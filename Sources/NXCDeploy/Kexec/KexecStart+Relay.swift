@@ -8,6 +8,9 @@ import NXCBuild
 extension KexecStart {
     /// Below this, the files go over SSH to each host.
     static let relayMinimumBytes = 1 << 20
+    /// Chains in a row: the hosts a dead relay cut short form a chain of their own, fed once more
+    /// from here; what they still lack after the last round goes over SSH.
+    static let relayRounds = 2
 
     /// Chains the checked hosts that lack the same files (two or more): listeners on all but the
     /// first, started at once; then this machine streams the tar of those files, with the chain's
@@ -16,8 +19,9 @@ extension KexecStart {
     /// one whose copy is short or wrong (a relay before it died) still lacks the files, and the
     /// SSH push that follows gives them to it.
     static func relay(_ runs: [TestbedRun], env: TestbedSSH, bundle: Bundle, timeout: Double, parallel: Int,
-                      progress: @escaping @Sendable (String) -> Void) async -> [TestbedRun] {
+                      progress: @escaping @Sendable (String) -> Void) async -> (runs: [TestbedRun], fed: Int) {
         var runs = runs
+        var fed = 0
         // The address each host's successor reaches it at: as the deployment document will say.
         let doc = Deployment.fromFacts(composition: "relay", flavour: "relay", key: "", runs: runs)
         let waiting = runs.indices.filter { !runs[$0].failed && !missing(runs[$0], bundle: bundle).isEmpty }
@@ -58,6 +62,7 @@ extension KexecStart {
                                     command: asRoot + ["sh", "-c", RelayScript.head, "sh", remoteDirectory, token, route,
                                                        String(seconds), RelayScript.perl])
             let t0 = Date()
+            fed += bytes
             do {
                 try Command.run(headArgv, timeout: Double(seconds) + 30, inputFile: tar)
             } catch {
@@ -87,7 +92,7 @@ extension KexecStart {
             let got = checked.filter { !$0.1.relayed.isEmpty }.count
             progress(String(format: "relay: %d of %d host(s) have it after %.1f s", got, members.count, Date().timeIntervalSince(t0)))
         }
-        return runs
+        return (runs, fed)
     }
 
     /// `bytes` random bytes as hex, from the system's generator.

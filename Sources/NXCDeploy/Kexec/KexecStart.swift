@@ -90,8 +90,13 @@ struct KexecStart: StartMethod {
         for w in Self.hardwareWarnings(runs) { ctx.progress("warning: " + w) }
         // Hosts that lack the same files pass them on to each other (fed once from here); what a
         // host still lacks after that is pushed to it over SSH.
-        if ctx.options.relay {
-            runs = await Self.relay(runs, env: env, bundle: bundle, timeout: timeout, parallel: ctx.options.parallel, progress: progress)
+        var relayFed = 0
+        for _ in 0..<(ctx.options.relay ? Self.relayRounds : 0) {
+            let (relayed, fed) = await Self.relay(runs, env: env, bundle: bundle, timeout: timeout, parallel: ctx.options.parallel,
+                                                  progress: progress)
+            runs = relayed
+            relayFed += fed
+            if fed == 0 { break }
         }
         runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
             var r = r
@@ -103,7 +108,7 @@ struct KexecStart: StartMethod {
             push(&r)
         }
         bundle.archives.removeAll()
-        ctx.progress(Self.distributionSummary(runs, bundle: bundle))
+        ctx.progress(Self.distributionSummary(runs, bundle: bundle, relayFed: relayFed))
         // No spare left: a role that keeps its min goes on without the nodes whose hosts failed.
         let (kept, dropped) = Self.settle(runs, minimum: binding.minimum)
         for (r, m) in dropped {
@@ -201,8 +206,9 @@ struct KexecStart: StartMethod {
     }
 
     /// Where the hosts' bundles came from, and what this machine sent for them (its cost grows with
-    /// the hosts that got it over SSH, not with those that copied it from the shared folder).
-    static func distributionSummary(_ runs: [TestbedRun], bundle: Bundle) -> String {
+    /// the hosts that got it over SSH, not with those that copied it from the shared folder):
+    /// each push, and each chain's stream (`relayFed`).
+    static func distributionSummary(_ runs: [TestbedRun], bundle: Bundle, relayFed: Int) -> String {
         let size = Dictionary(uniqueKeysWithValues: zip(bundleFiles, bundle.sizes.map { Int($0) ?? 0 }))
         // Each host that answered the check, once: it got files over SSH, else through the relay
         // chain, else copied some from the shared folder, else had the bundle already.
@@ -210,10 +216,7 @@ struct KexecStart: StartMethod {
         let pushed = checked.filter { !$0.pushed.isEmpty }
         let relayed = checked.filter { $0.pushed.isEmpty && !$0.relayed.isEmpty }
         let copied = checked.filter { $0.pushed.isEmpty && $0.relayed.isEmpty && !$0.fromShared.isEmpty }
-        // Sent from here: each push, and each chain's stream once (one chain per set of files).
-        let chains = Set(checked.filter { !$0.relayed.isEmpty }.map { $0.relayed.joined(separator: "+") })
-        let bytes = pushed.reduce(0) { sum, r in sum + r.pushed.reduce(0) { $0 + (size[$1] ?? 0) } }
-            + chains.reduce(0) { sum, c in sum + c.split(separator: "+").reduce(0) { $0 + (size[String($1)] ?? 0) } }
+        let bytes = pushed.reduce(0) { sum, r in sum + r.pushed.reduce(0) { $0 + (size[$1] ?? 0) } } + relayFed
         return String(format: "bundle: %d host(s) through the relay chain, %d copied it from the shared folder, %d got files over SSH, "
                       + "%d had it (%.1f MiB sent from here)", relayed.count, copied.count, pushed.count,
                       checked.count - pushed.count - relayed.count - copied.count, Double(bytes) / 1_048_576)

@@ -114,14 +114,19 @@ enum RelayScript {
         for f in "$dir"/.relay.in/*; do mv -f "$f" "$dir/"; done; rmdir "$dir/.relay.in"; echo ok > "$dir/.relay.status"
         """#
 
-    /// Waits, $2 seconds at most, for the relay in staging folder $1 to end; prints `@relay STATUS`.
+    /// Waits, $2 seconds at most, for the relay in staging folder $1 to end (a relay whose wrapper
+    /// is gone without a status ends at once); prints `@relay STATUS`.
     /// A relay still running then is stopped (its session: the wrapper and perl), so that none
     /// outlives the start: its process group, after checking that its leader is that wrapper.
     static let wait = #"""
         n=0
-        while [ ! -e "$1/.relay.status" ] && [ $n -lt "$2" ]; do sleep 1; n=$((n + 1)); done
+        pid=$(cat "$1/.relay.pid" 2>/dev/null || true)
+        while [ ! -e "$1/.relay.status" ] && [ $n -lt "$2" ]; do
+          # Killed (its wrapper gone without a word): no use waiting.
+          if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then sleep 1; [ -e "$1/.relay.status" ] || echo "failed (the relay died)" > "$1/.relay.status"; break; fi
+          sleep 1; n=$((n + 1))
+        done
         if [ ! -e "$1/.relay.status" ]; then
-          pid=$(cat "$1/.relay.pid" 2>/dev/null || true)
           if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'relay.port'; then kill -TERM "-$pid" 2>/dev/null || true; fi
           echo "failed (stopped after $2 s)" > "$1/.relay.status"
         fi
