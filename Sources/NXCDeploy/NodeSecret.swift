@@ -17,6 +17,15 @@ public enum NodeSecret {
     /// The agent's command that keeps it on the node (/run/nxc/secret, root 0600).
     static let installCommand = [ImagePayload.agentPath, "secret", "install"]
 
+    /// The secret already in `runDirectory`: a regular file of this user's, 0600, of the right length.
+    static func kept(in runDirectory: String) -> String? {
+        let path = runDirectory + "/" + fileName
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o077 == 0,
+              st.st_size == length else { return nil }
+        return path
+    }
+
     /// Draws a new secret into `runDirectory/secret`; its path.
     static func create(in runDirectory: String) throws -> String {
         var g = SystemRandomNumberGenerator()
@@ -63,9 +72,10 @@ public enum NodeSecret {
 
     /// A new secret for this start, sent to every node of `deployment` with the method's remote command.
     /// `nodes`: those to send it to (default: every node of the deployment).
+    /// `keep` (--resume): the secret the nodes up already hold, when the run folder still has it.
     static func install(deployment: Deployment, state: RuntimeState, method: any StartMethod, runDirectory: String,
-                        nodes only: [String]? = nil, progress: @Sendable (String) -> Void) async throws {
-        let file = try create(in: runDirectory)
+                        nodes only: [String]? = nil, keep: Bool = false, progress: @Sendable (String) -> Void) async throws {
+        let file = try keep ? (kept(in: runDirectory) ?? create(in: runDirectory)) : create(in: runDirectory)
         let nodes = only ?? (deployment.order.isEmpty ? deployment.nodes.keys.sorted() : deployment.order)
         let started = Date()
         let failures = await deliver(nodes: nodes, file: file) { node in

@@ -111,7 +111,7 @@ public enum Operations {
             // never waits for it (a role unit that needs it waits, bounded, for /run/nxc/secret).
             if !method.deliversSecret {
                 try await NodeSecret.install(deployment: doc, state: state, method: method, runDirectory: ctx.runDirectory,
-                                             progress: progress)
+                                             keep: options.resume, progress: progress)
             }
         }
         return doc
@@ -138,7 +138,7 @@ public enum Operations {
         guard !up.isEmpty else { return }
         try state.save(in: ctx.runDirectory)
         try await NodeSecret.install(deployment: doc, state: state, method: method, runDirectory: ctx.runDirectory,
-                                     nodes: up, progress: progress)
+                                     nodes: up, keep: ctx.options.resume, progress: progress)
     }
 
     /// Runs `command` on every node of `target` (a node or a role); returns the worst exit status.

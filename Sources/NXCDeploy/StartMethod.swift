@@ -22,6 +22,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case kadeploy = "--kadeploy"
     case distribution = "--shared-dir/--no-relay"
     case retries = "--retries"
+    case resume = "--resume"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -53,6 +54,8 @@ public struct StartOptions: Sendable {
     /// How often each phase on a reserved host is tried again (connect, transfer, kexec).
     public static let defaultRetries = RetryPolicy.defaultRetries
     public var retries = defaultRetries
+    /// Redo only the nodes the last start's report does not give as up, with the document the others hold.
+    public var resume = false
 
     public init() {}
 
@@ -67,6 +70,7 @@ public struct StartOptions: Sendable {
         if kadeployCommand != Self.defaultKadeployCommand { f.insert(.kadeploy) }
         if sharedDir != nil || !relay { f.insert(.distribution) }
         if retries != Self.defaultRetries { f.insert(.retries) }
+        if resume { f.insert(.resume) }
         return f
     }
 }

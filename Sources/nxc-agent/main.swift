@@ -11,6 +11,7 @@ let usage = """
            nxc-agent generator NORMAL_DIR EARLY_DIR LATE_DIR   (as systemd runs nxc-generator)
            nxc-agent bundle DIR   (this node's kernel and retained initrd, for kexec --reuse)
            nxc-agent secret install   (the deployment's secret, 32 bytes on standard input, from nxc start)
+           nxc-agent update   (a newer deployment document on standard input, from nxc start: /etc/hosts and /etc/nxc)
            nxc-agent secret derive PURPOSE [--wait SECONDS]   (a key for PURPOSE: HMAC-SHA256(secret, PURPOSE), hex)
            nxc-agent sha256 < FILE   (SHA-256 in hex, as the agent checks nxc.deployment_sha256)
            nxc-agent --version
@@ -49,6 +50,8 @@ func main() -> Int32 {
         return whoami(rest, root: root)
     case "secret":
         return SecretCommand(root: root, log: Logger(program: "nxc-agent", sink: .standardOutput)).run(rest)
+    case "update":
+        return UpdateCommand(root: root, log: Logger(program: "nxc-agent", sink: .standardOutput)).run(rest)
     case "sha256":
         return sha256Command(rest)
     case "bundle":

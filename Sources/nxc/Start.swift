@@ -63,6 +63,9 @@ struct Start: AsyncParsableCommand {
     @Option(help: StartHelp.help(.retries, "How often each phase on a reserved host is tried again"))
     var retries: Int = StartOptions.defaultRetries
 
+    @Flag(help: StartHelp.help(.resume, "Finish the last start: redo the nodes that are not up"))
+    var resume = false
+
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
 
@@ -106,6 +109,7 @@ extension Start {
         if let kadeploy { o.kadeployCommand = kadeploy }
         o.relay = !noRelay
         o.retries = retries
+        o.resume = resume
         o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return o
     }

@@ -103,22 +103,46 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertTrue(dry.output.contains("relay: 2 of 2 host(s) have it"), dry.output)
         XCTAssertEqual(dry.output.components(separatedBy: "checked (kernel, initrd, kexec.sh through the relay chain)").count - 1, 2, dry.output)
         XCTAssertTrue(dry.output.contains("bundle: 2 host(s) through the relay chain, 0 copied it from the shared folder, 0 got files over SSH"), dry.output)
-        XCTAssertEqual(try Command.status(["ssh", "-i", project + "/.nxc/id_ed25519", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                                           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(ports[0]),
-                                           "root@127.0.0.1", "hostname"], timeout: 60).1.trimmingCharacters(in: .whitespacesAndNewlines), "host1")
+        // The stock hosts, over SSH with the project's key (they are nodes of the stockhost composition).
+        func onStock(_ port: Int, _ command: String) throws -> (Int32, String) {
+            let (st, out) = try Command.status(["ssh", "-i", project + "/.nxc/id_ed25519", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                                                "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-p", String(port),
+                                                "root@127.0.0.1", command], timeout: 60)
+            return (st, out.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        XCTAssertEqual(try onStock(ports[0], "hostname").1, "host1")
 
-        // OAR-style file (repeats), third host unreachable: two nodes up, the third named.
+        // OAR-style file (repeats), a third host unreachable: client2 is left out (min 1). The second
+        // host's kexec does nothing (/bin/true in its place, as a host whose kexec_load is refused):
+        // it still answers as its old system, so its node is named down well before the timeout,
+        // while server comes up.
         let machines = project + "/machines"
         try Data("# OAR_NODEFILE\nroot@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[1])\nroot@127.0.0.1:\(dead)\n".utf8)
             .write(to: URL(fileURLWithPath: machines))
+        XCTAssertEqual(try onStock(ports[1], "mount --bind /bin/true \"$(command -v kexec)\"").0, 0)
         let t0 = Date()
-        let first = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", machines, "--timeout", "300", web], timeout: 900)
+        let first = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", machines, "-r", "client=2,min=1", "--timeout", "300", web], timeout: 900)
         XCTAssertNotEqual(first.status, 0)
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 600)
-        XCTAssertTrue(first.output.contains("client2 on root@127.0.0.1:\(dead)"), first.output)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 300, "the host that did not kexec is named before the timeout")
+        XCTAssertTrue(first.output.contains("client2 is left out: root@127.0.0.1:\(dead) failed"), first.output)
+        XCTAssertTrue(first.output.contains("client1 on root@127.0.0.1:\(ports[1])"), first.output)
+        XCTAssertTrue(first.output.contains("still runs its old system"), first.output)
         XCTAssertTrue(first.output.contains("deployment: inline on the kernel command line"), first.output)
-        // The two nodes that came up still get the deployment's secret.
-        XCTAssertTrue(first.output.contains("the deployment's secret: sent to 2 node(s)"), first.output)
+        // The node that came up still gets the deployment's secret.
+        XCTAssertTrue(first.output.contains("the deployment's secret: sent to 1 node(s)"), first.output)
+        let firstReport = try TestbedReport.load(path: project + "/deploy/webserver.g5k-ramdisk.report.json")
+        let broken = try XCTUnwrap(firstReport.hosts.first { $0.host == "root@127.0.0.1:\(ports[1])" })
+        XCTAssertEqual([broken.state, broken.errorClass?.rawValue, broken.phases.last?.phase.rawValue], ["failed", "kexec", "boot"])
+
+        // The host's kexec works again: --resume redoes client1 alone, with the document server holds.
+        XCTAssertEqual(try onStock(ports[1], "umount \"$(command -v kexec)\"").0, 0)
+        let resumed = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", machines, "--resume", "--timeout", "300", web], timeout: 900)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resume: 1 node(s) still up from the last start; to redo: client1 on root@127.0.0.1:\(ports[1])"),
+                      resumed.output)
+        XCTAssertTrue(resumed.output.contains("the deployment's secret: sent to 2 node(s)"), resumed.output)
+        XCTAssertEqual(try TestbedReport.load(path: project + "/deploy/webserver.g5k-ramdisk.report.json").hosts
+                        .first { $0.host == "root@127.0.0.1:\(ports[1])" }?.state, "up")
         for (node, role) in [("server", "server"), ("client1", "client")] {
             XCTAssertEqual(try execOn(node, ["hostname"]).output, node)
             XCTAssertEqual(try execOn(node, ["cat", "/etc/nxc/role"]).output, role)
@@ -126,6 +150,9 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertEqual(try execOn("client1", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
         XCTAssertEqual(try execOn("server", ["systemctl", "is-active", "nginx"]).status, 0)
         XCTAssertNotEqual(try execOn("client1", ["systemctl", "is-active", "nginx"]).status, 0)
+        // One secret for both: the node redone got the one server already had.
+        XCTAssertEqual(try execOn("server", ["nxc-agent", "secret", "derive", "t"]).output,
+                       try execOn("client1", ["nxc-agent", "secret", "derive", "t"]).output)
 
         // Again on the same hosts, now nodes (--reuse), another distribution, document over HTTP.
         let two = project + "/machines-two"

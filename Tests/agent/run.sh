@@ -460,6 +460,38 @@ for n in 0 1 54 55 56 57 63 64 65 119 120 127 128 129 1000; do
     check_content <(agent sha256 < "$work/len.bin") "$(sha256sum < "$work/len.bin" | cut -d' ' -f1)"
 done
 
+echo "== update (a spare took another node's place)"
+r=$work/update; make_root "$r"
+in_root "$r" boot --host server --deployment "$work/deployment.json" > "$work/update-boot.log" 2>&1
+check_status "boot before update" $? 0
+# client2 moved to another host: a new address, the rest as it was.
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); d["nodes"]["client2"]["address"] = "10.77.0.9"
+json.dump(d, open(sys.argv[2], "w"))' "$work/deployment.json" "$work/moved.json"
+in_root "$r" update < "$work/moved.json" > "$work/update.log" 2>&1
+check_status "update" $? 0
+check_content "$r/etc/hosts" "${expected_hosts/10.77.0.3 client2/10.77.0.9 client2}"
+check "update keeps the new document" cmp -s "$r/etc/nxc/deployment.json" "$work/moved.json"
+check_log "$work/update.log" "updated: node server (role server) now has the deployment's 4 nodes"
+# A document that changes this node's role, or leaves it out, is refused; nothing is written.
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); d["nodes"]["server"]["role"] = "client"; d["nodes"]["client2"]["address"] = "10.77.0.10"
+json.dump(d, open(sys.argv[2], "w"))' "$work/deployment.json" "$work/role.json"
+in_root "$r" update < "$work/role.json" > "$work/update-role.log" 2>&1
+check_status "update that changes the role" $? 1
+check_log "$work/update-role.log" "the document makes server a node of role client, not server: it must boot again"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); del d["nodes"]["server"]; d["order"] = [n for n in d.get("order", []) if n != "server"]
+json.dump(d, open(sys.argv[2], "w"))' "$work/deployment.json" "$work/gone.json"
+in_root "$r" update < "$work/gone.json" > "$work/update-gone.log" 2>&1
+check_status "update without this node" $? 1
+check "refused updates change nothing" cmp -s "$r/etc/nxc/deployment.json" "$work/moved.json"
+check "refused updates leave /etc/hosts" grep -q "10.77.0.9 client2" "$r/etc/hosts"
+printf 'not json' | in_root "$r" update > "$work/update-bad.log" 2>&1
+check_status "update with a bad document" $? 1
+in_root "$r" update extra < /dev/null > /dev/null 2>&1
+check_status "update with an argument" $? 64
+
 echo "== secret install and derive"
 r=$work/secret; make_root "$r"
 head -c 32 /dev/urandom > "$work/secret.bin"

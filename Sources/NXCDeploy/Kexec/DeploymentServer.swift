@@ -11,7 +11,13 @@ import NXCDeployment
 /// once; more get 503 at once) and one deadline for the whole request, reading and writing, so a
 /// client that trickles bytes only holds its own connection, and only until its deadline.
 final class DeploymentServer: @unchecked Sendable {
-    let document: Data
+    /// What it serves: the document, replaced (`replace`) when a spare changes it for the nodes still to boot.
+    var document: Data {
+        condition.lock()
+        defer { condition.unlock() }
+        return served
+    }
+    private var served: Data
     let port: Int
     /// 64 hex digits; in the document's path.
     let token: String
@@ -37,7 +43,7 @@ final class DeploymentServer: @unchecked Sendable {
 
     init(listen address: String, port wanted: Int?, document: Data, requestDeadline: Double = 10,
          maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
-        self.document = document
+        self.served = document
         self.log = log
         self.requestDeadline = requestDeadline
         self.maximumConnections = maximumConnections
@@ -90,6 +96,13 @@ final class DeploymentServer: @unchecked Sendable {
         condition.unlock()
         let t = Thread { [self] in serve() }
         t.start()
+    }
+
+    /// Serves `document` from now on (the nodes that fetched the old one keep it; `nxc-agent update` follows).
+    func replace(document: Data) {
+        condition.lock()
+        served = document
+        condition.unlock()
     }
 
     var fetchedNodes: Set<String> {

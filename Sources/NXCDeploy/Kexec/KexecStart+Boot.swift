@@ -22,6 +22,9 @@ extension KexecStart {
         [netParams(node), "nxc.deployment_sha256=\(sha)"].filter { !$0.isEmpty }.joined(separator: " ")
     }
 
+    /// How long after kexec.sh the old system may still answer (kexec.sh jumps after a second).
+    static let oldSystemGrace = 40.0
+
     /// The kexec phase (one session writes the document and runs kexec.sh; tried again only
     /// while the host still runs its old system), then the boot phase: until the host answers
     /// as its node, with a new boot ID, or the timeout passes.
@@ -61,9 +64,22 @@ extension KexecStart {
         guard kexeced else { progress("\(host): \(r.error ?? "")"); return }
         r.state = "kexec"
         r.phase(.boot, policy: RetryPolicy(retries: 0)) { r, _ in
-            let deadline = Date().addingTimeInterval(timeout)
+            let kexeced = Date()
+            let deadline = kexeced.addingTimeInterval(timeout)
             var last = "no answer yet"
+            var asked = Date.distantPast
             while Date() < deadline {
+                // kexec.sh jumps within seconds: the old system still answering long after means
+                // the kexec never happened (kexec_load refused, a broken kexec): no use waiting.
+                let since = Date().timeIntervalSince(kexeced)
+                if since >= oldSystemGrace && Date().timeIntervalSince(asked) >= 10 {
+                    asked = Date()
+                    let argv = env.argv(host, afterKexec: false, command: ["cat", "/proc/sys/kernel/random/boot_id"], master: false)
+                    if let (st, out) = try? Command.status(argv, timeout: 20), st == 0,
+                       out.trimmingCharacters(in: .whitespacesAndNewlines) == oldBoot {
+                        return .fail("still runs its old system \(Int(since)) s after kexec.sh: the kexec did not happen", .kexec)
+                    }
+                }
                 let argv = env.argv(host, afterKexec: true,
                                     command: ["cat", "/etc/nxc/hostname", "/proc/sys/kernel/random/boot_id", "/run/nxc/ready"],
                                     probing: true)

@@ -39,7 +39,8 @@ extension KexecStart {
             let checked = try? Command.status(argv, timeout: max(60, timeout))
             // ssh exits 255 on its own failures; anything else is the check's verdict.
             if let (st, out) = checked, st != 255 { answer = (st, out); return .ok }
-            let why = checked.flatMap { $0.1.split(separator: "\n").last.map(String.init) } ?? "no answer within \(Int(max(60, timeout))) s"
+            let why = checked.flatMap { $0.1.split(whereSeparator: \.isNewline).last?.trimmingCharacters(in: .whitespaces) }
+                ?? "no answer within \(Int(max(60, timeout))) s"
             return .retry("unreachable over SSH: \(why)", .unreachable)
         }
         guard connected, let (st, out) = answer else { progress("\(host): \(r.error ?? "")"); return }

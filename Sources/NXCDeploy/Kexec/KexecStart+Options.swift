@@ -11,6 +11,7 @@ extension KexecStart {
          .reuse: "connect as root with nxc's key and kexec again",
          .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server",
          .retries: "connect, transfer and kexec, waiting 2 s, 4 s, … (30 s at most) in between; a host that still fails gives its node to a spare (a host of the machine file beyond the nodes)",
+         .resume: "redoes only the nodes the last start's report (deploy/<c>.<f>.report.json) does not give as up and that do not answer as themselves, on the same hosts, with the document the others hold; hosts of the machine file the last start did not use are spares",
          .distribution: "the hosts copy the bundle from a folder they share with this machine (--shared-dir; without it, the build folder at its own path), else pass it on to each other in a chain fed once from here (--no-relay: each host gets it over SSH)"]
     }
 
@@ -33,6 +34,9 @@ extension KexecStart {
             throw DeployError.badOption(options.httpListen == nil ? "--http-address" : "--http-listen",
                                         problem: "nxc's HTTP server listens on an IPv4 address; '\(FlavourRules.printable(l))' is not one"
                                             + (options.httpListen == nil ? " (give --http-listen ADDRESS)" : ""))
+        }
+        if options.resume && (options.dryRun || options.reuse) {
+            throw DeployError.badOption("--resume", problem: "continues the last start on the same hosts; it does not go with " + (options.dryRun ? "--dry-run" : "--reuse"))
         }
         if !(0...10).contains(options.retries) {
             throw DeployError.badOption("--retries", problem: "\(options.retries) is not between 0 and 10")

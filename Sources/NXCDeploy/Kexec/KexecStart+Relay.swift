@@ -24,7 +24,7 @@ extension KexecStart {
         var fed = 0
         // The address each host's successor reaches it at: as the deployment document will say.
         let doc = Deployment.fromFacts(composition: "relay", flavour: "relay", key: "", runs: runs)
-        let waiting = runs.indices.filter { !runs[$0].failed && !missing(runs[$0], bundle: bundle).isEmpty }
+        let waiting = runs.indices.filter { !runs[$0].failed && runs[$0].state != "up" && !missing(runs[$0], bundle: bundle).isEmpty }
         let groups = Dictionary(grouping: waiting) { missing(runs[$0], bundle: bundle) }
         for (files, members) in groups.sorted(by: { $0.value.first ?? 0 < $1.value.first ?? 0 }) where members.count >= 2 {
             guard let tar = try? bundle.archives.archive(of: files, from: bundle.build) else { continue }

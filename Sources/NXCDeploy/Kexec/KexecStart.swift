@@ -35,7 +35,8 @@ struct KexecStart: StartMethod {
         }
         let fm = FileManager.default
         let run = ctx.runDirectory
-        if !ctx.options.reuse { try? fm.removeItem(atPath: run) }
+        // Kept by --reuse (the nodes' host keys) and --resume (those, and the document the nodes hold).
+        if !ctx.options.reuse && !ctx.options.resume { try? fm.removeItem(atPath: run) }
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
         let env = TestbedSSH(identity: ctx.identity,
                              options: .init(sshUser: ctx.options.sshUser, sshOptions: ctx.options.sshOptions, reuse: ctx.options.reuse),
@@ -63,15 +64,18 @@ struct KexecStart: StartMethod {
         let progress = ctx.progress
         let policy = RetryPolicy(retries: ctx.options.retries)
         let timeout = ctx.timeout
-        var spares = binding.unused
+        let plan = ctx.options.resume ? try await ResumePlan.load(ctx: ctx, binding: binding, env: env) : nil
+        var spares = plan?.spares ?? binding.unused
         var retired: [TestbedRun] = []
+        // Nodes still up (--resume) are left alone throughout.
         let check: @Sendable (inout TestbedRun) -> Void = { r in
+            guard r.state != "up" else { return }
             let t0 = Date()
             Self.check(&r, env: env, bundle: bundle, timeout: timeout, policy: policy, progress: progress)
             r.seconds += Date().timeIntervalSince(t0)
         }
         let push: @Sendable (inout TestbedRun) -> Void = { r in
-            guard !r.failed else { return }
+            guard !r.failed, r.state != "up" else { return }
             let t0 = Date()
             Self.push(&r, env: env, bundle: bundle, timeout: timeout, policy: policy, progress: progress)
             r.seconds += Date().timeIntervalSince(t0)
@@ -79,9 +83,10 @@ struct KexecStart: StartMethod {
 
         // 1. Connect, check, push — nothing changes on a host before this succeeds. A spare takes
         // the node of a host that fails here.
-        ctx.progress("checking \(binding.entries.count) host(s) over SSH (parallel \(ctx.options.parallel)"
+        var runs = plan?.runs ?? binding.entries.map { TestbedRun(entry: $0) }
+        ctx.progress("checking \(runs.filter { $0.state != "up" }.count) host(s) over SSH (parallel \(ctx.options.parallel)"
                      + (spares.isEmpty ? ")" : ", \(spares.count) spare(s))"))
-        var runs = await Parallel.map(binding.entries.map { TestbedRun(entry: $0) }, limit: ctx.options.parallel) { r in
+        runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
             var r = r
             check(&r)
             return r
@@ -109,20 +114,27 @@ struct KexecStart: StartMethod {
         }
         bundle.archives.removeAll()
         ctx.progress(Self.distributionSummary(runs, bundle: bundle, relayFed: relayFed))
-        // No spare left: a role that keeps its min goes on without the nodes whose hosts failed.
-        let (kept, dropped) = Self.settle(runs, minimum: binding.minimum)
+        // No spare left: a role that keeps its min goes on without the nodes whose hosts failed (not
+        // on --resume: the nodes up hold a document with every node).
+        let (kept, dropped) = plan == nil ? Self.settle(runs, minimum: binding.minimum) : (runs, [])
         for (r, m) in dropped {
             ctx.progress("\(m.node) is left out: \(r.entry.host) failed (\(r.error ?? "")) and no spare is left; role \(m.role) "
                          + "runs \(m.running) node(s), its min is \(m.minimum)")
         }
         runs = kept
-        let saveReport: @Sendable ([TestbedRun]) throws -> Void = { [retired, spares] runs in
-            try Self.report(ctx, runs: runs, retired: retired, dropped: dropped, spares: spares, bundle: bundle, started: started)
+        let saveReport: @Sendable ([TestbedRun], [TestbedRun], [TestbedHost]) throws -> Void = { runs, retired, spares in
+            try Self.report(ctx, runs: runs, retired: retired, dropped: dropped, spares: spares, bundle: bundle, started: started,
+                            earlier: plan?.report)
         }
 
-        // 2. The deployment document: addresses recorded before the kexec.
-        let doc = Deployment.fromFacts(composition: ctx.composition.name, flavour: ctx.flavour.name, key: ctx.identity.publicKey, runs: runs)
-        let compact = try doc.encoded(pretty: false)
+        // 2. The deployment document: addresses recorded before the kexec (--resume: the one the nodes
+        // up hold, byte for byte, with the nodes spares took as those spares are).
+        let makeDocument: @Sendable ([TestbedRun]) -> Deployment = { runs in
+            plan?.document(runs: runs, ctx: ctx)
+                ?? Deployment.fromFacts(composition: ctx.composition.name, flavour: ctx.flavour.name, key: ctx.identity.publicKey, runs: runs)
+        }
+        var doc = makeDocument(runs)
+        let compact = try plan.flatMap { $0.previous == doc ? $0.compact : nil } ?? doc.encoded(pretty: false)
         let maxNode = runs.map(\.entry.node.count).max() ?? 0
         let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
             + maxNode + compact.base64EncodedString().count
@@ -137,7 +149,7 @@ struct KexecStart: StartMethod {
             env.closeMasters((runs + retired).map(\.entry.host))
             for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
             TestbedRun.report(runs + dropped.map(\.0) + retired, progress: ctx.progress, total: Date().timeIntervalSince(started))
-            try saveReport(runs)
+            try saveReport(runs, retired, spares)
             let failed = runs.filter(\.failed)
             if !failed.isEmpty {
                 throw DeployError.failedOn("the checks", failed.map { ("\($0.entry.host)", $0.error ?? "") }, unit: "host")
@@ -165,24 +177,39 @@ struct KexecStart: StartMethod {
 
         // 4. kexec, then wait for each host to come back as its node.
         let deploymentURL = url
-        let documentSHA = sha256(bytes: Array(compact))
         let pushDoc = run + "/deployment.json"
-        runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
-            guard !r.failed else { return r }
-            var r = r
-            let t0 = Date()
-            Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, sha: documentSHA, timeout: timeout,
-                              policy: policy, progress: progress)
-            r.seconds += Date().timeIntervalSince(t0)
-            return r
+        let kexecAll: @Sendable ([TestbedRun], Deployment, Data) async -> [TestbedRun] = { runs, doc, compact in
+            let documentSHA = sha256(bytes: Array(compact))
+            return await Parallel.map(runs, limit: ctx.options.parallel) { r in
+                guard !r.failed, r.state != "up" else { return r }
+                var r = r
+                let t0 = Date()
+                Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, sha: documentSHA, timeout: timeout,
+                                  policy: policy, progress: progress)
+                r.facts["document"] = documentSHA
+                r.seconds += Date().timeIntervalSince(t0)
+                return r
+            }
         }
+        runs = await kexecAll(runs, doc, compact)
+        // 5. A host that did not come back gives its node to a spare, kexec'd with the document as it
+        // then is; the nodes already up get that final document (nxc-agent update).
+        if !spares.isEmpty && runs.contains(where: \.failed) {
+            (runs, doc) = try await Self.replaceAfterKexec(runs, doc: doc, spares: &spares, retired: &retired, ctx: ctx, server: server,
+                                                           makeDocument: makeDocument, kexecAll: kexecAll) { r in
+                check(&r)
+                push(&r)
+            }
+        }
+        await Self.updateStale(runs, final: try plan.flatMap { $0.previous == doc ? $0.compact : nil } ?? doc.encoded(pretty: false),
+                               ctx: ctx, env: env)
         env.closeMasters((runs + retired).map(\.entry.host))
         if let server {
             let missing = runs.filter { !$0.failed && !server.fetchedNodes.contains($0.entry.node) }.map(\.entry.node)
             if !missing.isEmpty { ctx.progress("HTTP: not fetched by \(missing.joined(separator: ", "))") }
         }
         TestbedRun.report(runs + dropped.map(\.0) + retired, progress: ctx.progress, total: Date().timeIntervalSince(started))
-        try saveReport(runs)
+        try saveReport(runs, retired, spares)
         state.startedAt = Date()
         try state.save(in: run)
         let failed = runs.filter(\.failed)
