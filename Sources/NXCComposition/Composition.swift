@@ -76,6 +76,8 @@ public struct Role: Sendable, Hashable {
     /// The fewest nodes the role may run with on reserved hosts (`min`): a start goes on without
     /// the others when their hosts fail and no spare is left. nil: every node is needed.
     public var minimum: Int?
+    /// Absolute paths `nxc collect` gathers from this role's nodes (files or folders).
+    public var collect: [Located<String>] = []
     public var location: SourceLocation
 
     public init(name: String, count: Int = 1, packages: [Located<String>] = [], services: [Located<String>] = [],

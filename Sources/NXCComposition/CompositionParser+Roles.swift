@@ -23,7 +23,7 @@ extension CompositionParser {
                 continue
             }
             var minNode: Node?
-            for (k, _, rv) in try mapping(v, key, allowed: ["count", "min", "packages", "services", "files", "memory", "ports"]) {
+            for (k, _, rv) in try mapping(v, key, allowed: ["count", "min", "packages", "services", "files", "memory", "ports", "collect"]) {
                 let rk = "\(key).\(k)"
                 switch k {
                 case "count":
@@ -51,6 +51,17 @@ extension CompositionParser {
                 case "files": role.files = try parseFiles(rv, rk)
                 case "memory": role.memoryMiB = try parseMemory(rv, rk)
                 case "ports": role.ports = try parsePorts(rv, rk)
+                case "collect":
+                    role.collect = try stringList(rv, rk).map { p in
+                        let parts = p.value.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+                        let why = !p.value.hasPrefix("/") ? "must be absolute (start with '/')"
+                            : parts.contains("..") || parts.contains(".") ? "must not contain '.' or '..' components"
+                            : p.value == "/" || parts.contains("") ? "must name a file or a folder below / (no empty components, no trailing '/')" : nil
+                        if let why {
+                            throw CompositionError(file: file, location: p.location, key: p.key, "path '\(DebianSource.shown(p.value))' \(why)")
+                        }
+                        return p
+                    }
                 default: break
                 }
             }

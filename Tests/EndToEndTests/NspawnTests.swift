@@ -45,8 +45,60 @@ final class NspawnTests: XCTestCase {
         return left
     }
 
+    /// `nxc cp` both ways with a role as target (a folder per node), and `nxc collect`.
+    func checkCopyAndCollect() throws {
+        let input = project + "/in"
+        try FileManager.default.createDirectory(atPath: input + "/sub", withIntermediateDirectories: true)
+        try Data("data\n".utf8).write(to: URL(fileURLWithPath: input + "/sub/a.txt"))
+        let to = try session.run(["cp", input, "client:/srv/drop"])
+        XCTAssertEqual(to.status, 0, to.output)
+        for node in ["client1", "client2"] {
+            XCTAssertEqual(try session.exec(node, ["cat", "/srv/drop/in/sub/a.txt"]).output, "data")
+        }
+        XCTAssertNotEqual(try session.exec("server", ["test", "-e", "/srv/drop"]).status, 0, "only the role's nodes")
+        let out = project + "/out"
+        let from = try session.run(["cp", "client:/srv/drop/in", out])
+        XCTAssertEqual(from.status, 0, from.output)
+        for node in ["client1", "client2"] {
+            XCTAssertEqual(try String(contentsOfFile: "\(out)/\(node)/in/sub/a.txt", encoding: .utf8), "data\n")
+        }
+        XCTAssertEqual(try session.run(["cp", "server:/etc/hostname", out + "/one"]).status, 0)
+        XCTAssertEqual(try String(contentsOfFile: out + "/one/hostname", encoding: .utf8), "server\n", "a node: no folder per node")
+        let neither = try session.run(["cp", input, out])
+        XCTAssertNotEqual(neither.status, 0)
+        XCTAssertTrue(neither.output.contains("neither side is on a node"), neither.output)
+        let gone = try session.run(["cp", "client1:/no/such/thing", out])
+        XCTAssertNotEqual(gone.status, 0)
+        XCTAssertTrue(gone.output.contains("client1: exit 2: sh: 1: cd: can't cd to /no/such"), gone.output)
+
+        let c = try session.run(["collect", "--name", "run1"], timeout: 300)
+        XCTAssertEqual(c.status, 0, c.output)
+        XCTAssertTrue(c.output.contains("server: not collected: /no/such/file"), c.output)
+        let results = project + "/results/run1"
+        XCTAssertEqual(try String(contentsOfFile: results + "/server/etc/hostname", encoding: .utf8), "server\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: results + "/server/var/log/nginx/access.log"))
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results + "/manifest.json"))) as? [String: Any])
+        let files = try XCTUnwrap(manifest["files"] as? [[String: Any]])
+        for node in ["server", "client1", "client2"] {
+            let journal = try XCTUnwrap(files.first { $0["path"] as? String == node + "/journal.txt" }, node)
+            XCTAssertEqual(journal["sha256"] as? String, try sha256(file: results + "/" + node + "/journal.txt"))
+            XCTAssertGreaterThan(journal["size"] as? Int ?? 0, 0)
+        }
+        XCTAssertEqual((manifest["deployment"] as? [String: Any])?["composition"] as? String, "webserver")
+        XCTAssertNotNil((manifest["build"] as? [String: Any])?["sha256"], "the artefacts' hashes")
+        let again = try session.run(["collect", "--name", "run1"])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.output.contains("exists already"), again.output)
+    }
+
     func testWebserverAndSlurmInNspawn() throws {
-        let comp = Self.repo + "/compositions/webserver"
+        // compositions/webserver, with paths for `nxc collect` (the image is the same: collect is not in it).
+        let comp = project + "/webserver"
+        try FileManager.default.copyItem(atPath: Self.repo + "/compositions/webserver", toPath: comp)
+        let yaml = try String(contentsOfFile: comp + "/composition.yaml", encoding: .utf8)
+        let withCollect = yaml.replacingOccurrences(of: "  server:\n", with: "  server:\n    collect: [/var/log/nginx, /etc/hostname, /no/such/file]\n")
+        XCTAssertNotEqual(withCollect, yaml)
+        try Data(withCollect.utf8).write(to: URL(fileURLWithPath: comp + "/composition.yaml"))
         let b = try session.run(["build", "-f", "nspawn", comp], timeout: 1800)
         XCTAssertEqual(b.status, 0, b.output)
         let dir = project + "/build/webserver/nspawn"
@@ -81,6 +133,7 @@ final class NspawnTests: XCTestCase {
                                            input: Data("echo TTY=$(tty) HOST=$(hostname)\nexit 3\n".utf8))
             XCTAssertTrue(shell.1.contains("TTY=/dev/pts/"), shell.1)
             XCTAssertTrue(shell.1.contains("HOST=server"), shell.1)
+            try checkCopyAndCollect()
         }
         let stopped = try session.run(["stop"], timeout: 120)
         XCTAssertEqual(stopped.status, 0, stopped.output)

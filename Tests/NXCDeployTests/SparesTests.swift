@@ -185,3 +185,18 @@ final class Lines: @unchecked Sendable {
     func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
 }
+
+/// `nxc cp`'s arguments: which side is on the nodes.
+final class ResultsTests: XCTestCase {
+    func testRemoteSideIsANodeOrARoleOfTheDeployment() {
+        var d = Deployment(composition: "c", flavour: "f", authorizedKeys: [], nodes: [:], order: ["server", "client1"])
+        d.nodes["server"] = .init(role: "server", address: nil, interfaces: nil, ssh: nil)
+        d.nodes["client1"] = .init(role: "client", address: nil, interfaces: nil, ssh: nil)
+        XCTAssertEqual(Results.remote("server:/etc/hosts", in: d), .init(target: "server", path: "/etc/hosts"))
+        XCTAssertEqual(Results.remote("client:/var/log", in: d), .init(target: "client", path: "/var/log"))
+        XCTAssertEqual(Results.remote("client1:rel", in: d), .init(target: "client1", path: "rel"))
+        XCTAssertNil(Results.remote("./server:/etc", in: d))
+        XCTAssertNil(Results.remote("other:/etc", in: d))
+        XCTAssertNil(Results.remote("/tmp/a", in: d))
+    }
+}
