@@ -104,6 +104,15 @@ public struct ImagePayload: Sendable {
         entries = e
     }
 
+    /// The entries split in two: the agent's binary alone (the same for every composition, until
+    /// nxc-agent changes), and the rest (the composition's own: units, role data, role files).
+    public func splitAgent() -> (agent: ImagePayload, rest: ImagePayload) {
+        var agent = self, rest = self
+        agent.entries = entries.filter { $0.path == Self.agentPath }
+        rest.entries = entries.filter { $0.path != Self.agentPath }
+        return (agent, rest)
+    }
+
     /// Parent directories of `entries` that are not themselves entries, for formats that need them.
     public func missingParents(existsInBase: (String) -> Bool) -> [String] {
         let have = Set(entries.map(\.path))

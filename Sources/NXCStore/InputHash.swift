@@ -49,6 +49,21 @@ public func sha256(file path: String) throws -> String {
     return SHA256Digest.hex(hasher.finalize())
 }
 
+/// SHA-256 of a file's first `count` bytes, as lowercase hex; nil when the file is shorter.
+public func sha256(file path: String, firstBytes count: Int) throws -> String? {
+    guard let h = FileHandle(forReadingAtPath: path) else { throw StoreError.unreadable(path) }
+    defer { try? h.close() }
+    let hasher = SHA256Digest()
+    var left = count
+    while left > 0 {
+        let chunk = h.readData(ofLength: min(left, 1 << 20))
+        if chunk.isEmpty { return nil }
+        chunk.withUnsafeBytes { hasher.update($0) }
+        left -= chunk.count
+    }
+    return SHA256Digest.hex(hasher.finalize())
+}
+
 /// SHA-256 of bytes in memory, as lowercase hex.
 public func sha256(bytes: [UInt8]) -> String {
     let hasher = SHA256Digest()

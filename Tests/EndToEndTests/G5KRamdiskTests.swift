@@ -154,21 +154,33 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertEqual(try execOn("server", ["nxc-agent", "secret", "derive", "t"]).output,
                        try execOn("client1", ["nxc-agent", "secret", "derive", "t"]).output)
 
+        // An edit of a role's file only (the page), rebuilt: the initrd's system segment is the same.
+        let edited = project + "/webserver"
+        try FileManager.default.copyItem(atPath: web, toPath: edited)
+        try Data("hello again from nxc\n".utf8).write(to: URL(fileURLWithPath: edited + "/index.html"))
+        XCTAssertEqual(try nxcRun(["build", "-f", "g5k-ramdisk", edited], timeout: 600).status, 0)
+        let payloadSize = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: bundle + "/initrd.payload")[.size] as? Int)
+        XCTAssertLessThan(payloadSize, 4 << 20, "the payload segment is small")
+
         // Again on the same hosts, now nodes (--reuse), another distribution, document over HTTP.
         let two = project + "/machines-two"
         try Data("root@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[1])\n".utf8).write(to: URL(fileURLWithPath: two))
         let second = try nxcRun(["start", "-f", "g5k-ramdisk", "-m", two, "--reuse", "-r", "client=1", "--deploy-via", "http",
                                  "--http-address", "10.0.2.100", "--http-listen", "127.0.0.1", "--http-port", String(httpPort),
-                                 "--timeout", "300", web], timeout: 900)
+                                 "--timeout", "300", edited], timeout: 900)
         XCTAssertEqual(second.status, 0)
         XCTAssertTrue(second.output.contains("deployment: over HTTP (--deploy-via http)"), second.output)
-        // Each node kexecs into its own kernel (kept in the image) and initrd (kept in memory).
-        // kexec.sh, the only file they lack (1 KB, too small for the relay chain), goes over SSH.
-        XCTAssertEqual(second.output.components(separatedBy: "pushed kexec.sh over SSH (kernel and initrd from the node itself)").count - 1,
-                       2, second.output)
+        // Each node kexecs into its own kernel (kept in the image) and its own initrd's system segment
+        // (kept in memory) joined to the new payload segment: only that and kexec.sh go over SSH.
+        XCTAssertEqual(second.output.components(separatedBy: "pushed initrd.payload, kexec.sh over SSH; kernel and the initrd's system "
+                                                + "segment from the node itself, the new payload segment joined to it").count - 1, 2, second.output)
+        XCTAssertTrue(second.output.contains("got files over SSH"), second.output)
+        // Kilobytes: two payload segments (under 1 KiB each here) and two kexec.sh.
+        XCTAssertNotNil(second.output.range(of: #"2 got files over SSH, 0 had it \([0-9.]+ KiB sent from here\)"#, options: .regularExpression),
+                        second.output)
         XCTAssertTrue(second.output.contains("HTTP: server fetched") && second.output.contains("HTTP: client fetched"), second.output)
         XCTAssertEqual(try execOn("client", ["hostname"]).output, "client")
-        XCTAssertEqual(try execOn("client", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
+        XCTAssertEqual(try execOn("client", ["curl", "-sf", "http://server/"]).output, "hello again from nxc")
         XCTAssertEqual(try execOn("server", ["cat", "/etc/nxc/role"]).output, "server")
         // The webserver test script, unchanged, through nxc driver on the kexec'd nodes.
         let script = project + "/test.sh"
@@ -177,8 +189,8 @@ final class G5KRamdiskTests: XCTestCase {
         let driven = try nxcRun(["driver", script], timeout: 300)
         XCTAssertEqual(driven.status, 0, driven.output)
         // One node: the output is the command's own, without a node prefix.
-        XCTAssertTrue(driven.output.contains("\nhello from nxc"), driven.output)
-        XCTAssertFalse(driven.output.contains("client: hello from nxc"), driven.output)
+        XCTAssertTrue(driven.output.contains("\nhello again from nxc"), driven.output)
+        XCTAssertFalse(driven.output.contains("client: hello again from nxc"), driven.output)
 
         XCTAssertEqual(try nxcRun(["stop", "-f", "g5k-ramdisk", "--composition", "webserver"]).status, 0)
         let state = RuntimeState.load(from: project + "/.nxc/run/stockhost.vm-ramdisk")

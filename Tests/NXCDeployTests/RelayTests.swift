@@ -105,5 +105,6 @@ final class DistributionSummaryTests: XCTestCase {
         // One chain fed once: its tar, about the size of its files.
         XCTAssertEqual(KexecStart.distributionSummary(runs, bundle: bundle, relayFed: 11_535_360 + 3_072),
                        "bundle: 2 host(s) through the relay chain, 1 copied it from the shared folder, 1 got files over SSH, 1 had it (11.0 MiB sent from here)")
+        XCTAssertTrue(KexecStart.distributionSummary(Array(runs[2...2]), bundle: bundle, relayFed: 0).hasSuffix("(1.0 KiB sent from here)"))
     }
 }

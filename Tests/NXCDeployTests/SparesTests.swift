@@ -6,6 +6,7 @@ import XCTest
 @testable import NXCTestbed
 import NXCArchive
 import NXCBuild
+import NXCStore
 
 /// Retries, spares, `min` and the start report (issue 14), without hosts: the phases' bookkeeping,
 /// the spare pool and the role minimums are plain logic over `TestbedRun`s.
@@ -198,5 +199,58 @@ final class ResultsTests: XCTestCase {
         XCTAssertNil(Results.remote("./server:/etc", in: d))
         XCTAssertNil(Results.remote("other:/etc", in: d))
         XCTAssertNil(Results.remote("/tmp/a", in: d))
+    }
+}
+
+/// A host that holds the initrd's system segment (a node started with --reuse, a host with an
+/// earlier bundle) is sent the payload segment alone, and joins it to that segment.
+final class PayloadOnlyTests: XCTestCase {
+    func testHostWithTheSystemSegmentGetsThePayloadAlone() throws {
+        let fm = FileManager.default
+        let work = NSTemporaryDirectory() + "nxc-payload-\(UUID().uuidString.prefix(8))"
+        defer { try? fm.removeItem(atPath: work) }
+        let build = work + "/build", remote = work + "/remote"
+        try fm.createDirectory(atPath: build, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: remote, withIntermediateDirectories: true)
+        var g = SystemRandomNumberGenerator()
+        let system = Data((0..<300_000).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let payload = Data("new payload".utf8), old = Data("the old payload, longer".utf8)
+        try (system + payload).write(to: URL(fileURLWithPath: build + "/initrd"))
+        try payload.write(to: URL(fileURLWithPath: build + "/initrd.payload"))
+        try Data("K".utf8).write(to: URL(fileURLWithPath: build + "/kernel"))
+        try Data("#!/bin/sh\n".utf8).write(to: URL(fileURLWithPath: build + "/kexec.sh"))
+        try (system + old).write(to: URL(fileURLWithPath: remote + "/initrd"))
+
+        let prefix = try XCTUnwrap(try KexecStart.systemSegment(build: build))
+        XCTAssertEqual(prefix.size, system.count)
+        XCTAssertEqual(prefix.sha, sha256(bytes: Array(system)))
+        var bundle = KexecStart.Bundle(build: build, sha: [:], sizes: [], archives: KexecStart.PushArchives(folder: work))
+        for f in KexecStart.bundleFiles {
+            bundle.sha[f] = try sha256(file: build + "/" + f)
+            bundle.sizes.append(String(try XCTUnwrap(fm.attributesOfItem(atPath: build + "/" + f)[.size] as? Int)))
+        }
+        bundle.prefix = prefix
+        XCTAssertEqual(bundle.fileSizes[KexecStart.payloadFile], payload.count)
+
+        let out = try Command.run(["sh", "-c", KexecScript.check, "sh", remote, ""] + bundle.checkArguments, timeout: 30)
+        var r = TestbedRun(entry: .init(node: "n", role: "r", host: TestbedHost(name: "h")))
+        r.record(facts: out)
+        XCTAssertEqual(r.facts["prefix"], prefix.sha, out)
+        XCTAssertEqual(KexecStart.missing(r, bundle: bundle), ["kernel", "initrd.payload", "kexec.sh"])
+
+        let tar = try bundle.archives.archive(of: ["initrd.payload"], from: build)
+        let joined = try Command.run(["sh", "-c", KexecScript.receive + "\n" + KexecScript.join, "sh", remote, String(prefix.size)],
+                                     timeout: 30, inputFile: tar)
+        XCTAssertTrue(joined.contains("@sha initrd \(try XCTUnwrap(bundle.sha["initrd"]))"), joined)
+        XCTAssertEqual(try sha256(file: remote + "/initrd"), bundle.sha["initrd"])
+        XCTAssertFalse(fm.fileExists(atPath: remote + "/initrd.payload"))
+        XCTAssertFalse(fm.fileExists(atPath: remote + "/.initrd.join"))
+
+        // Another system segment there: the whole initrd is missing.
+        try (Data(repeating: 1, count: system.count) + old).write(to: URL(fileURLWithPath: remote + "/initrd"))
+        var other = TestbedRun(entry: .init(node: "n", role: "r", host: TestbedHost(name: "h")))
+        other.record(facts: try Command.run(["sh", "-c", KexecScript.check, "sh", remote, ""] + bundle.checkArguments, timeout: 30))
+        XCTAssertEqual(KexecStart.missing(other, bundle: bundle), ["kernel", "initrd", "kexec.sh"])
+        bundle.archives.removeAll()
     }
 }

@@ -75,7 +75,7 @@ enum KexecScript {
     /// Run on each host before anything changes: facts as `@key value` lines. $1 is the bundle folder,
     /// $2 a folder the host may share with this machine (the build folder's own path, or
     /// --shared-dir; empty for none), then the size of each bundle file: a file is only hashed when
-    /// its size matches. A file the bundle folder lacks, and the shared folder has at that size, is
+    /// its size matches; then the size of the initrd's system segment (0: none). A file the bundle folder lacks, and the shared folder has at that size, is
     /// copied from there first (`@from NAME shared`): the hash is then the local copy's, so what
     /// nxc compares with its own is what kexec will read.
     static let check = stage + "\n" + """
@@ -111,6 +111,11 @@ enum KexecScript {
             echo "@sha $f $(sha256sum < "$dir/$f" | cut -d' ' -f1)"
           fi
         done
+        # The initrd's system segment (its first $1 bytes, when given): a host that has it needs
+        # only the payload segment.
+        if [ "${1:-0}" -gt 0 ] 2>/dev/null && [ -f "$dir/initrd" ] && [ "$(wc -c < "$dir/initrd")" -ge "$1" ]; then
+          echo "@prefix $(head -c "$1" "$dir/initrd" | sha256sum | cut -d' ' -f1)"
+        fi
         echo "@addr $(ip -j address show 2>/dev/null | tr -d '\\n')"
         echo "@route $(ip -j route show 2>/dev/null | tr -d '\\n')"
         """
@@ -119,6 +124,13 @@ enum KexecScript {
     /// place, so an interrupted push never leaves a half-written file under a bundle name.
     static let receive = stage + "\n" + #"set -e; stage "$1"; rm -rf "$1/.in"; mkdir "$1/.in"; tar -x -o -C "$1/.in"; "#
         + #"for f in "$1"/.in/*; do mv -f "$f" "$1/"; done; rmdir "$1/.in""#
+
+    /// After `receive`: a pushed payload segment ($1/initrd.payload) joined to the first $2 bytes of
+    /// the initrd already there (its system segment) into the new initrd, then its SHA-256 printed
+    /// (`@sha initrd …`) for nxc to compare with its own; the old initrd stays when the join fails.
+    static let join = stage + "\n" + #"set -e; stage "$1"; cd "$1"; [ -f initrd.payload ] || exit 0; "#
+        + #"head -c "$2" initrd > .initrd.join; cat initrd.payload >> .initrd.join; mv -f .initrd.join initrd; rm -f initrd.payload; "#
+        + #"echo "@sha initrd $(sha256sum < initrd | cut -d' ' -f1)""#
 
     /// Writes the deployment document from stdin into $1, then runs the bundle's kexec.sh for node $2.
     static let deployAndKexec = stage + "\n" + #"set -e; stage "$1"; cat > "$1/deployment.json.part"; mv -f "$1/deployment.json.part" "$1/deployment.json"; "#

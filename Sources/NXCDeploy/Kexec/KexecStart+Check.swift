@@ -33,7 +33,7 @@ extension KexecStart {
                       progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let argv = env.argv(host, afterKexec: false,
-                            command: asRoot + ["sh", "-c", KexecScript.check, "sh", remoteDirectory, bundle.shared] + bundle.sizes)
+                            command: asRoot + ["sh", "-c", KexecScript.check, "sh", remoteDirectory, bundle.shared] + bundle.checkArguments)
         var answer: (Int32, String)?
         let connected = r.phase(.connect, policy: policy, progress: progress) { _, _ in
             let checked = try? Command.status(argv, timeout: max(60, timeout))
@@ -62,7 +62,7 @@ extension KexecStart {
     /// The check once more, for what the host now holds (after the relay): its hashes only.
     static func recheck(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double) {
         let argv = env.argv(r.entry.host, afterKexec: false,
-                            command: asRoot + ["sh", "-c", KexecScript.check, "sh", remoteDirectory, ""] + bundle.sizes)
+                            command: asRoot + ["sh", "-c", KexecScript.check, "sh", remoteDirectory, ""] + bundle.checkArguments)
         if let (st, out) = try? Command.status(argv, timeout: max(60, timeout)), st == 0 { r.record(facts: out) }
     }
 

@@ -26,9 +26,10 @@ extension KexecStart {
         let doc = Deployment.fromFacts(composition: "relay", flavour: "relay", key: "", runs: runs)
         let waiting = runs.indices.filter { !runs[$0].failed && runs[$0].state != "up" && !missing(runs[$0], bundle: bundle).isEmpty }
         let groups = Dictionary(grouping: waiting) { missing(runs[$0], bundle: bundle) }
-        for (files, members) in groups.sorted(by: { $0.value.first ?? 0 < $1.value.first ?? 0 }) where members.count >= 2 {
+        for (files, members) in groups.sorted(by: { $0.value.first ?? 0 < $1.value.first ?? 0 }) where members.count >= 2 && !files.contains(payloadFile) {
             guard let tar = try? bundle.archives.archive(of: files, from: bundle.build) else { continue }
             let bytes = (try? FileManager.default.attributesOfItem(atPath: tar)[.size] as? Int) ?? 0
+            // (A payload segment alone is joined to the host's initrd by the push, never relayed.)
             // A chain costs an SSH session per host to set up and a hash of the files on each: worth
             // it for a kernel and an initrd, not for kexec.sh alone (pushed, as before).
             guard bytes >= relayMinimumBytes else { continue }

@@ -95,7 +95,7 @@ extension KexecStart {
     static func report(_ ctx: StartContext, runs: [TestbedRun], retired: [TestbedRun],
                        dropped: [(TestbedRun, TestbedReport.Missing)], spares: [TestbedHost], bundle: Bundle, started: Date,
                        earlier: TestbedReport? = nil) throws {
-        let sizes = Dictionary(uniqueKeysWithValues: zip(bundleFiles, bundle.sizes.map { Int($0) ?? 0 }))
+        let sizes = bundle.fileSizes
         let touched = (runs + dropped.map(\.0) + retired).filter { !$0.phases.isEmpty || $0.state != "up" }
         let again = Set(touched.map(\.entry.host.description))
         let hosts = (earlier?.hosts ?? []).filter { !again.contains($0.host) } + touched.map { TestbedReport.host($0, sizes: sizes) }

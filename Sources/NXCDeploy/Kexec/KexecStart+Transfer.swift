@@ -11,24 +11,41 @@ extension KexecStart {
     static func push(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double, policy: RetryPolicy,
                      progress: @Sendable (String) -> Void) {
         let host = r.entry.host
-        let missing = Self.missing(r, bundle: bundle)
-        if !missing.isEmpty {
+        if !Self.missing(r, bundle: bundle).isEmpty {
             if r.facts["tar"] == "none" {
                 r.phase(.transfer, policy: policy) { _, _ in .fail("tar is not installed", .transfer) }
                 return
             }
-            let ok = r.phase(.transfer, policy: policy, progress: progress) { _, _ in
+            var sent: [String] = []
+            let ok = r.phase(.transfer, policy: policy, progress: progress) { r, _ in
+                // Again at each try: a payload that did not join into the right initrd sends the whole next.
+                let missing = Self.missing(r, bundle: bundle)
                 do {
                     let tar = try bundle.archives.archive(of: missing, from: bundle.build)
-                    let argv = env.argv(host, afterKexec: false, command: asRoot + ["sh", "-c", KexecScript.receive, "sh", remoteDirectory])
-                    try Command.run(argv, timeout: timeout, inputFile: tar)
+                    var script = KexecScript.receive
+                    var args = [remoteDirectory]
+                    let joining = missing.contains(payloadFile)
+                    if joining, let p = bundle.prefix {
+                        script += "\n" + KexecScript.join
+                        args.append(String(p.size))
+                    }
+                    let argv = env.argv(host, afterKexec: false, command: asRoot + ["sh", "-c", script, "sh"] + args)
+                    let out = try Command.run(argv, timeout: timeout, inputFile: tar)
+                    if joining {
+                        r.record(facts: out)
+                        guard r.remoteSHA["initrd"] == bundle.sha["initrd"] else {
+                            r.facts["prefix"] = nil
+                            return .retry("the initrd joined from its payload segment differs from this one's", .transfer)
+                        }
+                    }
+                    sent = missing
                     return .ok
                 } catch {
                     return .retry("push of \(missing.joined(separator: ", ")) failed: \(error)", .transfer)
                 }
             }
             guard ok else { progress("\(host): \(r.error ?? "")"); return }
-            r.pushed = missing
+            r.pushed = sent
         }
         // The node's own kernel and initrd (--reuse), unless they were replaced by other means.
         let replaced = Set(r.pushed + r.relayed + r.fromShared)
@@ -42,7 +59,13 @@ extension KexecStart {
         let differed = r.fromShared.filter { r.pushed.contains($0) }
         if !differed.isEmpty { notes.append("the shared folder's \(differed.joined(separator: ", ")) differed") }
         if !r.sharedUnreadable.isEmpty { notes.append("the shared folder's \(r.sharedUnreadable.joined(separator: ", ")) unreadable as root") }
-        r.state = (r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", ")) over SSH" + (own ? " (\(kept))" : ""))
+        let payloadOnly = r.pushed.contains(payloadFile)
+        if payloadOnly {
+            notes.append((own ? "kernel and the initrd's system segment from the node itself" : "the initrd's system segment already there")
+                         + ", the new payload segment joined to it")
+        }
+        r.state = (r.pushed.isEmpty ? "checked (\(kept))" : "pushed \(r.pushed.joined(separator: ", ")) over SSH"
+                   + (own && !payloadOnly ? " (\(kept))" : ""))
             + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; "))
         progress("\(host): \(r.state)")
     }

@@ -51,6 +51,7 @@ struct KexecStart: StartMethod {
         let started = Date()
         var staged = Bundle(build: ctx.buildDirectory, sha: local, sizes: sizes, archives: PushArchives(folder: run))
         staged.memory = Self.memoryNeeded(build: ctx.buildDirectory)
+        staged.prefix = try Self.systemSegment(build: ctx.buildDirectory)
         // A filesystem the hosts share with this machine: --shared-dir, where the bundle is placed;
         // else the build folder at its own path (a project in an NFS home), which hosts without it skip.
         if let dir = ctx.options.sharedDir {
@@ -230,13 +231,24 @@ struct KexecStart: StartMethod {
         var shared = ""
         /// The RAM a host needs for the system (nil: unknown, not checked).
         var memory: (bytes: Int, why: String)?
+        /// The initrd's system segment (its first `size` bytes, before initrd.payload), when the
+        /// build has the payload apart: a host that holds it is sent the payload alone.
+        var prefix: (size: Int, sha: String)?
+        /// The size of every file that may be sent: the bundle's and the initrd's payload segment.
+        var fileSizes: [String: Int] {
+            var d = Dictionary(uniqueKeysWithValues: zip(bundleFiles, sizes.map { Int($0) ?? 0 }))
+            if let p = prefix, let whole = d["initrd"] { d[payloadFile] = whole - p.size }
+            return d
+        }
+        /// What the check script takes after the two folders.
+        var checkArguments: [String] { sizes + [String(prefix?.size ?? 0)] }
     }
 
     /// Where the hosts' bundles came from, and what this machine sent for them (its cost grows with
     /// the hosts that got it over SSH, not with those that copied it from the shared folder):
     /// each push, and each chain's stream (`relayFed`).
     static func distributionSummary(_ runs: [TestbedRun], bundle: Bundle, relayFed: Int) -> String {
-        let size = Dictionary(uniqueKeysWithValues: zip(bundleFiles, bundle.sizes.map { Int($0) ?? 0 }))
+        let size = bundle.fileSizes
         // Each host that answered the check, once: it got files over SSH, else through the relay
         // chain, else copied some from the shared folder, else had the bundle already.
         let checked = runs.filter { $0.facts["arch"] != nil }
@@ -244,9 +256,11 @@ struct KexecStart: StartMethod {
         let relayed = checked.filter { $0.pushed.isEmpty && !$0.relayed.isEmpty }
         let copied = checked.filter { $0.pushed.isEmpty && $0.relayed.isEmpty && !$0.fromShared.isEmpty }
         let bytes = pushed.reduce(0) { sum, r in sum + r.pushed.reduce(0) { $0 + (size[$1] ?? 0) } } + relayFed
+        let sent = bytes >= 1 << 20 || bytes == 0 ? String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+            : String(format: "%.1f KiB", Double(bytes) / 1024)
         return String(format: "bundle: %d host(s) through the relay chain, %d copied it from the shared folder, %d got files over SSH, "
-                      + "%d had it (%.1f MiB sent from here)", relayed.count, copied.count, pushed.count,
-                      checked.count - pushed.count - relayed.count - copied.count, Double(bytes) / 1_048_576)
+                      + "%d had it (%@ sent from here)", relayed.count, copied.count, pushed.count,
+                      checked.count - pushed.count - relayed.count - copied.count, sent)
     }
 
     /// One tar per set of files some host lacks (usually all or none), made once and pushed to every
@@ -282,9 +296,23 @@ struct KexecStart: StartMethod {
         }
     }
 
-    /// The bundle files a checked host does not hold as this machine has them.
+    /// The bundle files a checked host does not hold as this machine has them; a host that holds
+    /// the initrd's system segment lacks only its payload (`initrd.payload`).
     static func missing(_ r: TestbedRun, bundle: Bundle) -> [String] {
-        bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }
+        bundleFiles.filter { r.remoteSHA[$0] != bundle.sha[$0] }.map { f in
+            f == "initrd" && bundle.prefix != nil && r.facts["prefix"] == bundle.prefix?.sha ? payloadFile : f
+        }
+    }
+    static let payloadFile = RamdiskKind.payloadFile
+
+    /// The size and SHA-256 of the initrd's first segment: the initrd less its payload, when the
+    /// build folder has the payload apart (builds before it did not).
+    static func systemSegment(build: String) throws -> (size: Int, sha: String)? {
+        let fm = FileManager.default
+        guard let payload = (try? fm.attributesOfItem(atPath: build + "/" + payloadFile)[.size]) as? Int,
+              let whole = (try? fm.attributesOfItem(atPath: build + "/initrd")[.size]) as? Int, whole > payload else { return nil }
+        let size = whole - payload
+        return try sha256(file: build + "/initrd", firstBytes: size).map { (size, $0) }
     }
 
     func stop(_ state: RuntimeState, runDirectory: String) -> [String] {

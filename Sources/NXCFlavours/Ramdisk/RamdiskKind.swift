@@ -77,6 +77,9 @@ public struct RamdiskKind: ArtefactKind {
         return entry.path + "/system.cpio.zst"
     }
 
+    /// The initrd's last segment, as a file of its own in the build folder.
+    public static let payloadFile = "initrd.payload"
+
     /// The per-composition segment: agent, units, role files. Small; rebuilt on every build.
     static func writePayloadSegment(_ payload: ImagePayload, root: String, to path: String) throws {
         let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: 3))
@@ -88,14 +91,20 @@ public struct RamdiskKind: ArtefactKind {
         let kernel = try KernelModules(root: ctx.rootfs.root)
         let system = try await systemSegment(ctx, kernel: kernel)
         let out = ctx.outputDirectory
-        let payloadPath = out + "/.payload.cpio.zst"
-        try Self.writePayloadSegment(ctx.payload, root: ctx.rootfs.root, to: payloadPath)
-        // initrd = system segment + payload segment; the kernel unpacks both in order.
+        // initrd = system segment + agent segment + payload segment; the kernel unpacks them in order.
+        // The payload is kept beside the initrd, whose tail it is: a host that holds the same first
+        // two segments (a node started with --reuse, a host with an earlier bundle) needs only it.
+        let (agent, rest) = ctx.payload.splitAgent()
+        let agentPath = out + "/.agent.cpio.zst"
+        let payloadPath = out + "/" + Self.payloadFile
+        try Self.writePayloadSegment(agent, root: ctx.rootfs.root, to: agentPath)
+        try Self.writePayloadSegment(rest, root: ctx.rootfs.root, to: payloadPath)
+        defer { try? FileManager.default.removeItem(atPath: agentPath) }
         let initrd = out + "/initrd"
         FileManager.default.createFile(atPath: initrd, contents: nil)
         guard let fh = FileHandle(forWritingAtPath: initrd) else { throw BuildError.file("write", path: initrd, reason: "cannot open it") }
         defer { try? fh.close() }
-        for part in [system, payloadPath] {
+        for part in [system, agentPath, payloadPath] {
             guard let src = FileHandle(forReadingAtPath: part) else { throw BuildError.file("read", path: part, reason: "cannot open it") }
             while true {
                 let chunk = src.readData(ofLength: 8 << 20)
@@ -105,8 +114,7 @@ public struct RamdiskKind: ArtefactKind {
             try src.close()
         }
         try fh.close()
-        try FileManager.default.removeItem(atPath: payloadPath)
         try FileManager.default.copyItem(atPath: kernel.kernelPath, toPath: out + "/kernel")
-        return [try Artefact(path: out + "/kernel"), try Artefact(path: initrd)]
+        return [try Artefact(path: out + "/kernel"), try Artefact(path: initrd), try Artefact(path: payloadPath)]
     }
 }
