@@ -138,6 +138,8 @@ extension Export {
                 differences.append(Difference(file: "artefacts/\(f)/\(n)", message: "the rebuild produced it, the export does not have it"))
             }
         }
+        // 4. The results of runs it carries: against their manifests and the exported artefacts.
+        differences += verifyResults(root: root, sums: sums.map { ($0.file, $0.sha) }, limits: limits, progress: progress)
         return VerifyReport(checked: sums.map(\.file), differences: differences, flavours: flavours.sorted(),
                             exportedBy: exportedBy, usedExportedAgent: agent != nil)
     }

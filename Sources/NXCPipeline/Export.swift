@@ -29,8 +29,10 @@ public enum Export {
     /// Builds the flavours (nothing to do when the build folders are current) and writes the archive.
     /// `tool` is nxc's name and version ("nxc 0.1.0"); `agent` the agent binary to build with and
     /// ship (default: the one beside nxc).
+    /// `results`: folders `nxc collect` wrote, carried under `results/<run>/` when they were made
+    /// with the artefacts being exported.
     public static func export(project: Project, composition path: String?, flavours requested: [String], output: String,
-                              store: Store, tool: String, agent: String? = nil,
+                              store: Store, tool: String, agent: String? = nil, results: [String] = [],
                               progress: @escaping @Sendable (String) -> Void) async throws -> Summary {
         guard let agent = agent ?? DataFiles.agentBinary() else {
             throw BuildError.agentMissing
@@ -78,6 +80,8 @@ public enum Export {
                 files.append(("artefacts/\(b.flavour.name)/\(n)", p, (st.st_mode & 0o111) != 0 ? 0o755 : 0o644))
             }
         }
+        files += try resultMembers(results, composition: composition.name,
+                                   builds: Dictionary(builds.map { ($0.flavour.name, $0.directory) }, uniquingKeysWith: { a, _ in a }))
         // The agent that went into the images travels with them: a verifier whose nxc was built
         // differently (another compiler, an unstripped agent) still rebuilds the same bytes.
         files.append((agentMember, agent, 0o755))

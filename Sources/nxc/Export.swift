@@ -17,6 +17,9 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Archive to write, e.g. paper.tar.zst.")
     var output: String
 
+    @Option(help: "A results folder of `nxc collect` (results/RUN) to carry, made with these artefacts (repeatable).")
+    var results: [String] = []
+
     @OptionGroup var scope: BuildScope
 
     func run() async throws {
@@ -24,7 +27,7 @@ struct ExportCommand: AsyncParsableCommand {
             let out = output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output
             let s = try await Export.export(project: scope.project, composition: scope.composition, flavours: flavours, output: out,
                                             store: scope.storeRoot,
-                                            tool: "nxc \(Nxc.configuration.version)", progress: Progress.printer())
+                                            tool: "nxc \(Nxc.configuration.version)", results: results, progress: Progress.printer())
             print("wrote \(output): \(formatSize(s.bytes)), flavours \(s.flavours.joined(separator: ", ")), "
                   + "\(s.artefacts) artefact files, \(s.packages) packages in the SBOM")
         }

@@ -89,6 +89,15 @@ final class NspawnTests: XCTestCase {
         let again = try session.run(["collect", "--name", "run1"])
         XCTAssertNotEqual(again.status, 0)
         XCTAssertTrue(again.output.contains("exists already"), again.output)
+
+        // An export carries the run, tied to the artefacts it was made with; verify checks both.
+        let archive = project + "/paper.tar.zst"
+        let e = try session.run(["export", "-f", "nspawn", "--results", results, "-o", archive, project + "/webserver"], timeout: 600)
+        XCTAssertEqual(e.status, 0, e.output)
+        let v = try Command.status([nxc, "verify", archive], environment: session.environment(), timeout: 900)
+        XCTAssertEqual(v.0, 0, v.1)
+        XCTAssertTrue(v.1.contains("results/run1: \(files.count) file(s) match the run's manifest, made with the exported nspawn artefacts"),
+                      v.1)
     }
 
     func testWebserverAndSlurmInNspawn() throws {

@@ -252,3 +252,65 @@ final class ExportReadmeTests: XCTestCase {
         }
     }
 }
+
+/// Results folders in an export: carried only when made with the exported artefacts, and checked
+/// against their run's manifest by verify.
+final class ExportResultsTests: XCTestCase {
+    func testRunsAreTiedToTheExportedArtefacts() throws {
+        let fm = FileManager.default
+        let work = NSTemporaryDirectory() + "nxc-results-\(UUID().uuidString.prefix(8))"
+        defer { try? fm.removeItem(atPath: work) }
+        let build = work + "/build", run = work + "/results/run1"
+        try fm.createDirectory(atPath: build, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: run + "/server", withIntermediateDirectories: true)
+        try Data("{\"artefacts\": 1}".utf8).write(to: URL(fileURLWithPath: build + "/manifest.json"))
+        try Data("log\n".utf8).write(to: URL(fileURLWithPath: run + "/server/journal.txt"))
+        func manifest(build sha: String, composition: String = "web", flavour: String = "nspawn") throws {
+            let m: [String: Any] = ["composition": composition, "flavour": flavour, "build": ["sha256": sha],
+                                    "files": [["path": "server/journal.txt", "sha256": try sha256(file: run + "/server/journal.txt"), "size": 4]]]
+            try JSONSerialization.data(withJSONObject: m).write(to: URL(fileURLWithPath: run + "/manifest.json"))
+        }
+        try manifest(build: try sha256(file: build + "/manifest.json"))
+        let members = try Export.resultMembers([run], composition: "web", builds: ["nspawn": build])
+        XCTAssertEqual(members.map(\.member).sorted(), ["results/run1/manifest.json", "results/run1/server/journal.txt"])
+        for (m, why) in [(("web", "docker"), "which this export does not carry; add -f docker"), (("other", "nspawn"), "results of composition other")] {
+            try manifest(build: try sha256(file: build + "/manifest.json"), composition: m.0, flavour: m.1)
+            XCTAssertThrowsError(try Export.resultMembers([run], composition: "web", builds: ["nspawn": build])) {
+                XCTAssertTrue("\($0)".contains(why), "\($0)")
+            }
+        }
+        try manifest(build: String(repeating: "0", count: 64))
+        XCTAssertThrowsError(try Export.resultMembers([run], composition: "web", builds: ["nspawn": build])) {
+            XCTAssertTrue("\($0)".contains("made with other artefacts of nspawn"), "\($0)")
+        }
+
+        // verify: the files as the run's manifest gives them, and the tie to the exported build manifest.
+        try manifest(build: try sha256(file: build + "/manifest.json"))
+        let root = work + "/x"
+        try fm.createDirectory(atPath: root + "/results", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: run, toPath: root + "/results/run1")
+        try fm.createDirectory(atPath: root + "/artefacts/nspawn", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: build + "/manifest.json", toPath: root + "/artefacts/nspawn/manifest.json")
+        var sums: [(file: String, sha: String)] = []
+        for f in ["results/run1/manifest.json", "results/run1/server/journal.txt", "artefacts/nspawn/manifest.json"] {
+            sums.append((f, try sha256(file: root + "/" + f)))
+        }
+        let lines = Lines()
+        XCTAssertEqual(Export.verifyResults(root: root, sums: sums, limits: .init(), progress: { lines.add($0) }).map(\.file), [])
+        XCTAssertEqual(lines.all, ["verify: results/run1: 1 file(s) match the run's manifest, made with the exported nspawn artefacts"])
+        sums[1].sha = String(repeating: "1", count: 64)
+        XCTAssertEqual(Export.verifyResults(root: root, sums: sums, limits: .init(), progress: { _ in }).map(\.message),
+                       ["differs from the run's manifest"])
+        sums.removeLast()
+        sums[1].sha = try sha256(file: root + "/results/run1/server/journal.txt")
+        XCTAssertEqual(Export.verifyResults(root: root, sums: sums, limits: .init(), progress: { _ in }).map(\.message),
+                       ["made with other artefacts of nspawn than the exported ones"])
+    }
+}
+
+final class Lines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+}
