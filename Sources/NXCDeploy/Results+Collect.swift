@@ -55,7 +55,7 @@ extension Results {
             if !paths.isEmpty {
                 let remote = method.remoteCommand(node: node, deployment: doc, state: state, command: nodeCollect + paths, interactive: false)
                 let (st, out) = (try? Command.status(["bash", "-c", receiveScript, "bash", into] + remote, timeout: 3600)) ?? (-1, "no end")
-                if st != 0 { missing.append("collect: exit \(st): \(lastLine(out))") }
+                if st != 0 { missing.append("collect: exit \(st): \(failureReason(out))") }
                 var s = stat()
                 missing += paths.filter { lstat(into + $0, &s) != 0 }
             }
@@ -63,7 +63,7 @@ extension Results {
             let (st, out) = (try? Command.status(["bash", "-c", toFileScript, "bash", into + "/journal.txt"] + journal, timeout: 600)) ?? (-1, "no end")
             if st != 0 {
                 unlink(into + "/journal.txt")
-                missing.append("journal: exit \(st): \(lastLine(out))")
+                missing.append("journal: exit \(st): \(failureReason(out))")
             }
             return (node, paths, missing)
         }

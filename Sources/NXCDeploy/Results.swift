@@ -48,7 +48,7 @@ public enum Results {
             let remote = method.remoteCommand(node: node, deployment: deployment, state: state,
                                               command: nodeReceive + [destination.path], interactive: false)
             let (st, out) = (try? Command.status(["bash", "-c", sendScript, "bash", dir, base] + remote, timeout: 3600)) ?? (-1, "did not end within an hour")
-            return (node, st == 0 ? nil : "exit \(st): \(lastLine(out))")
+            return (node, st == 0 ? nil : "exit \(st): \(failureReason(out))")
         }
         return Dictionary(uniqueKeysWithValues: results.compactMap { n, e in e.map { (n, $0) } })
     }
@@ -75,13 +75,13 @@ public enum Results {
             let remote = method.remoteCommand(node: node, deployment: deployment, state: state,
                                               command: nodePack + [dir.isEmpty ? "/" : dir, base], interactive: false)
             let (st, out) = (try? Command.status(["bash", "-c", receiveScript, "bash", into] + remote, timeout: 3600)) ?? (-1, "did not end within an hour")
-            return (node, st == 0 ? nil : "exit \(st): \(lastLine(out))")
+            return (node, st == 0 ? nil : "exit \(st): \(failureReason(out))")
         }
         return Dictionary(uniqueKeysWithValues: results.compactMap { n, e in e.map { (n, $0) } })
     }
 
     /// What a failed copy said: its first line that is not tar's closing summary.
-    static func lastLine(_ s: String) -> String {
+    static func failureReason(_ s: String) -> String {
         let lines = s.split(whereSeparator: \.isNewline).map(String.init)
         return lines.first { !$0.contains("Exiting with failure status") } ?? lines.last ?? "no output"
     }

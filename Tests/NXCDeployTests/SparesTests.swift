@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import NXCTestSupport
 @testable import NXCComposition
 @testable import NXCDeploy
 @testable import NXCDeployment
@@ -178,13 +179,6 @@ final class SparesTests: XCTestCase {
         XCTAssertEqual(need.bytes, 3_000_006 + packed + 6 + KexecStart.runningMargin)
         XCTAssertTrue(need.why.hasPrefix("system unpacked 2 MiB"), need.why)
     }
-}
-
-final class Lines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
 }
 
 /// `nxc cp`'s arguments: which side is on the nodes.

@@ -307,10 +307,3 @@ final class ExportResultsTests: XCTestCase {
                        ["made with other artefacts of nspawn than the exported ones"])
     }
 }
-
-final class Lines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ s: String) { lock.lock(); lines.append(s); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
-}

@@ -81,7 +81,7 @@ extension KexecStart {
             let members = runs.filter { $0.entry.role == role }
             let ok = members.filter { !$0.failed }.count
             let least = minimum[role] ?? members.count
-            if r.failed && ok >= least && least < members.count {
+            if r.failed && ok >= least {
                 dropped.append((r, TestbedReport.Missing(node: r.entry.node, role: role, running: ok, minimum: least)))
             } else {
                 kept.append(r)

@@ -134,8 +134,12 @@ struct KexecStart: StartMethod {
             plan?.document(runs: runs, ctx: ctx)
                 ?? Deployment.fromFacts(composition: ctx.composition.name, flavour: ctx.flavour.name, key: ctx.identity.publicKey, runs: runs)
         }
+        // The bytes the nodes get: on --resume, the earlier document's own while it is unchanged.
+        let bytes: @Sendable (Deployment) throws -> Data = { doc in
+            try plan.flatMap { $0.previous == doc ? $0.compact : nil } ?? doc.encoded(pretty: false)
+        }
         var doc = makeDocument(runs)
-        let compact = try plan.flatMap { $0.previous == doc ? $0.compact : nil } ?? doc.encoded(pretty: false)
+        let compact = try bytes(doc)
         let maxNode = runs.map(\.entry.node.count).max() ?? 0
         let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
             + maxNode + compact.base64EncodedString().count
@@ -202,8 +206,7 @@ struct KexecStart: StartMethod {
                 push(&r)
             }
         }
-        await Self.updateStale(runs, final: try plan.flatMap { $0.previous == doc ? $0.compact : nil } ?? doc.encoded(pretty: false),
-                               ctx: ctx, env: env)
+        await Self.updateStale(runs, final: try bytes(doc), ctx: ctx, env: env)
         env.closeMasters((runs + retired).map(\.entry.host))
         if let server {
             let missing = runs.filter { !$0.failed && !server.fetchedNodes.contains($0.entry.node) }.map(\.entry.node)
