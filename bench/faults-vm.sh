@@ -59,7 +59,7 @@ ROWS=()
 for k in $(seq 1 "$RUNS"); do
   say "run $k: three fresh stock VMs"
   STOCK_UP=1
-  nxc_ start -f vm-ramdisk -r host=3 --timeout 600 "$STOCK" >"$L/stock-$k.log" 2>&1 || { tail -20 "$L/stock-$k.log" >&2; die "the stock hosts did not start"; }
+  nxc_ start -f vm-ramdisk -r host=3 -r store=0 --timeout 600 "$STOCK" >"$L/stock-$k.log" 2>&1 || { tail -20 "$L/stock-$k.log" >&2; die "the stock hosts did not start"; }
   $PY -c 'import json,sys
 d = json.load(open(sys.argv[1]))
 print("".join("root@127.0.0.1:%d\n" % d["nodes"][n]["ssh"]["port"] for n in d["order"]), end="")' "$P/deploy/stockhost.vm-ramdisk.json" >"$WORK/machines"

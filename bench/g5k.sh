@@ -214,7 +214,7 @@ measure() {
 # --- 1. nxc start: 3 hosts beside 1 ----------------------------------------------------------------
 stock_up() { # N: N stock hosts as fresh VMs; writes WORK/machines-N
   local n=$1 args=() try
-  [ "$n" = 3 ] || args=(-r "host=$n")
+  args=(-r "host=$n" -r store=0)
   for try in 1 2; do
     STOCK_UP=1
     if nxc_ start -f vm-ramdisk --timeout "$TIMEOUT" "${args[@]}" "$STOCK" >>"$L/stock.log" 2>&1; then

@@ -30,12 +30,14 @@
 #   SCALE_RATE   tc rate of every link (default 1gbit)
 #   RUNS         runs per measurement (default 1)
 #   SCALE_OUT    report file (default: docs/benchmarks-scale.md of this repository)
-#   SCALE_FAULTS       faults to inject (default "unreachable relay-killed"; "" for none), each on
+#   SCALE_FAULTS       faults to inject (default "unreachable relay-killed resume"; "" for none), each on
 #                      SCALE_FAULT_N hosts (default 10), SCALE_FAULT_RUNS times (default 3):
 #     unreachable   one host's link goes down before the start (SSH times out); one more host
 #                   in the machine file is a spare and must take its node
 #     relay-killed  the third host's relay is killed (SIGKILL, its process group) once 16 MiB of
 #                   the stream have reached it; the hosts it cut short must get the bundle all the same
+#     resume        as unreachable with no spare: the dry run fails naming the host; its link comes
+#                   back and `--resume --dry-run` must redo that host alone
 #
 # Runs as root. Safety: nothing here runs kexec: the sessions' PATH starts with a `kexec` that
 # refuses, every sshd runs without CAP_SYS_BOOT in its bounding set (no kexec_load, no reboot,
@@ -66,10 +68,10 @@ now() { date +%s.%N; }
 for t in ip tc unshare nsenter setpriv ssh ssh-keygen; do command -v "$t" >/dev/null || die "$t is missing (make deps)"; done
 MAX=0; for n in $SIZES; do [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 250 ] || die "SCALE_SIZES: $n is not 1..250"; [ "$n" -gt $MAX ] && MAX=$n; done
 for m in $MODES; do case $m in push|relay|shared) ;; *) die "SCALE_MODES: unknown mode $m";; esac; done
-FAULTS=${SCALE_FAULTS-unreachable relay-killed}
+FAULTS=${SCALE_FAULTS-unreachable relay-killed resume}
 FAULT_N=${SCALE_FAULT_N:-10}
 FAULT_RUNS=${SCALE_FAULT_RUNS:-3}
-for f in $FAULTS; do case $f in unreachable|relay-killed) ;; *) die "SCALE_FAULTS: unknown fault $f";; esac; done
+for f in $FAULTS; do case $f in unreachable|relay-killed|resume) ;; *) die "SCALE_FAULTS: unknown fault $f";; esac; done
 if [ -n "$FAULTS" ]; then
   [[ "$FAULT_N" =~ ^[0-9]+$ ]] && [ "$FAULT_N" -ge 4 ] && [ "$FAULT_N" -le 249 ] || die "SCALE_FAULT_N: $FAULT_N is not 4..249"
   [ $((FAULT_N + 1)) -gt $MAX ] && MAX=$((FAULT_N + 1))
@@ -270,9 +272,10 @@ for k in $(seq 1 "$FAULT_RUNS"); do
         hosts_restart $((n + 1)) relay
         : >"$WORK/machines"; for i in $(seq 1 $((n + 1))); do echo "root@$NET.1.$i" >>"$WORK/machines"; done
         ip -n "${NS}h2" link set "${NS}e2" down ;;
-      relay-killed)
+      relay-killed|resume)
         hosts_restart "$n" relay
-        : >"$WORK/machines"; for i in $(seq 1 "$n"); do echo "root@$NET.1.$i" >>"$WORK/machines"; done ;;
+        : >"$WORK/machines"; for i in $(seq 1 "$n"); do echo "root@$NET.1.$i" >>"$WORK/machines"; done
+        [ "$fault" = resume ] && ip -n "${NS}h2" link set "${NS}e2" down ;;
     esac
     log=$L/fault-$fault-$k.log
     before=$(tx); t0=$(now); rc=0
@@ -294,6 +297,28 @@ for k in $(seq 1 "$FAULT_RUNS"); do
         staged=$(( $(staged_count $((n + 1))) )); want=$n
         [ "$st" = replaced ] && [ "$cls" = unreachable ] && [ "$ph" = connect ] && [ "$by" = "root@$NET.1.$((n + 1))" ] \
           || { tail -30 "$log" >&2; die "unreachable run $k: the report says $what"; } ;;
+      resume)
+        # No spare: the dry run fails, naming host 2. Its link comes back, and --resume --dry-run
+        # redoes host 2 alone; the run's figures are the two together.
+        IFS=$'\t' read -r st cls ph <<<"$(report_host "$NET.1.2" state errorClass failedPhase)"
+        [ "$rc" != 0 ] && [ "$st" = failed ] && [ "$cls" = unreachable ] && [ "$ph" = connect ] \
+          || { tail -30 "$log" >&2; die "resume run $k: exit $rc, the report says host 2: $st, $cls in $ph"; }
+        ip -n "${NS}h2" link set "${NS}e2" up
+        rc=0; r0=$(now); rb=$(tx)
+        ip netns exec "${NS}fe" env HOME="$P" NXC_STORE="$STORE" timeout 1800 "$NXC" start --project "$P" -f g5k-ramdisk \
+          -m "$WORK/machines" --dry-run --resume --timeout 900 -r "client=$((n - 1))" "$WEB" >"$log.resume" 2>&1 || rc=$?
+        r1=$(now); ra=$(tx)
+        rsecs=$(awk -v a="$r0" -v b="$r1" 'BEGIN {printf "%.1f", b - a}')
+        rratio=$(awk -v a="$rb" -v b="$ra" -v s="$BUNDLE" 'BEGIN {printf "%.3f", (b - a) / s}')
+        secs=$(awk -v a="$t0" -v b="$r1" 'BEGIN {printf "%.3f", b - a}')
+        ratio=$(awk -v a="$before" -v b="$ra" -v s="$BUNDLE" 'BEGIN {printf "%.4f", (b - a) / s}')
+        redo=$(grep -o 'resume: .*' "$log.resume" | head -1 || true)
+        [ "$redo" = "resume: $((n - 1)) host(s) still hold the bundle from the last dry run; to redo: client1 on root@$NET.1.2" ] \
+          || { tail -30 "$log.resume" >&2; die "resume run $k: $redo"; }
+        st=$(report_host "$NET.1.2" state)
+        what="host 2: failed in connect (unreachable), then $st after --resume ($rsecs s, egress/bundle $rratio)"
+        log=$log.resume
+        staged=$(staged_count "$n"); want=$n ;;
       relay-killed)
         IFS=$'\t' read -r st tr <<<"$(report_host "$NET.1.3" state transfers)"
         what="$what; host 3: $st, transfers $tr"
@@ -374,8 +399,12 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
     echo "  it. The hosts after it get a short stream, fail their SHA-256 check, and form a second chain with it,"
     echo "  fed once more from here: the frontend sends about two bundles, not one per host cut short. The"
     echo "  report gives host 3's two transfers (short, then ok)."
-    echo "- Not measured yet: a host that never comes back after its kexec (these hosts cannot kexec; it needs VMs"
-    echo "  as hosts, as the g5k-ramdisk end-to-end test has), and \`--resume\`, which nxc does not have yet."
+    echo "- **resume**: as unreachable, but with no spare in the machine file: the dry run exits non-zero and the"
+    echo "  report names host 2 (connect, unreachable). Its link comes back and \`--resume --dry-run\` redoes host 2"
+    echo "  alone (the others are asked whether they still hold the whole bundle, and keep it). The time and egress"
+    echo "  of the row are both runs together; the resume's own are in the last column."
+    echo "- A host that never comes back after its kexec needs VMs as hosts (these cannot kexec): bench/faults-vm.sh"
+    echo "  below, and the g5k-ramdisk end-to-end test (a spare after the kexec, and \`--resume\` on VMs)."
   fi
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -21,9 +21,9 @@ public func fuzzFlavour(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     return 0
 }
 
-private let names = FlavourNames(artefactKinds: ["ramdisk", "docker-image", "tarball", "tree"],
+private let names = FlavourNames(artefactKinds: ["ramdisk", "docker-image", "tarball", "tree", "netroot"],
                                  startMethods: ["qemu", "kexec", "docker", "kadeploy", "nspawn"],
-                                 kindSettings: ["ramdisk": RamdiskSettings.self, "tarball": TarballSettings.self],
+                                 kindSettings: ["ramdisk": RamdiskSettings.self, "tarball": TarballSettings.self, "netroot": RamdiskSettings.self],
                                  methodSettings: ["qemu": QemuSettings.self])
 
 /// The value of a top-level `name:` line, if it is a plain word that can be a file name.

@@ -75,7 +75,11 @@ public enum Operations {
             guard let file = options.machineFile ?? env["OAR_NODEFILE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
                 throw DeployError.needsHosts(flavour: flavour.name)
             }
-            let hosts = try HostList.load(path: file)
+            var hosts = try HostList.load(path: file)
+            // The store host (nfs-store) serves the nodes; in the machine file ($OAR_NODEFILE lists every host), it is not one.
+            if let s = options.storeHost, let store = try HostList.parse(s, file: "--store-host").first {
+                hosts.removeAll { $0.name == store.name && ($0.port ?? 22) == (store.port ?? 22) }
+            }
             let b = try RoleDistribution.bind(composition, overrides: overrides, hosts: hosts, source: file)
             binding = b
             nodes = b.entries.map { ($0.node, $0.role) }

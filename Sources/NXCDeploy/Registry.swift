@@ -12,6 +12,7 @@ public enum Registry {
         DockerImageKind(),
         TarballKind(),
         TreeKind(),
+        NetrootKind(),
     ]
 
     public static let startMethods: [any StartMethod] = [

@@ -23,6 +23,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case distribution = "--shared-dir/--no-relay"
     case retries = "--retries"
     case resume = "--resume"
+    case storeHost = "--store-host"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -56,6 +57,8 @@ public struct StartOptions: Sendable {
     public var retries = defaultRetries
     /// Redo only the nodes the last start's report does not give as up, with the document the others hold.
     public var resume = false
+    /// The host of the reservation that serves a netroot build's system tree over NFS (nfs-store).
+    public var storeHost: String?
 
     public init() {}
 
@@ -71,6 +74,7 @@ public struct StartOptions: Sendable {
         if sharedDir != nil || !relay { f.insert(.distribution) }
         if retries != Self.defaultRetries { f.insert(.retries) }
         if resume { f.insert(.resume) }
+        if storeHost != nil { f.insert(.storeHost) }
         return f
     }
 }

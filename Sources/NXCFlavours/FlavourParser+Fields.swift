@@ -145,9 +145,10 @@ extension FlavourParser {
             let kinds = names.artefactKinds.filter { names.kindSettings[$0]?.keys.contains(e.key) == true }
             let methods = names.startMethods.filter { names.methodSettings[$0]?.keys.contains(e.key) == true }
             var readers: [String] = []
-            if !kinds.isEmpty { readers.append("artefact kind \(kinds.joined(separator: ", "))") }
-            if !methods.isEmpty { readers.append("start method \(methods.joined(separator: ", "))") }
-            throw fail(e.keyNode, e.key, "only \(readers.joined(separator: " and ")) reads it; this flavour's "
+            if !kinds.isEmpty { readers.append((kinds.count > 1 ? "artefact kinds " : "artefact kind ") + kinds.joined(separator: ", ")) }
+            if !methods.isEmpty { readers.append((methods.count > 1 ? "start methods " : "start method ") + methods.joined(separator: ", ")) }
+            let many = kinds.count + methods.count > 1
+            throw fail(e.keyNode, e.key, "only \(readers.joined(separator: " and ")) \(many ? "read" : "reads") it; this flavour's "
                        + (kinds.isEmpty ? "start method is \(start)" : methods.isEmpty ? "artefact is \(artefact)"
                           : "artefact is \(artefact) and its start method \(start)"))
         }

@@ -113,6 +113,20 @@ public struct ImagePayload: Sendable {
         return (agent, rest)
     }
 
+    /// The same entries under the folder `prefix` (an initrd that copies them onto the system at boot).
+    public func under(_ prefix: String) -> ImagePayload {
+        var moved = self
+        moved.entries = entries.map { e in
+            switch e {
+            case .directory(let p, let mode): return .directory(path: prefix + p, mode: mode)
+            case .file(let p, let content, let mode): return .file(path: prefix + p, content: content, mode: mode)
+            case .fileFromDisk(let p, let source, let mode): return .fileFromDisk(path: prefix + p, source: source, mode: mode)
+            case .symlink(let p, let target): return .symlink(path: prefix + p, target: target)
+            }
+        }
+        return moved
+    }
+
     /// Parent directories of `entries` that are not themselves entries, for formats that need them.
     public func missingParents(existsInBase: (String) -> Bool) -> [String] {
         let have = Set(entries.map(\.path))

@@ -66,6 +66,9 @@ struct Start: AsyncParsableCommand {
     @Flag(help: StartHelp.help(.resume, "Finish the last start: redo the nodes that are not up"))
     var resume = false
 
+    @Option(help: StartHelp.help(.storeHost, "The host that serves the system over NFS (nfs-store)"))
+    var storeHost: String?
+
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
 
@@ -110,6 +113,7 @@ extension Start {
         o.relay = !noRelay
         o.retries = retries
         o.resume = resume
+        o.storeHost = storeHost
         o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return o
     }

@@ -36,6 +36,21 @@ final class KexecScriptTests: XCTestCase {
         XCTAssertEqual(Hostile.pwned(under: work), [], "a hostile value ran as a command")
     }
 
+    /// NXC_NET's words (nfs-store: the node's address and nxc.root=URL) follow the inline document.
+    func testRunAddsTheNetworkWordsToAnInlineDocument() throws {
+        let (work, stubs, bundle) = try bundleFolder()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let net = "nxc.if=52:54:00:12:34:56,10.0.0.2/24 nxc.root=nfs://10.0.0.9/srv/nxc/store/" + String(repeating: "ab", count: 16)
+        let env = ["PATH": stubs + ":/usr/bin:/bin", "NXC_KEXEC_DELAY": "0", "NXC_NET": net]
+        let (status, out) = try ScriptRun.run(["/bin/sh", bundle + "/kexec.sh", "server", bundle + "/deployment.json"],
+                                              environment: env, directory: work)
+        XCTAssertEqual(status, 0, out)
+        let deadline = Date().addingTimeInterval(10)
+        while Hostile.calls("kexec", in: stubs).isEmpty && Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(Hostile.calls("kexec", in: stubs).first?.last,
+                       "--command-line=" + Hostile.kernelParams.joined(separator: " ") + " nxc.host=server nxc.deployment=REVQTE9ZTUVOVA== " + net)
+    }
+
     /// NXC_KEXEC_DELAY reaches a shell of its own: anything but a number is refused before kexec.
     func testRunRefusesANonNumericDelay() throws {
         let (work, stubs, bundle) = try bundleFolder()

@@ -39,7 +39,7 @@ final class FlavourTests: XCTestCase {
     func testShippedFlavoursLoad() throws {
         let dir = Self.repo + "/flavours"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(names, ["docker.yaml", "g5k-image.yaml", "g5k-ramdisk.yaml", "nspawn.yaml", "vm-ramdisk.yaml"])
+        XCTAssertEqual(names, ["docker.yaml", "g5k-image.yaml", "g5k-ramdisk.yaml", "nfs-store.yaml", "nspawn.yaml", "vm-ramdisk.yaml"])
         for n in names {
             let f = try Flavour.load(path: "\(dir)/\(n)")
             XCTAssertEqual(f.name + ".yaml", n)
@@ -145,7 +145,7 @@ final class FlavourTests: XCTestCase {
         try assertRefused(head + "kadeploy: { visibility: private }\n",
                           ":4:1: error: kadeploy: only artefact kind tarball reads it; this flavour's artefact is ramdisk")
         try assertRefused(tarball + "modules: [virtio_net]\n",
-                          ":4:1: error: modules: only artefact kind ramdisk reads it; this flavour's artefact is tarball")
+                          ":4:1: error: modules: only artefact kinds ramdisk, netroot read it; this flavour's artefact is tarball")
         try assertRefused(head + "memory: 64\n", ":4:9: error: memory:")
         try assertRefused(head + "memory: 1T\n", "error: memory:")
         try assertRefused(head + "memory: -9223372036854775807G\n", "error: memory:")

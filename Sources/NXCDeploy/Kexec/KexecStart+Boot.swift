@@ -28,7 +28,7 @@ extension KexecStart {
     /// The kexec phase (one session writes the document and runs kexec.sh; tried again only
     /// while the host still runs its old system), then the boot phase: until the host answers
     /// as its node, with a new boot ID, or the timeout passes.
-    static func kexecAndWait(_ r: inout TestbedRun, env: TestbedSSH, doc: Deployment, pushDoc: String, url: String, sha: String,
+    static func kexecAndWait(_ r: inout TestbedRun, env: TestbedSSH, doc: Deployment, pushDoc: String, url: String, root: String, sha: String,
                              timeout: Double, policy: RetryPolicy, progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let node = r.entry.node
@@ -36,11 +36,14 @@ extension KexecStart {
         // One session (over the connection the check opened) writes the document and runs kexec.sh.
         var command: [String]
         var input: String?
+        // nfs-store (`root`: nxc.root=URL): the initrd needs the node's address to mount the system.
+        let extra = root.isEmpty ? "" : " " + root
         if url.isEmpty {
-            command = asRoot + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
+            command = asRoot + (root.isEmpty ? [] : ["env", "NXC_NET=\(netParams(doc.nodes[node]))\(extra)"])
+                + ["sh", "-c", KexecScript.deployAndKexec, "sh", dir, node]
             input = pushDoc
         } else {
-            command = asRoot + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(httpParams(doc.nodes[node], sha: sha))",
+            command = asRoot + ["env", "NXC_DEPLOYMENT_URL=\(url)?node=\(node)", "NXC_NET=\(httpParams(doc.nodes[node], sha: sha))\(extra)",
                                 "sh", dir + "/kexec.sh", node]
         }
         let oldBoot = r.facts["boot"] ?? ""

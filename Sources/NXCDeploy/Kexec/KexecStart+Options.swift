@@ -11,7 +11,8 @@ extension KexecStart {
          .reuse: "connect as root with nxc's key and kexec again",
          .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server",
          .retries: "connect, transfer and kexec, waiting 2 s, 4 s, … (30 s at most) in between; a host that still fails gives its node to a spare (a host of the machine file beyond the nodes)",
-         .resume: "redoes only the nodes the last start's report (deploy/<c>.<f>.report.json) does not give as up and that do not answer as themselves, on the same hosts, with the document the others hold; hosts of the machine file the last start did not use are spares",
+         .resume: "redoes only the nodes the last start's report (deploy/<c>.<f>.report.json) does not give as up and that do not answer as themselves, on the same hosts, with the document the others hold; hosts of the machine file the last start did not use are spares; with --dry-run, resumes a dry run: redoes the hosts that do not hold the whole bundle",
+         .storeHost: "a host of the reservation (not a node; left out of the machine file) that runs the kernel NFS server: nxc gives it the system tree once, under /srv/nxc/store, and exports it read-only to the nodes' subnet",
          .distribution: "the hosts copy the bundle from a folder they share with this machine (--shared-dir; without it, the build folder at its own path), else pass it on to each other in a chain fed once from here (--no-relay: each host gets it over SSH)"]
     }
 
@@ -35,8 +36,15 @@ extension KexecStart {
                                         problem: "nxc's HTTP server listens on an IPv4 address; '\(FlavourRules.printable(l))' is not one"
                                             + (options.httpListen == nil ? " (give --http-listen ADDRESS)" : ""))
         }
-        if options.resume && (options.dryRun || options.reuse) {
-            throw DeployError.badOption("--resume", problem: "continues the last start on the same hosts; it does not go with " + (options.dryRun ? "--dry-run" : "--reuse"))
+        if options.resume && options.reuse {
+            throw DeployError.badOption("--resume", problem: "continues the last start on the same hosts; it does not go with --reuse")
+        }
+        if let s = options.storeHost {
+            do {
+                guard try HostList.parse(s, file: "--store-host").count == 1 else { throw DeployError.badOption("--store-host", problem: "expected one host") }
+            } catch {
+                throw DeployError.badOption("--store-host", problem: "'\(FlavourRules.printable(s))' is not a host ([USER@]HOST[:PORT])")
+            }
         }
         if !(0...10).contains(options.retries) {
             throw DeployError.badOption("--retries", problem: "\(options.retries) is not between 0 and 10")

@@ -31,14 +31,19 @@ extension KexecStart {
             return doc
         }
 
-        static func load(ctx: StartContext, binding: HostBinding, env: TestbedSSH) async throws -> ResumePlan {
+        static func load(ctx: StartContext, binding: HostBinding, env: TestbedSSH, bundle: Bundle, timeout: Double) async throws -> ResumePlan {
             let reportPath = ctx.reportFile
             guard FileManager.default.fileExists(atPath: reportPath) else {
                 throw DeployError.badOption("--resume", problem: "no report of an earlier start of \(ctx.composition.name) (\(ctx.flavour.name)) at \(reportPath)")
             }
             let report = try TestbedReport.load(path: reportPath)
-            guard !report.dryRun else {
-                throw DeployError.badOption("--resume", problem: "the last start was a dry run, which kexec'd nothing; start without --resume")
+            let dry = ctx.options.dryRun
+            if report.dryRun && !dry {
+                throw DeployError.badOption("--resume", problem: "the last start was a dry run, which kexec'd nothing; start without "
+                                            + "--resume, or resume the dry run (--resume --dry-run)")
+            }
+            if !report.dryRun && dry {
+                throw DeployError.badOption("--resume", problem: "with --dry-run it resumes a dry run; the last start kexec'd its hosts")
             }
             let compactPath = ctx.runDirectory + "/deployment.json"
             guard let compact = FileManager.default.contents(atPath: compactPath) else {
@@ -56,12 +61,18 @@ extension KexecStart {
                 }
                 var r = TestbedRun(entry: .init(node: node, role: role, host: host))
                 r.facts["document"] = sha
-                planned.append((r, record.state == "up"))
+                planned.append((r, record.state == (dry ? "ready" : "up")))
             }
-            // Nodes reported up: still up when they answer as themselves.
+            // Nodes reported up: still up when they answer as themselves. A dry run's hosts reported
+            // ready: still ready when they hold the whole bundle (kept as "up": left alone).
             let runs = await Parallel.map(planned, limit: ctx.options.parallel) { item -> TestbedRun in
                 var (r, wasUp) = item
                 guard wasUp else { return r }
+                if dry {
+                    recheck(&r, env: env, bundle: bundle, timeout: timeout)
+                    if r.facts["arch"] != nil && missing(r, bundle: bundle).isEmpty { r.state = "up" }
+                    return r
+                }
                 let argv = env.argv(r.entry.host, afterKexec: true, command: ["cat", "/etc/nxc/hostname"])
                 if let (st, out) = try? Command.status(argv, timeout: 30), st == 0,
                    out.trimmingCharacters(in: .whitespacesAndNewlines) == r.entry.node {
@@ -72,7 +83,8 @@ extension KexecStart {
             let used = Set(report.hosts.map(\.host))
             let spares = (binding.entries.map(\.host) + binding.unused).filter { !used.contains($0.description) }
             let redo = runs.filter { $0.state != "up" }
-            ctx.progress("resume: \(runs.count - redo.count) node(s) still up from the last start; to redo: "
+            ctx.progress("resume: \(runs.count - redo.count) " + (dry ? "host(s) still hold the bundle from the last dry run" : "node(s) still up from the last start")
+                         + "; to redo: "
                          + (redo.isEmpty ? "none" : redo.map { "\($0.entry.node) on \($0.entry.host)" }.joined(separator: ", "))
                          + (spares.isEmpty ? "" : "; \(spares.count) spare(s)"))
             return ResumePlan(report: report, previous: previous, compact: compact, runs: runs, spares: spares)

@@ -65,7 +65,10 @@ struct KexecStart: StartMethod {
         let progress = ctx.progress
         let policy = RetryPolicy(retries: ctx.options.retries)
         let timeout = ctx.timeout
-        let plan = ctx.options.resume ? try await ResumePlan.load(ctx: ctx, binding: binding, env: env) : nil
+        // nfs-store: the host that serves the system tree gets it (once) before any node is touched.
+        let store = try Self.storeHost(ctx)
+        let storeFacts = try store?.prepare(env: env, build: ctx.buildDirectory, timeout: timeout, policy: policy, progress: progress)
+        let plan = ctx.options.resume ? try await ResumePlan.load(ctx: ctx, binding: binding, env: env, bundle: bundle, timeout: timeout) : nil
         var spares = plan?.spares ?? binding.unused
         var retired: [TestbedRun] = []
         // Nodes still up (--resume) are left alone throughout.
@@ -140,9 +143,23 @@ struct KexecStart: StartMethod {
         }
         var doc = makeDocument(runs)
         let compact = try bytes(doc)
+        // nfs-store: where the nodes mount the system (exported now; a dry run only says where).
+        var root = ""
+        if let store, let storeFacts {
+            guard let (address, subnets) = StoreHost.address(storeFacts: storeFacts, nodes: doc.order.compactMap { doc.nodes[$0] }) else {
+                throw DeployError.failedOn("the store host", [("\(store.host)", "none of its IPv4 addresses is in the subnet of a node's address, "
+                                                               + "and no node has it: the nodes could not reach it")], unit: "host")
+            }
+            if ctx.options.dryRun {
+                progress("\(store.host): store host, would export the system tree to \(subnets.joined(separator: ", ")) at \(address)")
+            } else {
+                root = "nxc.root=" + (try store.export(env: env, address: address, subnets: subnets, progress: progress))
+            }
+        }
         let maxNode = runs.map(\.entry.node.count).max() ?? 0
+        let maxNet = root.isEmpty ? 0 : (doc.nodes.values.map { Self.netParams($0).count }.max() ?? 0) + root.count + 2
         let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
-            + maxNode + compact.base64EncodedString().count
+            + maxNode + compact.base64EncodedString().count + maxNet
         let (via, why) = try Self.chooseVia(forced: ctx.options.deployVia, inlineSize: inlineSize)
         ctx.progress("deployment: " + why)
         try writeAtomically(try doc.encoded(), to: ctx.deploymentFile)
@@ -152,7 +169,8 @@ struct KexecStart: StartMethod {
                                  identity: ctx.identity, knownHosts: env.postKnownHosts, startedAt: Date(), processes: [])
         if ctx.options.dryRun {
             env.closeMasters((runs + retired).map(\.entry.host))
-            for i in runs.indices where !runs[i].failed { runs[i].state = "ready (dry run)" }
+            // Hosts a resumed dry run left alone keep their lines of the earlier report.
+            for i in runs.indices where !runs[i].failed && runs[i].state != "up" { runs[i].state = "ready (dry run)" }
             TestbedRun.report(runs + dropped.map(\.0) + retired, progress: ctx.progress, total: Date().timeIntervalSince(started))
             try saveReport(runs, retired, spares)
             let failed = runs.filter(\.failed)
@@ -182,6 +200,7 @@ struct KexecStart: StartMethod {
 
         // 4. kexec, then wait for each host to come back as its node.
         let deploymentURL = url
+        let rootParam = root
         let pushDoc = run + "/deployment.json"
         let kexecAll: @Sendable ([TestbedRun], Deployment, Data) async -> [TestbedRun] = { runs, doc, compact in
             let documentSHA = sha256(bytes: Array(compact))
@@ -189,7 +208,7 @@ struct KexecStart: StartMethod {
                 guard !r.failed, r.state != "up" else { return r }
                 var r = r
                 let t0 = Date()
-                Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, sha: documentSHA, timeout: timeout,
+                Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, root: rootParam, sha: documentSHA, timeout: timeout,
                                   policy: policy, progress: progress)
                 r.facts["document"] = documentSHA
                 r.seconds += Date().timeIntervalSince(t0)
@@ -221,6 +240,21 @@ struct KexecStart: StartMethod {
             throw DeployError.nodesDown(failed.map { ("\($0.entry.node) on \($0.entry.host)", $0.error ?? "", nil) })
         }
         return (doc, state)
+    }
+
+    /// The store host of a netroot build (nfs-store), which --store-host names; nil for other builds.
+    static func storeHost(_ ctx: StartContext) throws -> StoreHost? {
+        switch (try StoreHost.description(build: ctx.buildDirectory), ctx.options.storeHost) {
+        case (let tree?, let s?):
+            return StoreHost(host: try HostList.parse(s, file: "--store-host")[0], tree: tree)
+        case (_?, nil):
+            throw DeployError.badOption("--store-host", problem: "\(ctx.flavour.name) serves the system over NFS: give the host of the "
+                                        + "reservation that runs the NFS server (--store-host HOST)")
+        case (nil, _?):
+            throw DeployError.badOption("--store-host", problem: "the \(ctx.flavour.name) build has no system tree to serve (nfs-store builds have one)")
+        case (nil, nil):
+            return nil
+        }
     }
 
     /// The local bundle: SHA-256 and size of each file, and the tar streams pushed to hosts.

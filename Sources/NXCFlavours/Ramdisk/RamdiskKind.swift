@@ -87,6 +87,23 @@ public struct RamdiskKind: ArtefactKind {
         try w.finish()
     }
 
+    /// Writes `parts` one after the other into `path` (the kernel unpacks an initrd's segments in order).
+    static func concatenate(_ parts: [String], into path: String) throws {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        guard let fh = FileHandle(forWritingAtPath: path) else { throw BuildError.file("write", path: path, reason: "cannot open it") }
+        defer { try? fh.close() }
+        for part in parts {
+            guard let src = FileHandle(forReadingAtPath: part) else { throw BuildError.file("read", path: part, reason: "cannot open it") }
+            while true {
+                let chunk = src.readData(ofLength: 8 << 20)
+                if chunk.isEmpty { break }
+                fh.write(chunk)
+            }
+            try src.close()
+        }
+        try fh.close()
+    }
+
     public func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
         let kernel = try KernelModules(root: ctx.rootfs.root)
         let system = try await systemSegment(ctx, kernel: kernel)
@@ -101,19 +118,7 @@ public struct RamdiskKind: ArtefactKind {
         try Self.writePayloadSegment(rest, root: ctx.rootfs.root, to: payloadPath)
         defer { try? FileManager.default.removeItem(atPath: agentPath) }
         let initrd = out + "/initrd"
-        FileManager.default.createFile(atPath: initrd, contents: nil)
-        guard let fh = FileHandle(forWritingAtPath: initrd) else { throw BuildError.file("write", path: initrd, reason: "cannot open it") }
-        defer { try? fh.close() }
-        for part in [system, agentPath, payloadPath] {
-            guard let src = FileHandle(forReadingAtPath: part) else { throw BuildError.file("read", path: part, reason: "cannot open it") }
-            while true {
-                let chunk = src.readData(ofLength: 8 << 20)
-                if chunk.isEmpty { break }
-                fh.write(chunk)
-            }
-            try src.close()
-        }
-        try fh.close()
+        try Self.concatenate([system, agentPath, payloadPath], into: initrd)
         try FileManager.default.copyItem(atPath: kernel.kernelPath, toPath: out + "/kernel")
         return [try Artefact(path: out + "/kernel"), try Artefact(path: initrd), try Artefact(path: payloadPath)]
     }

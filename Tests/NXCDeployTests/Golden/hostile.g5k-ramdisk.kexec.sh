@@ -4,6 +4,7 @@
 # on every reserved host. By hand, as root, with kernel, initrd and this script in one folder:
 #   ./kexec.sh NODE DEPLOYMENT.json
 #   NXC_DEPLOYMENT_URL=http://ADDRESS:PORT/deployment.json NXC_NET='nxc.if=MAC,ADDR/PREFIX' ./kexec.sh NODE
+# NXC_NET: words for the kernel command line (the node's network; nxc.root=URL for nfs-store).
 # NXC_KEXEC_DELAY: seconds between loading and executing the kernel (default 1), so that the
 # SSH session that started this script returns before the machine changes kernels.
 set -eu
@@ -18,7 +19,7 @@ params='console=ttyS0,115200 nxc.subst=$(touch${IFS}pwned-subst) nxc.tick=`touch
 if [ -n "${NXC_DEPLOYMENT_URL:-}" ]; then
   deployment="nxc.deployment_url=$NXC_DEPLOYMENT_URL ${NXC_NET:-}"
 else
-  deployment="nxc.deployment=$(base64 -w0 "${2:?give the deployment document}")"
+  deployment="nxc.deployment=$(base64 -w0 "${2:?give the deployment document}")${NXC_NET:+ $NXC_NET}"
 fi
 kexec -l "$here/kernel" --initrd="$here/initrd" --command-line="$params nxc.host=$node $deployment"
 # The delay is an argument of that shell, never part of its script.

@@ -1,0 +1,79 @@
+/// The /init of a netroot initrd: busybox (Debian's busybox-static) and a shell script. It loads the
+/// initrd's modules, puts the deployment's addresses on the interfaces (`nxc.if=MAC,ADDR/LEN`,
+/// `nxc.route=TO,VIA`, as the agent does later), mounts the system read-only from `nxc.root=URL`
+/// as the lower layer of an overlay whose upper layer is per-node writable state (tmpfs), copies
+/// nxc's payload (agent, units, role files; the initrd's last segments, under /payload) into it,
+/// and hands over to the system's own init. Every wait has a bound; on failure it says why on the
+/// console and reboots, which returns a testbed host to its own system.
+enum NetrootInit {
+    /// Folder of the initrd that holds the payload segments, copied onto the system at boot.
+    static let payloadDir = "/payload"
+
+    static let script = #"""
+        #!/bin/busybox sh
+        # nxc netroot initrd (written by nxc build): the system read-only over the network, per-node
+        # state in RAM, then the system's own init.
+        /bin/busybox mkdir -p /proc /sys /dev /run /tmp /lower /rw /newroot /sbin /usr/bin /usr/sbin
+        /bin/busybox mount -t proc proc /proc
+        /bin/busybox --install -s
+        export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+        mount -t sysfs sysfs /sys
+        mount -t devtmpfs devtmpfs /dev
+        say() { echo "nxc-initrd: $*" > /dev/console; }
+        fail() { say "error: $*"; say "rebooting in 30 s"; sleep 30; reboot -f; }
+
+        root=; ifs=; routes=
+        for w in $(cat /proc/cmdline); do
+          case $w in
+            nxc.root=*) root=${w#nxc.root=} ;;
+            nxc.if=*) ifs="$ifs ${w#nxc.if=}" ;;
+            nxc.route=*) routes="$routes ${w#nxc.route=}" ;;
+          esac
+        done
+        [ -n "$root" ] || fail "no nxc.root= on the kernel command line"
+
+        # Drivers (NICs, then NFS and overlay), each with what it depends on.
+        while read -r m; do modprobe "$m" 2>/dev/null || true; done < /etc/nxc-initrd/modules
+
+        # The deployment's addresses, on the interfaces found by MAC address.
+        ip link set lo up
+        [ -n "$ifs" ] || fail "no nxc.if= on the kernel command line: the node's address is not known"
+        for spec in $ifs; do
+          mac=$(echo "${spec%%,*}" | tr A-F a-f)
+          dev=; n=0
+          while [ -z "$dev" ] && [ $n -lt 300 ]; do
+            for d in /sys/class/net/*; do
+              [ "$(cat "$d/address" 2>/dev/null)" = "$mac" ] && dev=${d##*/}
+            done
+            [ -n "$dev" ] || { sleep 0.1; n=$((n + 1)); }
+          done
+          [ -n "$dev" ] || fail "no network interface with MAC $mac within 30 s"
+          ip link set "$dev" up
+          case $spec in *,*) for a in $(echo "${spec#*,}" | tr , ' '); do ip address add "$a" dev "$dev" || true; done ;; esac
+        done
+        for r in $routes; do ip route replace "${r%%,*}" via "${r#*,}" || true; done
+
+        # The system, read-only: NFS version 4.2, else 3.
+        case $root in
+          nfs://*/*) rest=${root#nfs://}; server=${rest%%/*}; path=/${rest#*/} ;;
+          *) fail "nxc.root=$root: expected nfs://SERVER/PATH" ;;
+        esac
+        n=0
+        until mount -t nfs -o ro,vers=4.2,nolock "$server:$path" /lower 2>/tmp/err \
+              || mount -t nfs -o ro,vers=3,nolock,proto=tcp "$server:$path" /lower 2>>/tmp/err; do
+          n=$((n + 1))
+          [ $n -lt 30 ] || fail "cannot mount $server:$path: $(tail -n 1 /tmp/err)"
+          sleep 2
+        done
+        say "system: $server:$path (read-only)"
+        [ -x /lower/sbin/init ] || fail "$server:$path has no /sbin/init"
+
+        # Per-node state: a tmpfs as the overlay's upper layer.
+        mount -t tmpfs -o mode=0755 nxc-state /rw || fail "cannot mount the state tmpfs"
+        mkdir -p /rw/upper /rw/work
+        mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "cannot mount the overlay"
+        cp -a /payload/. /newroot/ || fail "cannot copy nxc's payload onto the system"
+        for m in dev proc sys; do mount --move "/$m" "/newroot/$m" || fail "cannot move /$m"; done
+        exec switch_root /newroot /sbin/init
+        """#
+}

@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+import NXCArchive
+import NXCBuild
+@testable import NXCFlavours
+import NXCStore
+@testable import NXCDeploy
+@testable import NXCDeployment
+
+/// nfs-store's store host: which of its addresses the nodes mount from, the tree's description as
+/// a start reads it, and the script that receives the tree, run here for real.
+final class StoreHostTests: XCTestCase {
+    static func ipJSON(_ addrs: [(String, Int)]) -> String {
+        "[" + addrs.enumerated().map { i, a in
+            #"{"ifname":"eth\#(i)","link_type":"ether","address":"52:54:00:00:00:0\#(i)","addr_info":[{"family":"inet","local":"\#(a.0)","prefixlen":\#(a.1),"scope":"global"}]}"#
+        }.joined(separator: ",") + "]"
+    }
+
+    func node(_ addrs: [String]) -> Deployment.Node {
+        Deployment.Node(role: "r", address: nil, interfaces: [.init(mac: "52:54:00:aa:00:01", addresses: addrs, routes: nil)], ssh: nil)
+    }
+
+    /// QEMU's user network gives every VM 10.0.2.15: an address the nodes also have is never the
+    /// store's; the one in the nodes' own subnet is, and that subnet is what it exports to.
+    func testAddressIsTheStoresOwnInTheNodesSubnet() throws {
+        let facts = ["addr": Self.ipJSON([("10.0.2.15", 24), ("192.168.50.9", 24), ("172.16.0.1", 16)])]
+        let nodes = [node(["10.0.2.15/24", "192.168.50.3/24"]), node(["10.0.2.15/24", "192.168.50.4/24"])]
+        let picked = try XCTUnwrap(StoreHost.address(storeFacts: facts, nodes: nodes))
+        XCTAssertEqual(picked.address, "192.168.50.9")
+        XCTAssertEqual(picked.subnets, ["192.168.50.0/24"])
+        // No address of the store in a node's subnet (or only ones the nodes share): none.
+        XCTAssertNil(StoreHost.address(storeFacts: ["addr": Self.ipJSON([("10.0.2.15", 24)])], nodes: nodes))
+        XCTAssertNil(StoreHost.address(storeFacts: ["addr": "not json"], nodes: nodes))
+    }
+
+    func testIPv4Parsing() {
+        XCTAssertEqual(IPv4Net(cidr: "10.1.2.3/20")?.cidrNetwork, "10.1.0.0/20")
+        XCTAssertEqual(IPv4Net(cidr: "0.0.0.0/0")?.cidrNetwork, "0.0.0.0/0")
+        for bad in ["10.1.2/24", "10.1.2.256/24", "10.1.2.3", "10.1.2.3/33", "fe80::1/64", "1.2.3.4/x", "1..2.3/8"] {
+            XCTAssertNil(IPv4Net(cidr: bad), bad)
+        }
+    }
+
+    /// The description comes from the build folder, which a user may have edited: its tree name
+    /// ends up in a path on the store host, so anything but 32 hex digits is refused.
+    func testDescriptionIsChecked() throws {
+        let dir = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertNil(try StoreHost.description(build: dir), "no netroot.json: not a netroot build")
+        let path = dir + "/" + NetrootKind.describeName
+        let good = #"{"archive":"system.tar.zst","sha256":"\#(String(repeating: "a", count: 64))","size":10,"tree":"\#(String(repeating: "0", count: 32))"}"#
+        try Data(good.utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try StoreHost.description(build: dir)?.tree, String(repeating: "0", count: 32))
+        for bad in [good.replacingOccurrences(of: String(repeating: "0", count: 32), with: "../../etc/" + String(repeating: "0", count: 22)),
+                    good.replacingOccurrences(of: "system.tar.zst", with: "other.tar"), "{", "[]"] {
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try StoreHost.description(build: dir), bad) { e in
+                XCTAssertTrue("\(e)".contains(path) && "\(e)".contains("not a tree description"), "\(e)")
+            }
+        }
+    }
+
+    /// The receiving script: a tree whose SHA-256 is not the one announced leaves nothing behind; the
+    /// right one is unpacked with owners and modes, readable at its root, with its marker.
+    func testReceiveChecksAndUnpacks() throws {
+        let work = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let archive = work + "/system.tar.zst"
+        let w = try ArchiveWriter(path: archive, format: .pax, filter: .zstd(level: 3))
+        try w.addDirectory("etc")
+        try w.addFile("etc/shadow", bytes: Array("root:*:1::::::\n".utf8), mode: 0o640, uid: 0, gid: 42)
+        try w.addDirectory("sbin")
+        try w.addSymlink("sbin/init", target: "/lib/systemd/systemd")
+        try w.finish()
+        let sha = try sha256(file: archive)
+        let base = work + "/srv/nxc/store"
+        try FileManager.default.createDirectory(atPath: work + "/srv", withIntermediateDirectories: true)
+        let name = String(repeating: "ab", count: 16)
+        let wrong = String(repeating: "0", count: 64)
+        let (bad, badOut) = try Command.status(["sh", "-c", StoreHost.receiveScript, "sh", base, name, wrong], timeout: 60, inputFile: archive)
+        XCTAssertNotEqual(bad, 0, badOut)
+        XCTAssertTrue(badOut.contains("arrived with SHA-256 \(sha), not \(wrong)"), badOut)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: base), [], "nothing left of a tree that did not match")
+        let (st, out) = try Command.status(["sh", "-c", StoreHost.receiveScript, "sh", base, name, sha], timeout: 60, inputFile: archive)
+        XCTAssertEqual(st, 0, out)
+        XCTAssertTrue(out.contains("@tree \(sha)"), out)
+        XCTAssertEqual(try String(contentsOfFile: base + "/\(name).tree", encoding: .utf8), sha + "\n")
+        var s = stat()
+        XCTAssertEqual(lstat(base + "/" + name, &s), 0)
+        XCTAssertEqual(s.st_mode & 0o777, 0o755, "the tree's root is the nodes' /")
+        XCTAssertEqual(lstat(base + "/\(name)/etc/shadow", &s), 0)
+        XCTAssertEqual([s.st_mode & 0o777, s.st_gid], [0o640, 42])
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: base + "/\(name)/sbin/init"), "/lib/systemd/systemd")
+        for d in [work + "/srv/nxc", base] {
+            XCTAssertEqual(lstat(d, &s), 0)
+            XCTAssertEqual(s.st_mode & 0o777, 0o700, "\(d): nxc's own")
+        }
+    }
+
+    /// The fsid of a tree is a UUID made of its name.
+    func testFsidIsAUUIDOfTheTree() {
+        let tree = NetrootKind.Description(tree: "0123456789abcdef0123456789abcdef", archive: NetrootKind.systemName, sha256: "", size: 0)
+        XCTAssertEqual(StoreHost(host: TestbedHost(name: "h"), tree: tree).fsid, "01234567-89ab-cdef-0123-456789abcdef")
+    }
+
+    /// The init script is valid shell, and reads only nxc's words of the command line.
+    func testInitScriptParses() throws {
+        let (st, out) = try Command.status(["sh", "-n", "-c", NetrootInit.script], timeout: 10)
+        XCTAssertEqual(st, 0, out)
+        XCTAssertTrue(NetrootInit.script.hasPrefix("#!/bin/busybox sh\n"))
+    }
+}
