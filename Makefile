@@ -54,7 +54,7 @@ demo: build
 	$(NXC) status
 	$(NXC) stop
 
-# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md), g5k-image ones (docs/benchmarks-g5k-image.md), lock/export/verify ones (docs/benchmarks-repro.md), nspawn ones (docs/benchmarks-nspawn.md), distribution to N simulated testbed hosts and its faults (docs/benchmarks-scale.md, then bench/faults-vm.sh appends a host that never comes back, with VMs).
+# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md), g5k-image ones (docs/benchmarks-g5k-image.md), lock/export/verify ones (docs/benchmarks-repro.md), nspawn ones (docs/benchmarks-nspawn.md), distribution to N simulated testbed hosts and its faults (docs/benchmarks-scale.md, then bench/faults-vm.sh appends a host that never comes back, with VMs), nfs-store beside g5k-ramdisk (docs/benchmarks-netboot.md).
 bench: build
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	bash bench/run.sh
@@ -65,6 +65,7 @@ bench: build
 	bash bench/nspawn.sh
 	bash bench/scale.sh
 	bash bench/faults-vm.sh
+	bash bench/netboot.sh
 
 install: build
 	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc

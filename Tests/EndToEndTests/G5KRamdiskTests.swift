@@ -263,7 +263,7 @@ final class G5KRamdiskTests: XCTestCase {
         // A package installed on a node goes into its writable layer: the tree on the store is unchanged.
         let deb = try Self.tinyDeb(in: project)
         XCTAssertEqual(try nxcRun(["cp", deb, "client:/tmp"]).status, 0)
-        let installed = try execOn("client", ["apt-get", "install", "-y", "--no-download", "/tmp/" + (deb as NSString).lastPathComponent])
+        let installed = try execOn("client", ["apt-get", "install", "-y", "/tmp/" + (deb as NSString).lastPathComponent])
         XCTAssertEqual(installed.status, 0, installed.output)
         XCTAssertEqual(try execOn("client", ["cat", "/usr/share/nxc-hello/hello"]).output, "hello from a package")
         XCTAssertNotEqual(try execOn("server", ["test", "-e", "/usr/share/nxc-hello/hello"]).status, 0)

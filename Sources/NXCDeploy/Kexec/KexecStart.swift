@@ -145,7 +145,7 @@ struct KexecStart: StartMethod {
         let compact = try bytes(doc)
         // nfs-store: where the nodes mount the system (exported now; a dry run only says where).
         var root = ""
-        if let store, let storeFacts {
+        if let store, let storeFacts, runs.contains(where: { !$0.failed }) {
             guard let (address, subnets) = StoreHost.address(storeFacts: storeFacts, nodes: doc.order.compactMap { doc.nodes[$0] }) else {
                 throw DeployError.failedOn("the store host", [("\(store.host)", "none of its IPv4 addresses is in the subnet of a node's address, "
                                                                + "and no node has it: the nodes could not reach it")], unit: "host")

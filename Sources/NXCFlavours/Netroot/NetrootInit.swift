@@ -66,7 +66,7 @@ enum NetrootInit {
           sleep 2
         done
         say "system: $server:$path (read-only)"
-        [ -x /lower/sbin/init ] || fail "$server:$path has no /sbin/init"
+        [ -L /lower/sbin/init ] || [ -x /lower/sbin/init ] || fail "$server:$path has no /sbin/init"
 
         # Per-node state: a tmpfs as the overlay's upper layer.
         mount -t tmpfs -o mode=0755 nxc-state /rw || fail "cannot mount the state tmpfs"

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# bench/netboot.sh: nfs-store beside g5k-ramdisk on the same composition (compositions/webserver),
+# with QEMU VMs as the reserved hosts, as the g5k-ramdisk end-to-end test has them (issue 15).
+# Writes docs/benchmarks-netboot.md.
+#
+# Each run, for N = 1 and 3 nodes: N + 1 fresh stock VMs (Tests/EndToEndTests/Fixtures/stockhost:
+# N hosts and the store host, which runs the kernel NFS server), then both flavours on the same
+# hosts, one after the other (the order alternates between runs; the second kexecs from the first's
+# nodes). Per flavour: the start's time until every node answers SSH as itself, the bytes each node
+# received (the start report), the RAM used on each node after boot (`free`: total - available),
+# and for nfs-store what the store host received once.
+#
+# Environment: NXC_BIN, NXC_STORE as bench/scale.sh; RUNS (default 3); NETBOOT_SIZES (default "1 3");
+# NETBOOT_OUT (default docs/benchmarks-netboot.md).
+# Safety: only QEMU guests are kexec'd; every VM is stopped with `nxc stop` (by the PIDs it recorded).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NXC=${NXC_BIN:-$REPO/.build/release/nxc}
+export NXC_DATA=$REPO
+STORE=${NXC_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nxc}
+RUNS=${RUNS:-3}
+SIZES=${NETBOOT_SIZES:-1 3}
+OUT=${NETBOOT_OUT:-$REPO/docs/benchmarks-netboot.md}
+STOCK=$REPO/Tests/EndToEndTests/Fixtures/stockhost
+WEB=$REPO/compositions/webserver
+PY=/usr/bin/python3
+T0=$(date +%s)
+
+say() { printf '[netboot %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+now() { date +%s.%N; }
+[ -x "$NXC" ] || die "$NXC not found; run \`make build\`"
+[[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] || die "RUNS must be a positive number"
+for n in $SIZES; do [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 4 ] || die "NETBOOT_SIZES: $n is not 1 to 4"; done
+
+WORK=$(mktemp -d /tmp/nxc-netboot.XXXXXX)
+P=$WORK/p; L=$WORK/logs
+mkdir -p "$P" "$L"
+STOCK_UP=0
+nxc_() { local sub=$1; shift; HOME=$P NXC_STORE=$STORE timeout 1800 "$NXC" "$sub" --project "$P" "$@"; }
+stock_down() {
+  [ "$STOCK_UP" = 1 ] || return 0
+  for f in g5k-ramdisk nfs-store; do nxc_ stop -f "$f" --composition webserver >>"$L/stock.log" 2>&1 || true; done
+  nxc_ stop -f vm-ramdisk --composition stockhost >>"$L/stock.log" 2>&1 || say "nxc stop of the stock hosts failed (see $L/stock.log)"
+  STOCK_UP=0
+}
+cleanup() { local rc=$?; set +e; stock_down; rm -rf "$WORK"; exit $rc; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+on() { # PORT COMMAND: as root on a stock VM or a node, with the project's key
+  ssh -i "$P/.nxc/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -o ConnectTimeout=20 -p "$1" root@127.0.0.1 "$2"
+}
+
+say "building the stock hosts (vm-ramdisk) and webserver for g5k-ramdisk and nfs-store"
+nxc_ build -f vm-ramdisk "$STOCK" >"$L/build.log" 2>&1 || { tail -20 "$L/build.log" >&2; die "build of stockhost failed"; }
+for f in g5k-ramdisk nfs-store; do
+  nxc_ build -f "$f" "$WEB" >>"$L/build.log" 2>&1 || { tail -20 "$L/build.log" >&2; die "build of webserver ($f) failed"; }
+done
+size() { stat -c %s "$P/build/webserver/$1/$2"; }
+TREE=$(size nfs-store system.tar.zst)
+
+ROWS=()
+for k in $(seq 1 "$RUNS"); do
+  for n in $SIZES; do
+    say "run $k, N=$n: $((n + 1)) fresh stock VMs"
+    STOCK_UP=1
+    nxc_ start -f vm-ramdisk -r "host=$n" -r store=1 --timeout 900 "$STOCK" >"$L/stock-$k-$n.log" 2>&1 \
+      || { tail -20 "$L/stock-$k-$n.log" >&2; die "the stock hosts did not start"; }
+    $PY -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print("".join("root@127.0.0.1:%d\n" % d["nodes"][x]["ssh"]["port"] for x in d["order"] if d["nodes"][x]["role"] == "host"), end="")' \
+      "$P/deploy/stockhost.vm-ramdisk.json" >"$WORK/machines"
+    sport=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"]["store"]["ssh"]["port"])' "$P/deploy/stockhost.vm-ramdisk.json")
+    on "$sport" 'mkdir -p /srv/nxc && mount -t tmpfs -o mode=0700 nxc-store /srv/nxc' || die "cannot mount the store's tmpfs"
+    order="g5k-ramdisk nfs-store"; [ $((k % 2)) = 0 ] && order="nfs-store g5k-ramdisk"
+    for f in $order; do
+      extra=(); [ "$f" = nfs-store ] && extra=(--store-host "root@127.0.0.1:$sport")
+      log=$L/run-$k-$n-$f.log
+      t0=$(now)
+      rc=0; nxc_ start -f "$f" -m "$WORK/machines" -r "client=$((n - 1))" --timeout 600 "${extra[@]}" "$WEB" >"$log" 2>&1 || rc=$?
+      secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}')
+      [ "$rc" = 0 ] || { tail -30 "$log" >&2; die "run $k N=$n: nxc start -f $f exited $rc"; }
+      # Per node: bytes received (the report), RAM used after boot.
+      bytes=$($PY -c 'import json,sys
+b = [h["bytesReceived"] for h in json.load(open(sys.argv[1]))["hosts"] if h["state"] == "up"]
+print(max(b) if b else 0)' "$P/deploy/webserver.$f.report.json")
+      ram=0
+      for node in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["order"]))' "$P/deploy/webserver.$f.json"); do
+        port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nodes"][sys.argv[2]]["ssh"]["port"])' "$P/deploy/webserver.$f.json" "$node")
+        used=$(on "$port" "free -b | awk '/^Mem:/ {print \$2 - \$7}'") || die "run $k N=$n $f: free on $node"
+        [ "$used" -gt "$ram" ] && ram=$used
+      done
+      store=$(grep -o 'store host, got the system tree [0-9a-f]* ([0-9]* MiB) in [0-9.]* s' "$log" | head -1 || true)
+      page=$(nxc_ exec client -- curl -sf http://server/ 2>/dev/null || nxc_ exec server -- curl -sf http://server/ 2>/dev/null || true)
+      [ "$page" = "hello from nxc" ] || die "run $k N=$n $f: the page: $page"
+      say "run $k N=$n $f: up in $secs s; per node: $bytes bytes received, $((ram >> 20)) MiB used${store:+; $store}"
+      ROWS+=("$f $n $secs $bytes $ram")
+    done
+    stock_down
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+stat_of() { # FLAVOUR N COLUMN: median (min-max)
+  local v; v=$(printf '%s\n' "${ROWS[@]}" | awk -v f="$1" -v n="$2" -v c="$3" '$1 == f && $2 == n {print $c}')
+  printf '%s %s %s' "$(echo "$v" | median)" "$(echo "$v" | sort -g | head -1)" "$(echo "$v" | sort -g | tail -1)"
+}
+{
+  echo "# Benchmark: nfs-store beside g5k-ramdisk (bench/netboot.sh)"
+  echo
+  echo "- Date: $(date -u +%Y-%m-%d), $(( $(date +%s) - T0 )) s in all"
+  echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); QEMU under TCG"
+  echo "- nxc: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown); composition: compositions/webserver (server, and N - 1 clients)"
+  echo "- Hosts: stock VMs (vm-ramdisk of Tests/EndToEndTests/Fixtures/stockhost, 1536 MiB each) and one store VM running"
+  echo "  nfs-kernel-server (its trees in a tmpfs); both flavours on the same fresh VMs in each run, the order alternating"
+  echo "- Each figure: median (min-max) of $RUNS runs"
+  echo
+  echo "| flavour | N nodes | start until every node answers SSH (s) | bytes each node received (MiB) | RAM used on a node after boot (MiB) |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  for n in $SIZES; do
+    for f in g5k-ramdisk nfs-store; do
+      read -r s smin smax <<<"$(stat_of "$f" "$n" 3)"
+      read -r b _ _ <<<"$(stat_of "$f" "$n" 4)"
+      read -r m mmin mmax <<<"$(stat_of "$f" "$n" 5)"
+      printf '| %s | %d | %.1f (%.1f-%.1f) | %.1f | %.0f (%.0f-%.0f) |\n' "$f" "$n" "$s" "$smin" "$smax" \
+        "$(awk -v b="$b" 'BEGIN {print b / 1048576}')" "$(awk -v m="$m" 'BEGIN {print m / 1048576}')" \
+        "$(awk -v m="$mmin" 'BEGIN {print m / 1048576}')" "$(awk -v m="$mmax" 'BEGIN {print m / 1048576}')"
+    done
+  done
+  echo
+  echo "The store host received the system tree once per run: $(awk -v t="$TREE" 'BEGIN {printf "%.1f", t / 1048576}') MiB (system.tar.zst), unpacked"
+  echo "under /srv/nxc/store; nfs-store nodes then read from it only what they open."
+  echo
+  echo "Goals (issue 15): per-node transfer <= 15% of g5k-ramdisk's, node RAM <= 40%. The RAM figure is"
+  echo "\`free\`'s total minus available, the largest over the run's nodes: a g5k-ramdisk node holds its whole system"
+  echo "in RAM (the unpacked initrd) plus the initrd it keeps for --reuse; an nfs-store node holds its tmpfs layer,"
+  echo "its small initrd and the page cache of what it read over NFS. Not measured here yet: the most VMs this machine"
+  echo "boots at once with each flavour (the stock VMs that play the hosts have a fixed size)."
+} >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+say "wrote $OUT"
