@@ -93,7 +93,7 @@ print(max(b) if b else 0)' "$P/deploy/webserver.$f.report.json")
         [ "$used" -gt "$ram" ] && ram=$used
       done
       store=$(grep -o 'store host, got the system tree [0-9a-f]* ([0-9]* MiB) in [0-9.]* s' "$log" | head -1 || true)
-      page=$(nxc_ exec client -- curl -sf http://server/ 2>/dev/null || nxc_ exec server -- curl -sf http://server/ 2>/dev/null || true)
+      page=$(nxc_ exec server -- curl -sf http://server/ 2>/dev/null || true)
       [ "$page" = "hello from nxc" ] || die "run $k N=$n $f: the page: $page"
       say "run $k N=$n $f: up in $secs s; per node: $bytes bytes received, $((ram >> 20)) MiB used${store:+; $store}"
       ROWS+=("$f $n $secs $bytes $ram")

@@ -160,6 +160,39 @@ struct StoreHost: Sendable {
     }
 }
 
+extension KexecStart {
+    /// The store host of a netroot build (nfs-store), which --store-host names; nil for other builds.
+    static func storeHost(_ ctx: StartContext) throws -> StoreHost? {
+        switch (try StoreHost.description(build: ctx.buildDirectory), ctx.options.storeHost) {
+        case (let tree?, let s?):
+            return StoreHost(host: try HostList.parse(s, file: "--store-host")[0], tree: tree)
+        case (_?, nil):
+            throw DeployError.badOption("--store-host", problem: "\(ctx.flavour.name) serves the system over NFS: give the host of the "
+                                        + "reservation that runs the NFS server (--store-host HOST)")
+        case (nil, _?):
+            throw DeployError.badOption("--store-host", problem: "the \(ctx.flavour.name) build has no system tree to serve (nfs-store builds have one)")
+        case (nil, nil):
+            return nil
+        }
+    }
+
+    /// The store's `nxc.root=URL` for the nodes' command lines, once the tree is exported to their
+    /// subnet ("" without a store, and on a dry run, which only says where it would export).
+    static func storeRoot(_ store: StoreHost?, facts: [String: String]?, runs: [TestbedRun], doc: Deployment, env: TestbedSSH,
+                          dryRun: Bool, progress: @Sendable (String) -> Void) throws -> String {
+        guard let store, let facts, runs.contains(where: { !$0.failed }) else { return "" }
+        guard let (address, subnets) = StoreHost.address(storeFacts: facts, nodes: doc.order.compactMap { doc.nodes[$0] }) else {
+            throw DeployError.failedOn("the store host", [("\(store.host)", "none of its IPv4 addresses is in the subnet of a node's address, "
+                                                           + "and no node has it: the nodes could not reach it")], unit: "host")
+        }
+        if dryRun {
+            progress("\(store.host): store host, would export the system tree to \(subnets.joined(separator: ", ")) at \(address)")
+            return ""
+        }
+        return "nxc.root=" + (try store.export(env: env, address: address, subnets: subnets, progress: progress))
+    }
+}
+
 /// An IPv4 address with its prefix length.
 struct IPv4Net: Equatable {
     var address: UInt32
