@@ -17,6 +17,24 @@ public struct NetrootKind: ArtefactKind {
     /// The modules, firmware and keep_kernel keys, read as the ramdisk kind reads them.
     public var settingsType: any FlavourSettings.Type { RamdiskSettings.self }
     static let recipeVersion = "1"
+    /// The initrd's first segment: 2 since it leaves disk, InfiniBand and other filesystems' modules out.
+    static let bootRecipeVersion = "2"
+
+    /// The initrd only needs to reach the store: of the flavour's modules it leaves out disk
+    /// controllers, InfiniBand and filesystems other than NFS and overlay (the tree has them all,
+    /// and udev loads them from there). Their dependencies come with the ones kept.
+    static let notInInitrd = ["kernel/drivers/scsi/", "kernel/drivers/ata/", "kernel/drivers/nvme/", "kernel/drivers/block/",
+                              "kernel/drivers/infiniband/", "kernel/fs/"]
+    static let fsInInitrd = ["kernel/fs/nfs/", "kernel/fs/overlayfs/"]
+
+    static func initrdModules(_ wanted: [String], kernel: KernelModules) throws -> [String] {
+        let files = try kernel.files(of: wanted.filter { !$0.hasSuffix("/") })
+        return wanted.filter { w in
+            guard !w.hasSuffix("/") else { return false }
+            guard let f = files[w.replacingOccurrences(of: "-", with: "_")] else { return true }
+            return fsInInitrd.contains { f.hasPrefix($0) } || !notInInitrd.contains { f.hasPrefix($0) }
+        }
+    }
     public static let systemName = "system.tar.zst"
     /// What a start needs to know about the tree: `{"tree": HASH, "archive": NAME, "sha256": …, "size": …}`.
     public static let describeName = "netroot.json"
@@ -79,7 +97,7 @@ public struct NetrootKind: ArtefactKind {
                                         package: "busybox-static")
         }
         var h = InputHash("netroot-boot")
-        h.add("recipe", Self.recipeVersion)
+        h.add("recipe", Self.bootRecipeVersion)
         h.add("rootfs", ctx.rootfs.hash)
         h.add("modules", settings.modules)
         h.add("firmware", settings.firmware)
@@ -89,10 +107,12 @@ public struct NetrootKind: ArtefactKind {
             ctx.progress("initrd boot segment: reused")
             return p + "/boot.cpio.zst"
         }
+        let initrdModules = try Self.initrdModules(settings.modules, kernel: kernel)
         let entry = try await ctx.store.realise(name: "netroot-boot", hash: hash) { tmp in
-            let kept = try kernel.select(settings.modules)
+            let kept = try kernel.select(initrdModules)
             _ = try kernel.regenerateMetadata(kept: kept, in: tmp + "/modules")
-            let w = try ArchiveWriter(path: tmp + "/boot.cpio.zst", format: .cpioNewc, filter: .zstd(level: 6))
+            // Built once per kernel and module list, sent to every node: worth zstd's slow levels.
+            let w = try ArchiveWriter(path: tmp + "/boot.cpio.zst", format: .cpioNewc, filter: .zstd(level: 19))
             for d in ["bin", "dev", "etc", "etc/nxc-initrd", "lib", "lower", "newroot", "proc", "run", "rw", "sbin", "sys", "tmp",
                       "usr", "usr/bin", "usr/sbin"] {
                 try w.addDirectory(d)
@@ -102,7 +122,7 @@ public struct NetrootKind: ArtefactKind {
             try w.addFile("bin/busybox", contentsOf: busybox, mode: 0o755)
             try w.addFile("init", bytes: Array(NetrootInit.script.utf8), mode: 0o755)
             // Loaded in this order by /init; names absent from modules.dep are built in.
-            try w.addFile("etc/nxc-initrd/modules", bytes: Array(settings.modules.filter { !$0.hasSuffix("/") }.map { $0 + "\n" }.joined().utf8))
+            try w.addFile("etc/nxc-initrd/modules", bytes: Array(initrdModules.map { $0 + "\n" }.joined().utf8))
             try w.addTree(tmp + "/modules")
             try Self.addFirmware(w, root: root, wanted: settings.firmware)
             try w.finish()
@@ -153,7 +173,8 @@ public struct NetrootKind: ArtefactKind {
         let (agent, rest) = ctx.payload.splitAgent()
         let agentPath = out + "/.agent.cpio.zst"
         let payloadPath = out + "/" + RamdiskKind.payloadFile
-        try RamdiskKind.writePayloadSegment(agent.under(NetrootInit.payloadDir), root: ctx.rootfs.root, to: agentPath)
+        // Every node gets the agent's segment: zstd -19 makes it 0.55 MB smaller for 2.5 s of build.
+        try RamdiskKind.writePayloadSegment(agent.under(NetrootInit.payloadDir), root: ctx.rootfs.root, to: agentPath, level: 19)
         try RamdiskKind.writePayloadSegment(rest.under(NetrootInit.payloadDir), root: ctx.rootfs.root, to: payloadPath)
         defer { try? fm.removeItem(atPath: agentPath) }
         try RamdiskKind.concatenate([boot, agentPath, payloadPath], into: out + "/initrd")

@@ -55,6 +55,22 @@ struct KernelModules {
         return keep.sorted()
     }
 
+    /// The module file (relative to the modules folder) of each name in `names` that modules.dep
+    /// lists; names it does not list (built in, or absent) are left out.
+    func files(of names: [String]) throws -> [String: String] {
+        guard let text = try? String(contentsOfFile: modulesDir + "/modules.dep", encoding: .utf8) else {
+            throw BuildError.file("read", path: modulesDir + "/modules.dep", reason: "missing or not text")
+        }
+        let wanted = Set(names.map { $0.replacingOccurrences(of: "-", with: "_") })
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = Self.moduleName(line[..<colon])
+            if wanted.contains(name) { out[name] = String(line[..<colon]) }
+        }
+        return out
+    }
+
     /// Writes the kept modules' metadata (depmod over only them) into `dir`/lib/modules/VERSION.
     func regenerateMetadata(kept: [String], in dir: String) throws -> String {
         let fm = FileManager.default

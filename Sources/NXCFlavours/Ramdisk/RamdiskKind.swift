@@ -81,8 +81,8 @@ public struct RamdiskKind: ArtefactKind {
     public static let payloadFile = "initrd.payload"
 
     /// The per-composition segment: agent, units, role files. Small; rebuilt on every build.
-    static func writePayloadSegment(_ payload: ImagePayload, root: String, to path: String) throws {
-        let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: 3))
+    static func writePayloadSegment(_ payload: ImagePayload, root: String, to path: String, level: Int = 3) throws {
+        let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: level))
         try payload.write(into: w, over: root)
         try w.finish()
     }
