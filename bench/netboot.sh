@@ -96,7 +96,8 @@ print(max(b) if b else 0)' "$P/deploy/webserver.$f.report.json")
       page=$(nxc_ exec server -- curl -sf http://server/ 2>/dev/null || true)
       [ "$page" = "hello from nxc" ] || die "run $k N=$n $f: the page: $page"
       say "run $k N=$n $f: up in $secs s; per node: $bytes bytes received, $((ram >> 20)) MiB used${store:+; $store}"
-      ROWS+=("$f $n $secs $bytes $ram")
+      tree=$(echo "$store" | sed -n 's/.* in \([0-9.]*\) s$/\1/p'); tree=${tree:-0}
+      ROWS+=("$f $n $secs $bytes $ram $tree")
     done
     stock_down
   done
@@ -117,21 +118,28 @@ stat_of() { # FLAVOUR N COLUMN: median (min-max)
   echo "  nfs-kernel-server (its trees in a tmpfs); both flavours on the same fresh VMs in each run, the order alternating"
   echo "- Each figure: median (min-max) of $RUNS runs"
   echo
-  echo "| flavour | N nodes | start until every node answers SSH (s) | bytes each node received (MiB) | RAM used on a node after boot (MiB) |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| flavour | N nodes | start until every node answers SSH (s) | of it, the store host getting the tree (s) | bytes each node received (MiB) | RAM used on a node after boot (MiB) |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   for n in $SIZES; do
     for f in g5k-ramdisk nfs-store; do
       read -r s smin smax <<<"$(stat_of "$f" "$n" 3)"
-      read -r b _ _ <<<"$(stat_of "$f" "$n" 4)"
+      read -r b bmin bmax <<<"$(stat_of "$f" "$n" 4)"
       read -r m mmin mmax <<<"$(stat_of "$f" "$n" 5)"
-      printf '| %s | %d | %.1f (%.1f-%.1f) | %.1f | %.0f (%.0f-%.0f) |\n' "$f" "$n" "$s" "$smin" "$smax" \
-        "$(awk -v b="$b" 'BEGIN {print b / 1048576}')" "$(awk -v m="$m" 'BEGIN {print m / 1048576}')" \
+      read -r t _ _ <<<"$(stat_of "$f" "$n" 6)"
+      printf '| %s | %d | %.1f (%.1f-%.1f) | %.1f | %.1f (%.1f-%.1f) | %.0f (%.0f-%.0f) |\n' "$f" "$n" "$s" "$smin" "$smax" "$t" \
+        "$(awk -v b="$b" 'BEGIN {print b / 1048576}')" "$(awk -v b="$bmin" 'BEGIN {print b / 1048576}')" "$(awk -v b="$bmax" 'BEGIN {print b / 1048576}')" "$(awk -v m="$m" 'BEGIN {print m / 1048576}')" \
         "$(awk -v m="$mmin" 'BEGIN {print m / 1048576}')" "$(awk -v m="$mmax" 'BEGIN {print m / 1048576}')"
     done
   done
   echo
   echo "The store host received the system tree once per run: $(awk -v t="$TREE" 'BEGIN {printf "%.1f", t / 1048576}') MiB (system.tar.zst), unpacked"
   echo "under /srv/nxc/store; nfs-store nodes then read from it only what they open."
+  echo
+  echo "Bytes each node received: the largest over the run's nodes, from the start report (median, min-max). Both flavours send the"
+  echo "kernel ($(awk -v k="$(size nfs-store kernel)" 'BEGIN {printf "%.1f", k / 1048576}') MiB) to a host that lacks it; a host that kexec'd into the same kernel before (the"
+  echo "second flavour of a run) is sent only the initrd, so the figure varies with the order."
+  echo "The nfs-store start includes giving the store host its tree (the column before; once per tree, not per node)"
+  echo "and, here, every node reading its system over NFS from one VM under TCG; on hardware the store is a real host."
   echo
   echo "Goals (issue 15): per-node transfer <= 15% of g5k-ramdisk's, node RAM <= 40%. The RAM figure is"
   echo "\`free\`'s total minus available, the largest over the run's nodes: a g5k-ramdisk node holds its whole system"
