@@ -124,10 +124,10 @@ public enum Operations {
     /// Refuses the options the flavour's start method does not take, before anything starts, and
     /// names the flavours that take them.
     static func checkFeatures(_ requested: Set<StartFeature>, flavour: Flavour, project: Project) throws {
-        let refused = requested.subtracting(flavour.startMethod.takes)
+        let refused = requested.subtracting(flavour.startMethod.takes(artefact: flavour.artefact))
         guard !refused.isEmpty else { return }
         let takers = Flavour.all(project: project.directory)
-            .filter { refused.isSubset(of: $0.startMethod.takes) }.map(\.name).sorted()
+            .filter { refused.isSubset(of: $0.startMethod.takes(artefact: $0.artefact)) }.map(\.name).sorted()
         throw DeployError.optionsNotTaken(flavour: flavour.name, options: refused.sorted().map(\.rawValue), takenBy: takers)
     }
 

@@ -135,6 +135,9 @@ public protocol StartMethod: Sendable {
     /// does here (a phrase `nxc start --help` shows beside the flavours of this method). `.hosts`
     /// follows from `bindsHosts`: see `takes`.
     var optionHelp: [StartFeature: String] { get }
+    /// Options this method takes only for builds of some artefact kinds (kexec: --store-host for
+    /// netroot builds); the others it takes for every flavour that uses it.
+    var featureKinds: [StartFeature: [String]] { get }
     /// Refuses options this method cannot use as given (a program that is not there, a port out of
     /// range, options that contradict each other), before anything is bound, written or started.
     func check(_ options: StartOptions) throws
@@ -154,7 +157,12 @@ extension StartMethod {
     public var deliversSecret: Bool { false }
     public var settingsType: any FlavourSettings.Type { NoSettings.self }
     public var optionHelp: [StartFeature: String] { [:] }
+    public var featureKinds: [StartFeature: [String]] { [:] }
     public func check(_ options: StartOptions) throws {}
     /// Every option this method takes: those it explains, and the reserved-host options when it binds hosts.
     public var takes: Set<StartFeature> { Set(optionHelp.keys).union(bindsHosts ? [.hosts] : []) }
+    /// The options a flavour of this method takes, given its artefact kind.
+    public func takes(artefact: String) -> Set<StartFeature> {
+        takes.filter { featureKinds[$0].map { $0.contains(artefact) } ?? true }
+    }
 }

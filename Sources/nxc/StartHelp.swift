@@ -22,7 +22,7 @@ enum StartHelp {
         var parts: [String] = []
         for m in methods {
             guard let what = m.optionHelp[feature] else { continue }
-            let using = flavours.filter { $0.start == m.name }.map(\.name)
+            let using = flavours.filter { f in f.start == m.name && (m.featureKinds[feature]?.contains(f.artefact) ?? true) }.map(\.name)
             guard !using.isEmpty else { continue }
             parts.append("\(what) (\(using.joined(separator: ", ")))")
         }

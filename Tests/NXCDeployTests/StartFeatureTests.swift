@@ -29,6 +29,13 @@ final class StartFeatureTests: XCTestCase {
         XCTAssertNil(refusal([], flavour: "docker"))
     }
 
+    /// --store-host: kexec takes it for netroot builds only, so g5k-ramdisk refuses it and names nfs-store.
+    func testStoreHostIsForNetrootBuildsOnly() throws {
+        XCTAssertNil(refusal([.hosts, .storeHost, .dryRun], flavour: "nfs-store"))
+        let m = try XCTUnwrap(refusal([.storeHost], flavour: "g5k-ramdisk"))
+        XCTAssertTrue(m.contains("flavour g5k-ramdisk does not take --store-host; flavours that do: nfs-store"), m)
+    }
+
     func testDryRunOutsideTestbedHostsIsRefused() throws {
         let m = try XCTUnwrap(refusal([.dryRun], flavour: "vm-ramdisk"))
         XCTAssertTrue(m.contains("flavour vm-ramdisk does not take --dry-run; flavours that do: g5k-ramdisk"), m)

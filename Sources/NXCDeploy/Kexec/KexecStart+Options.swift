@@ -16,6 +16,8 @@ extension KexecStart {
          .distribution: "the hosts copy the bundle from a folder they share with this machine (--shared-dir; without it, the build folder at its own path), else pass it on to each other in a chain fed once from here (--no-relay: each host gets it over SSH)"]
     }
 
+    var featureKinds: [StartFeature: [String]] { [.storeHost: [NetrootKind().name]] }
+
     func check(_ options: StartOptions) throws {
         if let d = options.sharedDir {
             var isDir: ObjCBool = false
