@@ -11,7 +11,8 @@ DOCKER_PACKAGES := docker.io docker-compose
 # The nspawn flavour runs containers with systemd-nspawn and unpacks its tree with bsdtar.
 NSPAWN_PACKAGES := systemd-container libarchive-tools
 # The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
-TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES)
+# The pxe flavour's test netboots VMs from a DHCP server (dnsmasq) on a bridge in a network namespace.
+TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES) dnsmasq-base
 BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES) $(NSPAWN_PACKAGES)
 
 .PHONY: all deps build test unit fuzz e2e demo bench install clean

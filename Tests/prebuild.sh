@@ -57,10 +57,11 @@ lane() {
 lane a compositions/webserver:vm-ramdisk Tests/EndToEndTests/Fixtures/stockhost:vm-ramdisk \
     template:nfs:vm-ramdisk template:slurm:vm-ramdisk compositions/webserver:g5k-image &
 pid_a=$!
-# Lane b: the docker base and what runs in containers, then the g5k-ramdisk base (nfs-store shares it).
+# Lane b: the docker base and what runs in containers, then the g5k-ramdisk base (nfs-store and the pxe flavours share it).
 lane b compositions/webserver:docker template:basic:docker Tests/EndToEndTests/Fixtures/services:docker \
     compositions/webserver:nspawn template:slurm:nspawn \
-    compositions/webserver:g5k-ramdisk compositions/webserver:nfs-store Tests/EndToEndTests/Fixtures/services:vm-ramdisk &
+    compositions/webserver:g5k-ramdisk compositions/webserver:nfs-store compositions/webserver:pxe-nfs-store \
+    Tests/EndToEndTests/Fixtures/stockhost:pxe Tests/EndToEndTests/Fixtures/services:vm-ramdisk &
 pid_b=$!
 failed=0
 wait $pid_a || failed=$((failed + $?))

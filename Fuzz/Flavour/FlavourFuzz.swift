@@ -22,7 +22,7 @@ public func fuzzFlavour(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 }
 
 private let names = FlavourNames(artefactKinds: ["ramdisk", "docker-image", "tarball", "tree", "netroot"],
-                                 startMethods: ["qemu", "kexec", "docker", "kadeploy", "nspawn"],
+                                 startMethods: ["qemu", "kexec", "docker", "kadeploy", "nspawn", "pxe"],
                                  kindSettings: ["ramdisk": RamdiskSettings.self, "tarball": TarballSettings.self, "netroot": RamdiskSettings.self],
                                  methodSettings: ["qemu": QemuSettings.self])
 

@@ -21,6 +21,7 @@ public enum Registry {
         DockerStart(),
         KadeployStart(),
         NspawnStart(),
+        PxeStart(),
     ]
 
     /// The names flavour files may give.

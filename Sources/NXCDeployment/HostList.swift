@@ -5,11 +5,15 @@ public struct TestbedHost: Sendable, Hashable, Codable, CustomStringConvertible 
     public var name: String
     public var port: Int?
     public var user: String?
+    /// Its network card's MAC address, lower case with colons (`host MAC` lines; the pxe method binds
+    /// nodes to machines by it).
+    public var mac: String?
 
-    public init(name: String, port: Int? = nil, user: String? = nil) {
+    public init(name: String, port: Int? = nil, user: String? = nil, mac: String? = nil) {
         self.name = name
         self.port = port
         self.user = user
+        self.mac = mac
     }
 
     /// As the user wrote it (and as it appears in tables and errors).
@@ -22,7 +26,8 @@ public struct TestbedHost: Sendable, Hashable, Codable, CustomStringConvertible 
 }
 
 /// Machine files (`-m FILE`, `$OAR_NODEFILE`): one host per line, duplicates merged
-/// (OAR repeats a host once per core), blank and `#` lines ignored.
+/// (OAR repeats a host once per core), blank and `#` lines ignored. A line may give the host's MAC
+/// address after it (`host 52:54:00:12:34:56`), for machines that boot from the network (pxe).
 public enum HostList {
     public static func load(path: String) throws -> [TestbedHost] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -37,11 +42,32 @@ public enum HostList {
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
-            let host = try parseLine(line, at: "\(file):\(i + 1)")
+            let at = "\(file):\(i + 1)"
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard fields.count <= 2 else {
+                throw DeployError.badInput(at, problem: "'\(line)': one host per line, optionally followed by its MAC address")
+            }
+            var host = try parseLine(fields[0], at: at)
+            if fields.count == 2 {
+                guard let mac = normalizedMAC(fields[1]) else {
+                    throw DeployError.badInput(at, problem: "'\(fields[1])' is not a MAC address (expected six hex pairs, as 52:54:00:12:34:56)")
+                }
+                if let other = hosts.first(where: { $0.mac == mac && $0.name != host.name }) {
+                    throw DeployError.badInput(at, problem: "MAC address \(mac) is also given to \(other)")
+                }
+                host.mac = mac
+            }
             if seen.insert(host).inserted { hosts.append(host) }
         }
         if hosts.isEmpty { throw DeployError.badInput(file, problem: "no host in the machine file") }
         return hosts
+    }
+
+    /// `52:54:00:AB:CD:EF` or `52-54-00-ab-cd-ef` as `52:54:00:ab:cd:ef`; nil if it is not six hex pairs.
+    public static func normalizedMAC(_ text: String) -> String? {
+        let pairs = text.lowercased().split(omittingEmptySubsequences: false, whereSeparator: { $0 == ":" || $0 == "-" })
+        guard pairs.count == 6, pairs.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) }) else { return nil }
+        return pairs.joined(separator: ":")
     }
 
     static func parseLine(_ line: String, at where_: String) throws -> TestbedHost {

@@ -254,7 +254,9 @@ public enum RoleDistribution {
             guard case .hosts(let names)? = specs[role.name] else { continue }
             let roleNodes = nodes.filter { $0.role == role.name }.map(\.node)
             for (node, name) in zip(roleNodes, names) {
-                guard let i = hosts.indices.first(where: { hosts[$0].description == name || hosts[$0].name == name }) else {
+                // `mac=MAC` names a machine by its MAC address (machine files with `host MAC` lines).
+                let mac = name.hasPrefix("mac=") ? HostList.normalizedMAC(String(name.dropFirst(4))) : nil
+                guard let i = hosts.indices.first(where: { mac != nil ? hosts[$0].mac == mac : (hosts[$0].description == name || hosts[$0].name == name) }) else {
                     throw DeployError.badRoleOverride("\(role.name)=\(names.joined(separator: ","))", "host '\(name)' is not in \(source)")
                 }
                 guard taken.insert(i).inserted else {

@@ -228,6 +228,21 @@ enum Validate {
     static func isIPAddress(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
 
     /// `ADDRESS/PREFIX` with a prefix length that fits the family, or a bare address.
+    /// `10.0.0.5/255.255.255.0` as `10.0.0.5/24`; anything else (a prefix length already, a mask
+    /// whose ones are not contiguous) as it is, for isCIDR to judge.
+    static func withPrefixLength(_ text: String) -> String {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, isIPv4(String(parts[0])), isIPv4(String(parts[1])) else { return text }
+        var mask: UInt32 = 0
+        for octet in parts[1].split(separator: ".") {
+            guard let v = UInt32(octet) else { return text }
+            mask = mask << 8 | v
+        }
+        let ones = mask.nonzeroBitCount
+        guard mask == (ones == 0 ? 0 : ~UInt32(0) << (32 - ones)) else { return text }
+        return "\(parts[0])/\(ones)"
+    }
+
     static func isCIDR(_ text: String) -> Bool {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 1 || parts.count == 2 else { return false }

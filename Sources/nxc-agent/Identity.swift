@@ -193,7 +193,8 @@ struct BootContext {
                     throw AgentError.kernelParameter(word: word, message: "\"\(parts[0])\" is not a MAC address "
                         + "(expected nxc.if=xx:xx:xx:xx:xx:xx,ADDRESS/PREFIX[,ADDRESS/PREFIX...])")
                 }
-                let addresses = Array(parts.dropFirst())
+                // ADDRESS/NETMASK (dotted, as iPXE's ${netX/netmask} gives it) is taken as ADDRESS/PREFIX.
+                let addresses = parts.dropFirst().map { Validate.withPrefixLength($0) }
                 for address in addresses where !Validate.isCIDR(address) {
                     throw AgentError.kernelParameter(word: word, message: "\"\(address)\" is not ADDRESS/PREFIX")
                 }
@@ -205,6 +206,11 @@ struct BootContext {
                 guard parts[0] == "default" || Validate.isCIDR(parts[0]) else {
                     throw AgentError.kernelParameter(word: word,
                                                      message: "\"\(parts[0])\" is neither \"default\" nor ADDRESS/PREFIX")
+                }
+                // No gateway: a DHCP server that gave none (pxe: nxc.route=default,${netX/gateway}).
+                if parts[1].isEmpty {
+                    log.info("\(word): no gateway given; no route added")
+                    continue
                 }
                 guard Validate.isIPAddress(parts[1]) else {
                     throw AgentError.kernelParameter(word: word, message: "\"\(parts[1])\" is not an IP address")

@@ -78,7 +78,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(help.0, 0, help.1)
         let flat = help.1.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         XCTAssertTrue(flat.contains("and kexec again (g5k-ramdisk, nfs-store); only contextualise them again, without Kadeploy (g5k-image)."), flat)
-        XCTAssertTrue(flat.contains("$OAR_NODEFILE), for g5k-image, g5k-ramdisk, nfs-store."), flat)
+        XCTAssertTrue(flat.contains("$OAR_NODEFILE), for g5k-image, g5k-ramdisk, nfs-store, pxe, pxe-nfs-store."), flat)
         let bad = try run(["build", "-f", "floppy", Self.repo + "/compositions/hello", "--project", dir])
         XCTAssertEqual(bad.0, 1)
         XCTAssertTrue(bad.1.contains("unknown flavour 'floppy'") && bad.1.contains("vm-ramdisk"), bad.1)

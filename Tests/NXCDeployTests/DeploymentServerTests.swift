@@ -97,6 +97,46 @@ final class DeploymentServerTests: XCTestCase {
         XCTAssertEqual(s.fetchedNodes, ["compute1", "?"])
     }
 
+    /// pxe's routes: fixed paths answer anyone (a file streamed whole, larger than one chunk), any
+    /// other path is still refused, and the bytes sent are counted per peer address.
+    func testRoutesServeFilesAndCountBytesPerPeer() throws {
+        let log = Log()
+        let file = NSTemporaryDirectory() + "nxc-route-\(UUID().uuidString.prefix(8))"
+        var g = SystemRandomNumberGenerator()
+        let bytes = Data((0..<(3 << 20) + 17).map { _ in UInt8.random(in: 0...255, using: &g) })
+        try bytes.write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let s = try DeploymentServer(listen: "127.0.0.1", port: nil, document: document,
+                                     routes: ["/initrd": .file(file, type: "application/octet-stream"), "/boot.ipxe": .text("#!ipxe\n")],
+                                     token: String(repeating: "ab", count: 32), log: { log.add($0) })
+        s.start()
+        defer { s.stop() }
+        XCTAssertEqual(s.path, "/" + String(repeating: "ab", count: 32) + "/deployment.json", "the token given is the one used")
+        let c = try Self.connectTo(s.port)
+        Self.sendAll(c, "GET /initrd HTTP/1.0\r\n\r\n")
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        close(c)
+        let head = "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
+        XCTAssertEqual(out.count, head.utf8.count + bytes.count)
+        XCTAssertEqual(Data(out.prefix(head.utf8.count)), Data(head.utf8))
+        XCTAssertEqual(Data(out.dropFirst(head.utf8.count)), bytes, "the file, byte for byte")
+        let script = try Self.get(s.port, "/boot.ipxe")
+        XCTAssertTrue(script.hasPrefix("HTTP/1.0 200") && script.hasSuffix("\r\n\r\n#!ipxe\n"), script)
+        XCTAssertTrue(try Self.get(s.port, "/initrd/../kernel").hasPrefix("HTTP/1.0 404"))
+        XCTAssertTrue(try Self.get(s.port, "/kernel").hasPrefix("HTTP/1.0 404"))
+        // Each connection adds its bytes when it ends.
+        let deadline = Date().addingTimeInterval(5)
+        while (s.bytesSent["127.0.0.1"] ?? 0) < out.count + script.utf8.count && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertGreaterThanOrEqual(s.bytesSent["127.0.0.1"] ?? 0, out.count + script.utf8.count)
+        XCTAssertEqual(s.fetchedNodes, [], "a route is not a fetch of the document")
+    }
+
     func testOtherMethodsAndGarbageAreRefused() throws {
         let log = Log()
         let s = try server(log: log)

@@ -32,7 +32,8 @@ final class HostTests: XCTestCase {
     }
 
     func testBadLinesNameFileAndLine() {
-        for (text, fragment) in [("a\nb c\n", "nodes:2: 'b c': one host per line"),
+        for (text, fragment) in [("a\nb c d\n", "nodes:2: 'b c d': one host per line"),
+                                 ("a\nb c\n", "nodes:2: 'c' is not a MAC address"),
                                  ("host:99999\n", "nodes:1: 'host:99999': port 99999 is out of range"),
                                  ("host:ssh\n", "'ssh' is not a port"),
                                  ("@host\n", "bad user name"),
@@ -61,6 +62,16 @@ final class HostTests: XCTestCase {
         let b = try RoleDistribution.bind(try webserver(), overrides: ["client=h1,h4"], hosts: hosts(4), source: "nodes")
         XCTAssertEqual(b.entries.map { "\($0.node)@\($0.host)" }, ["server@h2", "client1@h1", "client2@h4"])
         XCTAssertEqual(b.unused.map(\.description), ["h3"])
+    }
+
+    /// `-r ROLE=mac=MAC`: machines named by the MAC address the machine file gives them (pxe).
+    func testBindingByMAC() throws {
+        let hs = try HostList.parse("h1 52:54:00:00:00:01\nh2 52:54:00:00:00:02\nh3 52:54:00:00:00:03\n", file: "nodes")
+        let b = try RoleDistribution.bind(try webserver(), overrides: ["server=mac=52-54-00-00-00-03"], hosts: hs, source: "nodes")
+        XCTAssertEqual(b.entries.map { "\($0.node)@\($0.host)" }, ["server@h3", "client1@h1", "client2@h2"])
+        XCTAssertThrowsError(try RoleDistribution.bind(try webserver(), overrides: ["server=mac=52:54:00:00:00:09"], hosts: hs, source: "nodes")) { e in
+            XCTAssertTrue("\(e)".contains("host 'mac=52:54:00:00:00:09' is not in nodes"), "\(e)")
+        }
     }
 
     func testBindingErrors() throws {

@@ -109,4 +109,28 @@ final class StoreHostTests: XCTestCase {
         XCTAssertEqual(st, 0, out)
         XCTAssertTrue(NetrootInit.script.hasPrefix("#!/bin/busybox sh\n"))
     }
+
+    /// The initrd's `prefixed`, run by sh: iPXE's dotted netmask becomes a prefix length.
+    func testInitScriptTakesDottedNetmasks() throws {
+        let lines = NetrootInit.script.split(separator: "\n", omittingEmptySubsequences: false)
+        let from = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("prefixed() {") })
+        let to = try XCTUnwrap(lines[from...].firstIndex { $0 == "}" })
+        let function = lines[from...to].joined(separator: "\n")
+        for (given, expected) in [("10.93.0.13/255.255.255.0", "10.93.0.13/24"), ("10.1.2.3/255.255.240.0", "10.1.2.3/20"),
+                                  ("10.1.2.3/255.255.255.255", "10.1.2.3/32"), ("10.1.2.3/16", "10.1.2.3/16")] {
+            let (st, out) = try Command.status(["sh", "-c", function + "\nprefixed \"$1\"", "sh", given], timeout: 10)
+            XCTAssertEqual(st, 0, out)
+            XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), expected, given)
+        }
+    }
+
+    /// pxe's machines are known by their addresses only: the store's own address in their subnet.
+    func testAddressTowardMachinesKnownByAddress() throws {
+        let facts = ["addr": Self.ipJSON([("10.0.2.15", 24), ("10.93.0.14", 24)])]
+        let picked = try XCTUnwrap(StoreHost.address(storeFacts: facts, nodeAddresses: ["10.93.0.11", "10.93.0.12"]))
+        XCTAssertEqual(picked.address, "10.93.0.14")
+        XCTAssertEqual(picked.subnets, ["10.93.0.0/24"])
+        XCTAssertNil(StoreHost.address(storeFacts: facts, nodeAddresses: ["10.94.0.11"]))
+        XCTAssertNil(StoreHost.address(storeFacts: ["addr": Self.ipJSON([("10.93.0.11", 24)])], nodeAddresses: ["10.93.0.11"]))
+    }
 }

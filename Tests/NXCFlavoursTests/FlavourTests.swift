@@ -39,7 +39,8 @@ final class FlavourTests: XCTestCase {
     func testShippedFlavoursLoad() throws {
         let dir = Self.repo + "/flavours"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(names, ["docker.yaml", "g5k-image.yaml", "g5k-ramdisk.yaml", "nfs-store.yaml", "nspawn.yaml", "vm-ramdisk.yaml"])
+        XCTAssertEqual(names, ["docker.yaml", "g5k-image.yaml", "g5k-ramdisk.yaml", "nfs-store.yaml", "nspawn.yaml", "pxe-nfs-store.yaml", "pxe.yaml",
+                               "vm-ramdisk.yaml"])
         for n in names {
             let f = try Flavour.load(path: "\(dir)/\(n)")
             XCTAssertEqual(f.name + ".yaml", n)

@@ -298,6 +298,14 @@ ssh-rsa AAAAB3FakeKeyTwo other@host"
     check_content <(in_root "$r" whoami) "server server"
     check "the agent sent one GET" test "$(grep -c 'GET /deployment.json' "$work/http.log")" == 1
 
+    echo "== pxe: nxc.if ADDRESS/NETMASK and nxc.route=default, with no gateway, as iPXE fills them in"
+    r=$work/pxe; make_root "$r"
+    printf 'nxc.host=server nxc.deployment_url=%s nxc.if=52:54:00:77:00:01,10.77.0.1/255.255.0.0 nxc.route=default,\n' "$url" > "$r/proc/cmdline"
+    in_root "$r" boot > "$work/pxe-boot.log" 2>&1
+    check_status "boot with a dotted netmask and no gateway" $? 0
+    check_before "$work/pxe-boot.log" "would run: ip address replace 10.77.0.1/16 dev eth0" "fetching the deployment from $url"
+    check_log "$work/pxe-boot.log" "nxc.route=default,: no gateway given; no route added"
+
     echo "== nxc.deployment_url quoted and by host name, nxc.if quoted, several addresses, a CIDR route"
     r=$work/url-quoted; make_root "$r"
     printf 'nxc.host=client2 nxc.deployment_url="http://localhost:%s/deployment.json" "nxc.if=52:54:00:78:00:01,10.0.2.15/24,fd00::15/64" nxc.route=10.99.0.0/16,10.0.2.3\n' \
@@ -437,6 +445,8 @@ url_error "bad nxc.if MAC" "nxc.deployment_url=http://127.0.0.1:1/d nxc.if=52:54
     'kernel command line: nxc.if=52:54:00:77:00,10.0.0.1/24: "52:54:00:77:00" is not a MAC address'
 url_error "bad nxc.if address" "nxc.deployment_url=http://127.0.0.1:1/d nxc.if=52:54:00:77:00:01,10.0.0.1/40" \
     '"10.0.0.1/40" is not ADDRESS/PREFIX'
+url_error "nxc.if netmask with a hole" "nxc.deployment_url=http://127.0.0.1:1/d nxc.if=52:54:00:77:00:01,10.0.0.1/255.0.255.0" \
+    '"10.0.0.1/255.0.255.0" is not ADDRESS/PREFIX'
 url_error "bad nxc.route" "nxc.deployment_url=http://127.0.0.1:1/d nxc.route=default" "expected nxc.route=TO,VIA"
 url_error "bad nxc.route gateway" "nxc.deployment_url=http://127.0.0.1:1/d nxc.route=default,gateway" \
     '"gateway" is not an IP address'

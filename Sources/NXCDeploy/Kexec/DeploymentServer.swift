@@ -40,14 +40,26 @@ final class DeploymentServer: @unchecked Sendable {
     private var accepting = false
     private var started = false
     private let log: @Sendable (String) -> Void
+    /// What a path answers: bytes, or a file streamed from disk.
+    enum Route: Sendable {
+        case data(Data, type: String)
+        case file(String, type: String)
+        static func text(_ s: String) -> Route { .data(Data(s.utf8), type: "text/plain") }
+    }
+    /// Paths served to anyone besides the document (pxe: boot scripts, boot documents, kernel, initrd).
+    let routes: [String: Route]
+    /// Bytes of answers sent to each peer address (the request's whole answer, head included).
+    private var sentBytes: [String: Int] = [:]
 
-    init(listen address: String, port wanted: Int?, document: Data, requestDeadline: Double = 10,
-         maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
+    /// `token`: drawn here unless given (pxe draws it first: the boot scripts it serves hold the URL).
+    init(listen address: String, port wanted: Int?, document: Data, routes: [String: Route] = [:], token given: String? = nil,
+         requestDeadline: Double = 10, maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
         self.served = document
+        self.routes = routes
         self.log = log
         self.requestDeadline = requestDeadline
         self.maximumConnections = maximumConnections
-        token = Self.randomToken()
+        token = given ?? Self.randomToken()
         expected = Array("/\(token)/deployment.json".utf8)
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw DeployError.systemCall("socket", errno: errno, context: "HTTP server") }
@@ -199,20 +211,23 @@ final class DeploymentServer: @unchecked Sendable {
     }
 
     /// What to answer to the request `head` (its bytes up to the blank line); the node that fetched, if any.
-    func answer(_ head: [UInt8]) -> (status: String, body: Data, node: String?, refusal: String?) {
+    func answer(_ head: [UInt8]) -> (status: String, body: Route, node: String?, refusal: String?) {
         let line = head.prefix { $0 != 13 && $0 != 10 }
         let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard parts.count == 3, parts[2].starts(with: Array("HTTP/1.".utf8)) else {
-            return ("400 Bad Request", Data("bad request\n".utf8), nil, "a malformed request (400)")
+            return ("400 Bad Request", .text("bad request\n"), nil, "a malformed request (400)")
         }
         guard parts[0].elementsEqual(Array("GET".utf8)) else {
-            return ("405 Method Not Allowed", Data("GET only\n".utf8), nil, "a request that is not GET (405)")
+            return ("405 Method Not Allowed", .text("GET only\n"), nil, "a request that is not GET (405)")
         }
         let target = parts[1]
         let q = target.firstIndex(of: UInt8(ascii: "?"))
         let path = target[..<(q ?? target.endIndex)]
+        if let route = routes[String(decoding: path, as: UTF8.self)] {
+            return ("200 OK", route, nil, nil)
+        }
         guard Self.constantTimeEqual(path, expected) else {
-            return ("404 Not Found", Data("not found\n".utf8), nil, "a request for another path than the deployment's (404)")
+            return ("404 Not Found", .text("not found\n"), nil, "a request for another path than the deployment's (404)")
         }
         var node = "?"
         if let q {
@@ -226,7 +241,7 @@ final class DeploymentServer: @unchecked Sendable {
                 }
             }
         }
-        return ("200 OK", document, node, nil)
+        return ("200 OK", .data(document, type: "application/json"), node, nil)
     }
 
     private func handle(_ c: Int32, peer: String) {
@@ -250,17 +265,34 @@ final class DeploymentServer: @unchecked Sendable {
         }
         let (status, body, node, refusal) = answer(Array(request[..<end]))
         if let refusal { refuse("\(peer): \(refusal)") }
-        let out = Self.response(status: status, body: body)
-        var off = 0
-        while off < out.count {
-            guard Self.waitFor(c, events: POLLOUT, until: deadline) else {
-                refuse("\(peer): did not take the answer within \(Int(requestDeadline)) s; closed")
+        let address = String(peer.prefix { $0 != ":" })
+        var sent = 0
+        defer {
+            condition.lock()
+            sentBytes[address, default: 0] += sent
+            condition.unlock()
+        }
+        switch body {
+        case .data(let data, let type):
+            var out = Self.head(status: status, type: type, length: data.count)
+            out.append(data)
+            guard sendAll(out, to: c, peer: peer, deadline: deadline, sent: &sent) else { return }
+        case .file(let path, let type):
+            // A file is streamed: the deadline is for each chunk's progress, not the whole answer.
+            guard let f = FileHandle(forReadingAtPath: path), let size = try? f.seekToEnd(), (try? f.seek(toOffset: 0)) != nil else {
+                _ = sendAll(Self.response(status: "500 Internal Server Error", body: Data("cannot read it\n".utf8)), to: c, peer: peer,
+                         deadline: deadline, sent: &sent)
+                log("HTTP: cannot read \(path)")
                 return
             }
-            let n = out.withUnsafeBytes { send(c, $0.baseAddress.map { $0 + off }, out.count - off, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
-            if n <= 0 { return }
-            off += n
+            defer { try? f.close() }
+            guard sendAll(Self.head(status: status, type: type, length: Int(size)), to: c, peer: peer, deadline: deadline, sent: &sent) else { return }
+            var left = Int(size)
+            while left > 0 {
+                guard let chunk = try? f.read(upToCount: min(left, 1 << 20)), !chunk.isEmpty else { return }
+                guard sendAll(chunk, to: c, peer: peer, deadline: Self.now() + requestDeadline * 3, sent: &sent) else { return }
+                left -= chunk.count
+            }
         }
         if let node {
             condition.lock()
@@ -271,10 +303,37 @@ final class DeploymentServer: @unchecked Sendable {
     }
 
     static func response(status: String, body: Data) -> Data {
-        var out = Data(("HTTP/1.0 \(status)\r\nContent-Type: \(status.hasPrefix("200") ? "application/json" : "text/plain")\r\n"
-            + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8)
+        var out = head(status: status, type: status.hasPrefix("200") ? "application/json" : "text/plain", length: body.count)
         out.append(body)
         return out
+    }
+
+    static func head(status: String, type: String, length: Int) -> Data {
+        Data("HTTP/1.0 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(length)\r\nConnection: close\r\n\r\n".utf8)
+    }
+
+    /// Sends all of `out` before `deadline`; false (logged) if the peer did not take it or went away.
+    private func sendAll(_ out: Data, to c: Int32, peer: String, deadline: Double, sent: inout Int) -> Bool {
+        var off = 0
+        while off < out.count {
+            guard Self.waitFor(c, events: POLLOUT, until: deadline) else {
+                refuse("\(peer): did not take the answer within \(Int(requestDeadline)) s; closed")
+                return false
+            }
+            let n = out.withUnsafeBytes { Glibc.send(c, $0.baseAddress.map { $0 + off }, out.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
+            if n <= 0 { return false }
+            off += n
+            sent += n
+        }
+        return true
+    }
+
+    /// Bytes sent so far to each peer address.
+    var bytesSent: [String: Int] {
+        condition.lock()
+        defer { condition.unlock() }
+        return sentBytes
     }
 
     /// Sends what the socket takes without waiting; the count sent.

@@ -148,6 +148,18 @@ struct StoreHost: Sendable {
         return nil
     }
 
+    /// The same for machines known by their addresses alone (pxe: DHCP gives them, with a prefix
+    /// nxc does not know): one of the store host's IPv4 addresses, not a machine's, whose subnet
+    /// holds a machine's address; and that subnet.
+    static func address(storeFacts: [String: String], nodeAddresses: [String]) -> (address: String, subnets: [String])? {
+        let own = IPv4Net.addresses(ipJSON: storeFacts["addr"] ?? "")
+        let theirs = nodeAddresses.compactMap(IPv4Net.parse)
+        for a in own where !theirs.contains(a.address) && theirs.contains(where: { $0 & a.mask == a.network }) {
+            return (IPv4Net.dotted(a.address), [a.cidrNetwork])
+        }
+        return nil
+    }
+
     /// Exports the tree to `subnets`; returns the URL the nodes mount.
     func export(env: TestbedSSH, address: String, subnets: [String], progress: @Sendable (String) -> Void) throws -> String {
         let argv = env.argv(host, afterKexec: false, command: KexecStart.asRoot + ["sh", "-c", Self.exportScript, "sh", Self.base, tree.tree, fsid] + subnets)

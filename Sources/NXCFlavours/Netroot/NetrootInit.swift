@@ -35,6 +35,18 @@ enum NetrootInit {
         # Drivers (NICs, then NFS and overlay), each with what it depends on.
         while read -r m; do modprobe "$m" 2>/dev/null || true; done < /etc/nxc-initrd/modules
 
+        # ADDR/255.255.255.0 (as iPXE gives the netmask) as ADDR/24; ADDR/LEN as it is.
+        prefixed() {
+          case ${1#*/} in
+            *.*) len=0
+                 for o in $(echo "${1#*/}" | tr . ' '); do
+                   case $o in 255) len=$((len + 8)) ;; 254) len=$((len + 7)) ;; 252) len=$((len + 6)) ;; 248) len=$((len + 5)) ;;
+                     240) len=$((len + 4)) ;; 224) len=$((len + 3)) ;; 192) len=$((len + 2)) ;; 128) len=$((len + 1)) ;; esac
+                 done
+                 echo "${1%%/*}/$len" ;;
+            *) echo "$1" ;;
+          esac
+        }
         # The deployment's addresses, on the interfaces found by MAC address.
         ip link set lo up
         [ -n "$ifs" ] || fail "no nxc.if= on the kernel command line: the node's address is not known"
@@ -49,9 +61,10 @@ enum NetrootInit {
           done
           [ -n "$dev" ] || fail "no network interface with MAC $mac within 30 s"
           ip link set "$dev" up
-          case $spec in *,*) for a in $(echo "${spec#*,}" | tr , ' '); do ip address add "$a" dev "$dev" || true; done ;; esac
+          case $spec in *,*) for a in $(echo "${spec#*,}" | tr , ' '); do ip address add "$(prefixed "$a")" dev "$dev" || true; done ;; esac
         done
-        for r in $routes; do ip route replace "${r%%,*}" via "${r#*,}" || true; done
+        # An empty gateway (pxe: iPXE's ${netX/gateway} when DHCP gave none) adds no route.
+        for r in $routes; do [ -z "${r#*,}" ] || ip route replace "${r%%,*}" via "${r#*,}" || true; done
 
         # The system, read-only: NFS version 4.2, else 3.
         case $root in

@@ -1,0 +1,230 @@
+import Foundation
+import XCTest
+import NXCBuild
+import NXCDeploy
+import NXCDeployment
+import NXCTestbed
+
+/// pxe end to end, as a site's machines boot: a network namespace holds a bridge (the site's
+/// switch), a DHCP server (dnsmasq, one address per MAC, its boot file nxc's iPXE script) and nxc
+/// itself; three QEMU VMs with no kernel and no disk boot from the network (`-boot n`, the iPXE ROM
+/// of Debian's ipxe-qemu) on taps of that bridge and become compositions/webserver's nodes. Runs as
+/// root when NXC_E2E=1; nothing leaves the namespace, which is deleted at the end.
+final class PxeTests: XCTestCase {
+    static let repo = VMRamdiskTests.repo
+    var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
+    var project = ""
+    var namespace = ""
+    var started: [Started] = []
+    struct Timeout: Error, CustomStringConvertible { var description: String }
+
+    static let subnet = "10.93.0"
+    static func mac(_ i: Int) -> String { String(format: "52:54:00:93:00:%02x", 0x10 + i) }
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["NXC_E2E"] == "1", "set NXC_E2E=1 to run the end-to-end tests")
+        try XCTSkipUnless(geteuid() == 0, "the PXE test makes a network namespace with a bridge and taps (root)")
+        project = NSTemporaryDirectory() + "nxc-pxe-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: project, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        // By PID: the VMs, dnsmasq, nxc start if it still runs.
+        for p in started.reversed() where p.status == nil { _ = Processes.stop(p.pid, grace: 5) }
+        if !namespace.isEmpty { _ = try? Command.status(["ip", "netns", "del", namespace], timeout: 30) }
+        if !project.isEmpty { try? FileManager.default.removeItem(atPath: project) }
+    }
+
+    var session: NxcSession { NxcSession(nxc: nxc, project: project) }
+
+    func inNamespace(_ argv: [String]) -> [String] { ["ip", "netns", "exec", namespace] + argv }
+
+    /// A program started in the background: its PID, and the file its exit status is written to.
+    struct Started {
+        var pid: Int32
+        var statusFile: String
+        /// Its exit status once it has ended, nil while it runs.
+        var status: Int32? {
+            (try? String(contentsOfFile: statusFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
+    /// Starts `argv` in the namespace with its output in `log`; it is stopped by its PID at tearDown.
+    /// (A child of a subshell that waits for it and writes its status: Foundation's Process left it a zombie here.)
+    func launch(_ argv: [String], log: String, environment: [String: String]? = nil) throws -> Started {
+        let tag = "\(project)/.bg-\(started.count)"
+        let script = #"log=$1; st=$2; pidf=$3; shift 3; ( "$@" >"$log" 2>&1 </dev/null & echo $! >"$pidf"; wait $!; echo $? >"$st" ) >/dev/null 2>&1 </dev/null &"#
+        try Command.run(["sh", "-c", script, "sh", log, tag + ".status", tag + ".pid"] + inNamespace(argv), environment: environment, timeout: 30)
+        var pid: Int32?
+        try waitFor("the PID of \(argv[0])", timeout: 10) {
+            pid = (try? String(contentsOfFile: tag + ".pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            return pid != nil
+        }
+        let s = Started(pid: pid!, statusFile: tag + ".status")
+        started.append(s)
+        return s
+    }
+
+    func waitFor(_ what: String, timeout: Double, _ done: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !done() {
+            guard Date() < deadline else { throw Timeout(description: "gave up waiting for \(what) after \(Int(timeout)) s") }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+    }
+
+    /// Starts `nxc ARGS` in the namespace; returns once it says which machines to boot (or ended).
+    func startServing(_ args: [String], log: String) throws -> Started {
+        let p = try launch([nxc] + args + ["--project", project], log: log, environment: session.environment())
+        try waitFor("nxc's PXE server", timeout: 120) { text(log).contains("PXE: boot these machines") || p.status != nil }
+        return p
+    }
+
+    func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    /// A machine with no kernel and no disk that boots from the network on tap`tap`.
+    func powerOn(_ name: String, tap: Int, mac: String, memory: Int) throws {
+        _ = try launch(["qemu-system-x86_64", "-name", name, "-machine", "pc", "-accel", "tcg,tb-size=128", "-cpu", "max",
+                        "-smp", "1", "-m", String(memory), "-nodefaults", "-display", "none", "-no-reboot", "-boot", "n",
+                        "-netdev", "tap,id=n0,ifname=tap\(tap),script=no,downscript=no",
+                        "-device", "virtio-net-pci,netdev=n0,mac=\(mac)",
+                        "-serial", "file:\(project)/console-\(name).log"],
+                       log: project + "/qemu-\(name).log")
+    }
+
+    /// Waits for a start, prints its output (and, if it failed, the consoles and DHCP log); its status.
+    func finish(_ p: Started, log: String, machines: [String]) throws -> (Int32, String) {
+        try waitFor("nxc start", timeout: 1200) { p.status != nil }
+        let out = text(log)
+        print(out)
+        let status = p.status ?? -1
+        if status != 0 {
+            for m in machines { print("console of \(m):\n" + String(text("\(project)/console-\(m).log").suffix(3000))) }
+            print(text(project + "/dnsmasq.log"))
+        }
+        return (status, out)
+    }
+
+    func nxcIn(_ args: [String], timeout: Double = 120) throws -> (Int32, String) {
+        // --project right after the subcommand: after `--` it would be part of the remote command.
+        let argv = [nxc, args[0], "--project", project] + args.dropFirst()
+        let r = try Command.status(inNamespace(argv), environment: session.environment(), timeout: timeout)
+        print("$ nxc \(args.joined(separator: " ")) → \(r.0)\n\(r.1)")
+        return r
+    }
+
+    /// The store host boots from the network as stockhost's store (pxe: the whole system in its RAM),
+    /// then three diskless machines boot webserver from it (pxe-nfs-store: a small initrd that mounts
+    /// the system over NFS). server is put on the third machine by its MAC.
+    func testDisklessMachinesNetbootAsWebserverFromAStoreHost() throws {
+        let web = Self.repo + "/compositions/webserver"
+        let stock = Self.repo + "/Tests/EndToEndTests/Fixtures/stockhost"
+        XCTAssertEqual(try session.run(["build", "-f", "pxe", stock], timeout: 2400).status, 0)
+        XCTAssertEqual(try session.run(["build", "-f", "pxe-nfs-store", web], timeout: 2400).status, 0)
+        let storeBuild = project + "/build/stockhost/pxe", webBuild = project + "/build/webserver/pxe-nfs-store"
+        for f in ["kernel", "initrd", "boot.ipxe", "manifest.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: storeBuild + "/" + f), "missing \(f)")
+        }
+        try assertManifestListsEveryFile(storeBuild, generated: ["boot.ipxe"])
+        let dnsmasq = try XCTUnwrap(["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "dnsmasq (dnsmasq-base) is installed by `make test`")
+
+        // The site: a bridge in a namespace of its own, four taps, DHCP with one address per MAC.
+        namespace = "nxcpxe\(getpid() % 100000)"
+        let server = "\(Self.subnet).1"
+        let port = 8770
+        let setup: [[String]] = [["ip", "netns", "add", namespace]] + [
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "link", "add", "br0", "type", "bridge"],
+            ["ip", "address", "add", "\(server)/24", "dev", "br0"],
+            ["ip", "link", "set", "br0", "up"],
+        ].map(inNamespace) + (1...4).flatMap { i in [
+            ["ip", "tuntap", "add", "dev", "tap\(i)", "mode", "tap"],
+            ["ip", "link", "set", "tap\(i)", "master", "br0"],
+            ["ip", "link", "set", "tap\(i)", "up"],
+        ].map(inNamespace) }
+        for argv in setup { _ = try Command.run(argv, timeout: 30) }
+        var dhcp = [dnsmasq, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
+                    "--interface=br0", "--bind-interfaces", "--user=root", "--dhcp-range=\(Self.subnet).100,\(Self.subnet).199,255.255.255.0,1h",
+                    "--dhcp-leasefile=\(project)/leases", "--log-dhcp", "--dhcp-boot=http://\(server):\(port)/boot.ipxe"]
+        var machines = ""
+        for i in 1...4 {
+            dhcp.append("--dhcp-host=\(Self.mac(i)),\(Self.subnet).1\(i)")
+            if i <= 3 { machines += "\(Self.subnet).1\(i) \(Self.mac(i))\n" }
+        }
+        let storeAddress = "\(Self.subnet).14"
+        try Data(machines.utf8).write(to: URL(fileURLWithPath: project + "/machines"))
+        try Data("\(storeAddress) \(Self.mac(4))\n".utf8).write(to: URL(fileURLWithPath: project + "/store-machine"))
+        _ = try launch(dhcp, log: project + "/dnsmasq.log")
+
+        // 1. The store host: stockhost's store role, the whole system in RAM (pxe).
+        let storeLog = project + "/start-store.log"
+        let storeStart = try startServing(["start", "-f", "pxe", "-m", project + "/store-machine", "-r", "host=0", "--http-port", String(port), stock],
+                                          log: storeLog)
+        XCTAssertTrue(text(storeLog).contains("PXE: point the DHCP server's boot file for iPXE clients at http://\(server):\(port)/boot.ipxe"),
+                      text(storeLog))
+        // pixiecore's API, as pixiecore would ask it.
+        let request = project + "/request"
+        try Data("GET /v1/boot/\(Self.mac(4)) HTTP/1.0\r\n\r\n".utf8).write(to: URL(fileURLWithPath: request))
+        let api = try Command.run(inNamespace(["nc", "-N", "-w", "10", server, String(port)]), timeout: 30, inputFile: request)
+        XCTAssertTrue(api.hasPrefix("HTTP/1.0 200"), api)
+        let body = try XCTUnwrap(api.range(of: "\r\n\r\n").map { String(api[$0.upperBound...]) })
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], body)
+        XCTAssertEqual(doc["kernel"] as? String, "http://\(server):\(port)/kernel")
+        XCTAssertTrue((doc["cmdline"] as? String)?.contains("nxc.host=store") ?? false, body)
+        try powerOn("store", tap: 4, mac: Self.mac(4), memory: 2560)
+        let (storeStatus, storeOut) = try finish(storeStart, log: storeLog, machines: ["store"])
+        XCTAssertEqual(storeStatus, 0, storeOut)
+        XCTAssertTrue(storeOut.contains("1 of 1 host(s) up"), storeOut)
+        guard storeStatus == 0 else { return }
+        let size = { (f: String) in (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0 }
+        let storeReport = try TestbedReport.load(path: project + "/deploy/stockhost.pxe.report.json")
+        XCTAssertEqual(storeReport.hosts.map(\.receivedFrom), ["nxc's HTTP server (network boot)"])
+        XCTAssertGreaterThanOrEqual(storeReport.hosts.first?.bytesReceived ?? 0, size(storeBuild + "/kernel") + size(storeBuild + "/initrd"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: project + "/deploy/stockhost.pxe.boot/v1/boot/\(Self.mac(4))"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: project + "/deploy/stockhost.pxe.boot/nodes/\(Self.mac(4).replacingOccurrences(of: ":", with: "-")).ipxe"))
+        // Its trees live in its RAM, on a tmpfs (NFS exports it with the fsid nxc sets).
+        let who = try nxcIn(["exec", "store", "--", "sh", "-c", "hostname; ip -4 -o address show dev eth0; cat /proc/cmdline; "
+                             + "mkdir -p /srv/nxc && mount -t tmpfs -o mode=0700 nxc-store /srv/nxc"])
+        XCTAssertEqual(who.0, 0, who.1)
+        XCTAssertTrue(who.1.hasPrefix("store\n"), who.1)
+        XCTAssertTrue(who.1.contains("inet \(storeAddress)/24"), who.1)
+        XCTAssertTrue(who.1.contains("nxc.if=\(Self.mac(4)),\(storeAddress)/255.255.255.0"), "iPXE filled in the network: \(who.1)")
+
+        // 2. Three diskless machines: webserver from the store host (pxe-nfs-store).
+        let webLog = project + "/start-web.log"
+        let webStart = try startServing(["start", "-f", "pxe-nfs-store", "-m", project + "/machines", "--store-host", "root@\(storeAddress)",
+                                         "-r", "server=mac=\(Self.mac(3))", "--http-port", String(port), web], log: webLog)
+        XCTAssertTrue(text(webLog).contains("store host, exports the system tree read-only to \(Self.subnet).0/24: nfs://\(storeAddress)/srv/nxc/store/"),
+                      text(webLog))
+        for i in 1...3 { try powerOn("m\(i)", tap: i, mac: Self.mac(i), memory: 1024) }
+        let (webStatus, webOut) = try finish(webStart, log: webLog, machines: ["m1", "m2", "m3"])
+        XCTAssertEqual(webStatus, 0, webOut)
+        XCTAssertTrue(webOut.contains("3 of 3 host(s) up"), webOut)
+        XCTAssertFalse(webOut.contains("not fetched"), webOut)
+        guard webStatus == 0 else { return }
+
+        // The composition's own test; server on the third machine, its root an overlay over NFS.
+        let driver = try nxcIn(["driver"], timeout: 300)
+        XCTAssertEqual(driver.0, 0, driver.1)
+        let node = try nxcIn(["exec", "server", "--", "sh", "-c", "hostname; cat /etc/nxc/role; ip -4 -o address show dev eth0; findmnt -n -o FSTYPE /"])
+        XCTAssertEqual(node.0, 0, node.1)
+        XCTAssertTrue(node.1.hasPrefix("server\nserver\n"), node.1)
+        XCTAssertTrue(node.1.contains("inet \(Self.subnet).13/24"), node.1)
+        XCTAssertTrue(node.1.hasSuffix("overlay\n"), node.1)
+        let clients = try nxcIn(["exec", "--composition", "stockhost", "-f", "pxe", "store", "--", "ls", "/proc/fs/nfsd/clients"])
+        XCTAssertEqual(clients.0, 0, clients.1)
+        XCTAssertGreaterThanOrEqual(clients.1.split(whereSeparator: \.isWhitespace).count, 3, "the three machines are NFS clients of the store")
+
+        // Each machine received the small kernel + initrd from nxc's server, and nothing else.
+        let report = try TestbedReport.load(path: project + "/deploy/webserver.pxe-nfs-store.report.json")
+        let small = size(webBuild + "/kernel") + size(webBuild + "/initrd")
+        XCTAssertEqual(report.hosts.count, 3)
+        for h in report.hosts {
+            XCTAssertEqual(h.state, "up")
+            XCTAssertEqual(h.receivedFrom, "nxc's HTTP server (network boot)")
+            XCTAssertGreaterThanOrEqual(h.bytesReceived, small, "\(h.host)")
+            XCTAssertLessThan(h.bytesReceived, small + 1_000_000, "\(h.host)")
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import XCTest
+@testable import NXCDeploy
+@testable import NXCDeployment
+@testable import NXCFlavours
+
+/// The pxe method's texts and checks: what iPXE and pixiecore are given, and the options it refuses.
+final class PxeStartTests: XCTestCase {
+    func flavour() throws -> Flavour { try Flavour.named("pxe", project: DeployTests.repo) }
+
+    func testCommandLineCarriesIdentityDocumentAndTheNetworkIPXEFillsIn() throws {
+        let f = try flavour()
+        XCTAssertEqual(f.artefact, "ramdisk")
+        XCTAssertEqual(f.start, "pxe")
+        let sha = String(repeating: "0f", count: 32)
+        let line = PxeBoot.commandLine(flavour: f, node: "client1", documentURL: "http://10.9.0.1:8770/TOKEN/deployment.json", sha256: sha)
+        let words = line.split(separator: " ").map(String.init)
+        XCTAssertEqual(Array(words.prefix(f.kernelParams.count)), f.kernelParams)
+        for w in ["initrd=initrd", "nxc.host=client1", "nxc.deployment_url=http://10.9.0.1:8770/TOKEN/deployment.json?node=client1",
+                  "nxc.deployment_sha256=\(sha)", "nxc.if=${netX/mac},${netX/ip}/${netX/netmask}", "nxc.route=default,${netX/gateway}"] {
+            XCTAssertTrue(words.contains(w), "\(w) in \(line)")
+        }
+        let script = PxeBoot.nodeScript(node: "client1", role: "client", composition: "webserver", base: "http://10.9.0.1:8770", cmdline: line)
+        XCTAssertTrue(script.hasPrefix("#!ipxe\n"))
+        XCTAssertTrue(script.contains("\nkernel http://10.9.0.1:8770/kernel \(line)\n"), script)
+        XCTAssertTrue(script.contains("\ninitrd --name initrd http://10.9.0.1:8770/initrd\n"), script)
+        XCTAssertTrue(script.hasSuffix("boot\n"))
+        // The generic script chains to the machine's own by its MAC, relative to itself.
+        XCTAssertTrue(PxeBoot.genericScript.contains("chain --autofree nodes/${netX/mac:hexhyp}.ipxe || goto notanode"))
+        XCTAssertEqual(PxeBoot.hyphenated("52:54:00:ab:cd:01"), "52-54-00-ab-cd-01")
+    }
+
+    func testPixiecoreDocument() throws {
+        let line = "console=ttyS0 initrd=initrd nxc.host=server"
+        let data = try PxeBoot.pixiecoreDocument(node: "server", role: "server", composition: "webserver", base: "http://a:1", cmdline: line)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(Set(doc.keys), ["kernel", "initrd", "cmdline", "message"])
+        XCTAssertEqual(doc["kernel"] as? String, "http://a:1/kernel")
+        XCTAssertEqual(doc["initrd"] as? [String], ["http://a:1/initrd"])
+        XCTAssertEqual(doc["cmdline"] as? String, "console=ttyS0 nxc.host=server", "pixiecore names the initrd itself")
+        XCTAssertEqual(doc["message"] as? String, "nxc: server (role server of webserver)")
+    }
+
+    func testAddresses() {
+        XCTAssertEqual(PxeStart.ipv4("10.1.2.3"), "10.1.2.3")
+        XCTAssertEqual(PxeStart.ipv4("localhost"), "127.0.0.1")
+        XCTAssertNil(PxeStart.ipv4("no-such-host.invalid"))
+        XCTAssertEqual(PxeStart.localAddress(toward: "127.0.0.1"), "127.0.0.1")
+        XCTAssertNil(PxeStart.localAddress(toward: "not an address"))
+    }
+
+    func testOptionsItRefuses() throws {
+        let m = PxeStart()
+        var o = StartOptions()
+        o.deployVia = .inline
+        XCTAssertThrowsError(try m.check(o)) { XCTAssertTrue("\($0)".contains("pxe serves the document over HTTP"), "\($0)") }
+        o = StartOptions()
+        o.httpPort = 70000
+        XCTAssertThrowsError(try m.check(o)) { XCTAssertTrue("\($0)".contains("70000 is not a TCP port"), "\($0)") }
+        o = StartOptions()
+        o.httpAddress = "nxc.example"
+        XCTAssertThrowsError(try m.check(o)) { XCTAssertTrue("\($0)".contains("'nxc.example' is not an IPv4 address"), "\($0)") }
+        o = StartOptions()
+        o.httpAddress = "10.0.0.1"
+        o.httpPort = 8080
+        XCTAssertNoThrow(try m.check(o))
+    }
+}
