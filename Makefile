@@ -13,7 +13,7 @@ NSPAWN_PACKAGES := systemd-container libarchive-tools
 # The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
 # The pxe flavour's test netboots VMs from a DHCP server (dnsmasq) on a bridge in a network namespace.
 TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES) dnsmasq-base
-BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES) $(NSPAWN_PACKAGES)
+BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES) $(NSPAWN_PACKAGES) dnsmasq-base
 
 .PHONY: all deps build test unit fuzz e2e demo bench install clean
 
@@ -55,7 +55,7 @@ demo: build
 	$(NXC) status
 	$(NXC) stop
 
-# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md), g5k-image ones (docs/benchmarks-g5k-image.md), lock/export/verify ones (docs/benchmarks-repro.md), nspawn ones (docs/benchmarks-nspawn.md), distribution to N simulated testbed hosts and its faults (docs/benchmarks-scale.md, then bench/faults-vm.sh appends a host that never comes back, with VMs), nfs-store beside g5k-ramdisk (docs/benchmarks-netboot.md).
+# vm-ramdisk figures (docs/benchmarks.md), g5k-ramdisk ones (docs/benchmarks-g5k.md), docker ones (docs/benchmarks-docker.md), g5k-image ones (docs/benchmarks-g5k-image.md), lock/export/verify ones (docs/benchmarks-repro.md), nspawn ones (docs/benchmarks-nspawn.md), distribution to N simulated testbed hosts and its faults (docs/benchmarks-scale.md, then bench/faults-vm.sh appends a host that never comes back, with VMs), nfs-store beside g5k-ramdisk (docs/benchmarks-netboot.md), pxe and pxe-nfs-store beside vm-ramdisk (docs/benchmarks-pxe.md).
 bench: build
 	@$(MAKE) --no-print-directory deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	bash bench/run.sh
@@ -67,6 +67,7 @@ bench: build
 	bash bench/scale.sh
 	bash bench/faults-vm.sh
 	bash bench/netboot.sh
+	bash bench/pxe.sh
 
 install: build
 	install -D -m 755 $(NXC) $(DESTDIR)$(PREFIX)/bin/nxc

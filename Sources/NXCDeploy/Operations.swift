@@ -15,6 +15,14 @@ public struct ActiveDeployment: Sendable {
     /// The deployment named by `-f`/composition, else the last one started in this project.
     public static func find(project: Project, flavour: String?, composition: String?) throws -> ActiveDeployment {
         var comp = composition, flav = flavour
+        // Another composition than the current one, without -f: its one deployment, if it has one only.
+        if let c = comp, flav == nil, project.currentDeployment()?.composition != c {
+            let found = project.deployedFlavours(composition: c)
+            if found.count > 1 {
+                throw DeployError.badOption("--composition", problem: "\(c) has deployments for \(found.joined(separator: ", ")): give -f FLAVOUR")
+            }
+            flav = found.first
+        }
         if comp == nil || flav == nil, let cur = project.currentDeployment() {
             comp = comp ?? cur.composition
             flav = flav ?? cur.flavour

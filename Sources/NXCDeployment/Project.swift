@@ -40,6 +40,17 @@ public struct Project: Sendable {
 
     public var stateDirectory: String { "\(directory)/.nxc" }
 
+    /// The flavours `composition` has a deployment document for (`deploy/<c>.<f>.json`), sorted.
+    public func deployedFlavours(composition: String) -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/deploy")) ?? []
+        return files.compactMap { f -> String? in
+            guard f.hasPrefix(composition + "."), f.hasSuffix(".json") else { return nil }
+            let middle = f.dropFirst(composition.count + 1).dropLast(".json".count)
+            // Flavour names have no dot: `<c>.<f>.report.json` is not a deployment.
+            return middle.isEmpty || middle.contains(".") ? nil : String(middle)
+        }.sorted()
+    }
+
     /// The deployment `exec`/`status`/`stop` act on: `.nxc/current` names it ("<composition>.<flavour>").
     public func currentDeployment() -> (composition: String, flavour: String)? {
         guard let text = try? String(contentsOfFile: stateDirectory + "/current", encoding: .utf8) else { return nil }

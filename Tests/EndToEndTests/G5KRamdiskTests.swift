@@ -56,13 +56,14 @@ final class G5KRamdiskTests: XCTestCase {
         // The hosts: guestfwd lets them reach nxc's HTTP server at 10.0.2.100 (for the HTTP run).
         let httpPort = try Processes.freePort()
         let fwd = "tcp:10.0.2.100:\(httpPort)-cmd:nc 127.0.0.1 \(httpPort)"
-        let hosts = try nxcRun(["start", "-f", "vm-ramdisk", "--timeout", "420", stock], timeout: 600, extraEnv: ["NXC_GUESTFWD": fwd])
+        // The two hosts only: nfs-store's store host and its NFS are tested by PxeTests (pxe-nfs-store).
+        let hosts = try nxcRun(["start", "-f", "vm-ramdisk", "-r", "store=0", "--timeout", "420", stock], timeout: 600,
+                               extraEnv: ["NXC_GUESTFWD": fwd])
         XCTAssertEqual(hosts.status, 0)
         guard hosts.status == 0 else { return }
         let stockDoc = try Deployment.load(path: project + "/deploy/stockhost.vm-ramdisk.json")
         let ports = stockDoc.order.filter { stockDoc.nodes[$0]?.role == "host" }.compactMap { stockDoc.nodes[$0]?.ssh?.port }
         XCTAssertEqual(ports.count, 2)
-        let storePort = try XCTUnwrap(stockDoc.nodes["store"]?.ssh?.port)
         let dead = try Processes.freePort()
 
         // A dry run checks and pushes, and changes nothing. Two hosts of the file do not answer: the
@@ -215,72 +216,9 @@ final class G5KRamdiskTests: XCTestCase {
         XCTAssertEqual(try execOn("server", ["hostname"]).output, "server")
         XCTAssertEqual(try Deployment.load(path: project + "/deploy/webserver.g5k-ramdisk.json").nodes["server"]?.ssh?.port, ports[0])
 
-        // The same hosts, stateless: the system read-only over NFS from the store VM (nfs-store).
-        XCTAssertEqual(try onStock(ports[1], "umount \"$(command -v kexec)\"").0, 0)
-        try nfsStore(hosts: ports, store: storePort, onHost: onStock)
-
         XCTAssertEqual(try nxcRun(["stop", "-f", "g5k-ramdisk", "--composition", "webserver"]).status, 0)
         let state = RuntimeState.load(from: project + "/.nxc/run/stockhost.vm-ramdisk")
         XCTAssertEqual(try nxcRun(["stop", "-f", "vm-ramdisk", "--composition", "stockhost"], timeout: 120).status, 0)
         for p in state?.processes ?? [] { XCTAssertFalse(Processes.isAlive(p.pid), "PID \(p.pid) still runs") }
-    }
-
-    /// nfs-store on the stock hosts: the store VM serves the webserver's system tree read-only over
-    /// NFS; the two hosts kexec into the small bundle, mount it under an overlay whose upper layer is
-    /// a tmpfs, and come up as server and client.
-    func nfsStore(hosts ports: [Int], store: Int, onHost: (Int, String) throws -> (Int32, String)) throws {
-        let web = Self.repo + "/compositions/webserver"
-        let built = try nxcRun(["build", "-f", "nfs-store", web], timeout: 1800)
-        XCTAssertEqual(built.status, 0, built.output)
-        let bundle = project + "/build/webserver/nfs-store"
-        let tree = try JSONDecoder().decode(NetrootKind.Description.self,
-                                            from: try Data(contentsOf: URL(fileURLWithPath: bundle + "/" + NetrootKind.describeName)))
-        try assertManifestListsEveryFile(bundle, generated: ["kexec.sh"])
-        let initrd = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: bundle + "/initrd")[.size] as? Int)
-        XCTAssertLessThan(initrd, 32 << 20, "the initrd is small: busybox, modules, the agent and the payload")
-        // The store VM keeps its trees in RAM, on a tmpfs (NFS exports it with the fsid nxc sets).
-        XCTAssertEqual(try onHost(store, "mkdir -p /srv/nxc && mount -t tmpfs -o mode=0700 nxc-store /srv/nxc").0, 0)
-        let machines = project + "/machines-nfs"
-        try Data("root@127.0.0.1:\(ports[0])\nroot@127.0.0.1:\(ports[1])\nroot@127.0.0.1:\(store)\n".utf8)
-            .write(to: URL(fileURLWithPath: machines))
-        let started = try nxcRun(["start", "-f", "nfs-store", "-m", machines, "--store-host", "root@127.0.0.1:\(store)", "-r", "client=1",
-                                  "--timeout", "300", web], timeout: 1200)
-        XCTAssertEqual(started.status, 0, started.output)
-        XCTAssertTrue(started.output.contains("store host, got the system tree \(tree.tree)"), started.output)
-        XCTAssertTrue(started.output.contains("exports the system tree read-only to"), started.output)
-        XCTAssertTrue(started.output.contains("hosts left alone") == false, "the store host is not a spare: \(started.output)")
-        for (node, role) in [("server", "server"), ("client", "client")] {
-            XCTAssertEqual(try execOn(node, ["hostname"]).output, node)
-            XCTAssertEqual(try execOn(node, ["cat", "/etc/nxc/role"]).output, role)
-            // The root is an overlay: the system read-only below, the node's own RAM above.
-            XCTAssertEqual(try execOn(node, ["findmnt", "-n", "-o", "FSTYPE", "/"]).output, "overlay")
-        }
-        XCTAssertEqual(try execOn("client", ["curl", "-sf", "http://server/"]).output, "hello from nxc")
-        XCTAssertEqual(try execOn("server", ["systemctl", "is-active", "nginx"]).status, 0)
-        // Both nodes are NFS clients of the store VM.
-        let clients = try onHost(store, "ls /proc/fs/nfsd/clients | wc -l")
-        XCTAssertGreaterThanOrEqual(Int(clients.1) ?? 0, 2, clients.1)
-        // A package installed on a node goes into its writable layer: the tree on the store is unchanged.
-        let deb = try Self.tinyDeb(in: project)
-        XCTAssertEqual(try nxcRun(["cp", deb, "client:/tmp"]).status, 0)
-        let installed = try execOn("client", ["apt-get", "install", "-y", "/tmp/" + (deb as NSString).lastPathComponent])
-        XCTAssertEqual(installed.status, 0, installed.output)
-        XCTAssertEqual(try execOn("client", ["cat", "/usr/share/nxc-hello/hello"]).output, "hello from a package")
-        XCTAssertNotEqual(try execOn("server", ["test", "-e", "/usr/share/nxc-hello/hello"]).status, 0)
-        XCTAssertNotEqual(try onHost(store, "test -e /srv/nxc/store/\(tree.tree)/usr/share/nxc-hello/hello").0, 0)
-        XCTAssertEqual(try nxcRun(["stop", "-f", "nfs-store", "--composition", "webserver"]).status, 0)
-    }
-
-    /// A package of one file, made with dpkg-deb (no network: the VMs reach no mirror).
-    static func tinyDeb(in dir: String) throws -> String {
-        let root = dir + "/nxc-hello"
-        try FileManager.default.createDirectory(atPath: root + "/DEBIAN", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: root + "/usr/share/nxc-hello", withIntermediateDirectories: true)
-        try Data("Package: nxc-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: nxc tests <nxc@localhost>\nDescription: one file\n".utf8)
-            .write(to: URL(fileURLWithPath: root + "/DEBIAN/control"))
-        try Data("hello from a package\n".utf8).write(to: URL(fileURLWithPath: root + "/usr/share/nxc-hello/hello"))
-        let deb = dir + "/nxc-hello_1.0_all.deb"
-        try Command.run(["dpkg-deb", "--root-owner-group", "-b", root, deb], timeout: 60)
-        return deb
     }
 }

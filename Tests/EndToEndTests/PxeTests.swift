@@ -150,7 +150,8 @@ final class PxeTests: XCTestCase {
         var machines = ""
         for i in 1...4 {
             dhcp.append("--dhcp-host=\(Self.mac(i)),\(Self.subnet).1\(i)")
-            if i <= 3 { machines += "\(Self.subnet).1\(i) \(Self.mac(i))\n" }
+            // The store is in the machine file too, as in $OAR_NODEFILE: --store-host leaves it out.
+            machines += "\(Self.subnet).1\(i) \(Self.mac(i))\n"
         }
         let storeAddress = "\(Self.subnet).14"
         try Data(machines.utf8).write(to: URL(fileURLWithPath: project + "/machines"))
@@ -202,6 +203,7 @@ final class PxeTests: XCTestCase {
         XCTAssertEqual(webStatus, 0, webOut)
         XCTAssertTrue(webOut.contains("3 of 3 host(s) up"), webOut)
         XCTAssertFalse(webOut.contains("not fetched"), webOut)
+        XCTAssertFalse(webOut.contains("hosts left alone"), "the store host is not a spare: \(webOut)")
         guard webStatus == 0 else { return }
 
         // The composition's own test; server on the third machine, its root an overlay over NFS.
@@ -212,9 +214,20 @@ final class PxeTests: XCTestCase {
         XCTAssertTrue(node.1.hasPrefix("server\nserver\n"), node.1)
         XCTAssertTrue(node.1.contains("inet \(Self.subnet).13/24"), node.1)
         XCTAssertTrue(node.1.hasSuffix("overlay\n"), node.1)
-        let clients = try nxcIn(["exec", "--composition", "stockhost", "-f", "pxe", "store", "--", "ls", "/proc/fs/nfsd/clients"])
+        let clients = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "ls", "/proc/fs/nfsd/clients"])
         XCTAssertEqual(clients.0, 0, clients.1)
         XCTAssertGreaterThanOrEqual(clients.1.split(whereSeparator: \.isWhitespace).count, 3, "the three machines are NFS clients of the store")
+
+        // A package installed on a node goes into its writable layer: the tree on the store is unchanged.
+        let deb = try Self.tinyDeb(in: project)
+        let copied = try nxcIn(["cp", deb, "client1:/tmp"])
+        XCTAssertEqual(copied.0, 0, copied.1)
+        let installed = try nxcIn(["exec", "client1", "--", "apt-get", "install", "-y", "/tmp/" + (deb as NSString).lastPathComponent])
+        XCTAssertEqual(installed.0, 0, installed.1)
+        XCTAssertEqual(try nxcIn(["exec", "client1", "--", "cat", "/usr/share/nxc-hello/hello"]).1, "hello from a package\n")
+        XCTAssertNotEqual(try nxcIn(["exec", "server", "--", "test", "-e", "/usr/share/nxc-hello/hello"]).0, 0)
+        let onStore = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "sh", "-c", "ls /srv/nxc/store/*/usr/share/nxc-hello 2>&1; true"])
+        XCTAssertTrue(onStore.1.contains("No such file"), "the store's tree is unchanged: \(onStore.1)")
 
         // Each machine received the small kernel + initrd from nxc's server, and nothing else.
         let report = try TestbedReport.load(path: project + "/deploy/webserver.pxe-nfs-store.report.json")
@@ -226,5 +239,18 @@ final class PxeTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(h.bytesReceived, small, "\(h.host)")
             XCTAssertLessThan(h.bytesReceived, small + 1_000_000, "\(h.host)")
         }
+    }
+
+    /// A package of one file, made with dpkg-deb (no network: the VMs reach no mirror).
+    static func tinyDeb(in dir: String) throws -> String {
+        let root = dir + "/nxc-hello"
+        try FileManager.default.createDirectory(atPath: root + "/DEBIAN", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/usr/share/nxc-hello", withIntermediateDirectories: true)
+        try Data("Package: nxc-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: nxc tests <nxc@localhost>\nDescription: one file\n".utf8)
+            .write(to: URL(fileURLWithPath: root + "/DEBIAN/control"))
+        try Data("hello from a package\n".utf8).write(to: URL(fileURLWithPath: root + "/usr/share/nxc-hello/hello"))
+        let deb = dir + "/nxc-hello_1.0_all.deb"
+        try Command.run(["dpkg-deb", "--root-owner-group", "-b", root, deb], timeout: 60)
+        return deb
     }
 }

@@ -180,6 +180,30 @@ final class ActiveDeploymentTests: XCTestCase {
     }
 }
 
+/// `--composition C` without `-f`: the current deployment's flavour if C is current, else C's one
+/// deployment; several are named.
+final class DeployedFlavourTests: XCTestCase {
+    func testCompositionWithoutFlavourFindsItsOwnDeployment() throws {
+        let dir = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let project = Project(directory: dir)
+        for (c, f) in [("stock", "pxe"), ("web", "pxe-nfs-store"), ("web", "vm-ramdisk")] {
+            let doc = Deployment(composition: c, flavour: f, authorizedKeys: [], nodes: ["n": .init(role: "r", address: nil)], order: ["n"])
+            try writeAtomically(try doc.encoded(), to: project.deploymentFile(composition: c, flavour: f))
+        }
+        try writeAtomically(Data("{}".utf8), to: project.reportFile(composition: "stock", flavour: "pxe"))
+        try project.setCurrent(composition: "web", flavour: "pxe-nfs-store")
+        XCTAssertEqual(project.deployedFlavours(composition: "stock"), ["pxe"])
+        XCTAssertEqual(project.deployedFlavours(composition: "web"), ["pxe-nfs-store", "vm-ramdisk"])
+        XCTAssertEqual(try ActiveDeployment.find(project: project, flavour: nil, composition: "stock").deployment.flavour, "pxe")
+        XCTAssertEqual(try ActiveDeployment.find(project: project, flavour: nil, composition: "web").deployment.flavour, "pxe-nfs-store")
+        try project.setCurrent(composition: "stock", flavour: "pxe")
+        XCTAssertThrowsError(try ActiveDeployment.find(project: project, flavour: nil, composition: "web")) { e in
+            XCTAssertTrue("\(e)".contains("web has deployments for pxe-nfs-store, vm-ramdisk: give -f FLAVOUR"), "\(e)")
+        }
+    }
+}
+
 /// Each start method keeps its own state under its name; state files of older nxc (docker's project
 /// at the top level) still lead `stop` to the containers.
 final class MethodStateTests: XCTestCase {
