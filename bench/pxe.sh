@@ -90,12 +90,13 @@ for i in 1 2 3 4; do
   inns ip link set "tap$i" up
   dhcp+=("--dhcp-host=$(mac $i),$SUBNET.1$i")
 done
-inns "${dhcp[@]}" >"$L/dnsmasq.log" 2>&1 </dev/null &
+ip netns exec "$NS" "${dhcp[@]}" >"$L/dnsmasq.log" 2>&1 </dev/null &
 PIDS+=($!)
 
 # A machine with no kernel and no disk on tap I, booting from the network; its PID in VM_PID.
 power_on() { # I MEMORY
-  inns qemu-system-x86_64 -name "pxe$1" -machine pc -accel tcg,tb-size=128 -cpu max -smp 1 -m "$2" -nodefaults \
+  # ip netns exec execs QEMU: $! is QEMU's PID (a shell function here would put a subshell in between).
+  ip netns exec "$NS" qemu-system-x86_64 -name "pxe$1" -machine pc -accel tcg,tb-size=128 -cpu max -smp 1 -m "$2" -nodefaults \
     -display none -no-reboot -boot n -netdev "tap,id=n0,ifname=tap$1,script=no,downscript=no" \
     -device "virtio-net-pci,netdev=n0,mac=$(mac "$1")" -serial "file:$L/console-$1.log" >"$L/qemu-$1.log" 2>&1 </dev/null &
   VM_PID=$!
@@ -104,7 +105,7 @@ power_on() { # I MEMORY
 # `nxc start ARGS` in the namespace, in the background, once its server listens; its PID in START_PID.
 serve() { # LOG ARGS...
   local log=$1; shift
-  HOME=$P NXC_STORE=$STORE inns timeout 1800 "$NXC" start --project "$P" --http-port "$PORT" "$@" >"$log" 2>&1 </dev/null &
+  HOME=$P NXC_STORE=$STORE ip netns exec "$NS" timeout 1800 "$NXC" start --project "$P" --http-port "$PORT" "$@" >"$log" 2>&1 </dev/null &
   START_PID=$!
   PIDS+=("$START_PID")
   for _ in $(seq 600); do

@@ -126,6 +126,7 @@ struct PxeStart: StartMethod {
         let serving = try DeploymentServer(listen: ctx.options.httpListen ?? advertised, port: port, document: compact, routes: routes,
                                            token: token, requestDeadline: 30, log: ctx.progress)
         serving.start()
+        let servingSince = Date()
         defer { serving.stop() }
         ctx.progress("PXE: serving \(base)/ until every node is up (boot scripts and pixiecore documents also in \(served))")
         ctx.progress("PXE: point the DHCP server's boot file for iPXE clients at \(base)/boot.ipxe, or pixiecore at the API: pixiecore api \(base)/")
@@ -139,7 +140,7 @@ struct PxeStart: StartMethod {
         var runs = binding.entries.map { TestbedRun(entry: $0) }
         runs = await Parallel.map(runs, limit: max(1, runs.count)) { r in
             var r = r
-            Self.waitForNode(&r, env: env, timeout: timeout, progress: progress)
+            Self.waitForNode(&r, env: env, since: servingSince, timeout: timeout, progress: progress)
             return r
         }
         env.closeMasters(runs.map(\.entry.host))
@@ -169,8 +170,9 @@ struct PxeStart: StartMethod {
         return (doc, state)
     }
 
-    /// The boot phase: until the machine answers SSH as its node, or the timeout passes.
-    static func waitForNode(_ r: inout TestbedRun, env: TestbedSSH, timeout: Double, progress: @Sendable (String) -> Void) {
+    /// The boot phase: until the machine answers SSH as its node, booted since `since` (a machine still
+    /// running an earlier start's node of the same name is not this one), or the timeout passes.
+    static func waitForNode(_ r: inout TestbedRun, env: TestbedSSH, since: Date, timeout: Double, progress: @Sendable (String) -> Void) {
         let host = r.entry.host
         let node = r.entry.node
         r.state = "booting"
@@ -178,10 +180,15 @@ struct PxeStart: StartMethod {
             let deadline = Date().addingTimeInterval(timeout)
             var last = "no answer yet"
             while Date() < deadline {
-                let argv = env.argv(host, afterKexec: true, command: ["cat", "/etc/nxc/hostname", "/run/nxc/ready"], probing: true)
+                let argv = env.argv(host, afterKexec: true, command: ["cat", "/etc/nxc/hostname", "/proc/uptime", "/run/nxc/ready"], probing: true)
                 if let (st, out) = try? Command.status(argv, timeout: 20) {
                     let lines = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                    if st == 0, lines.first == node {
+                    // Seconds since its boot, against seconds since nxc began serving (both measured now).
+                    let uptime = lines.count > 1 ? Double(lines[1].split(separator: " ").first ?? "") : nil
+                    let stale = uptime.map { $0 > Date().timeIntervalSince(since) + 5 } ?? true
+                    if st == 0, lines.first == node, stale {
+                        last = "answers as \(node), but booted before this start: an earlier start's machine, not booted from the network again"
+                    } else if st == 0, lines.first == node {
                         // Learn the node's host key (made at its boot) for exec and connect.
                         _ = try? Command.status(env.argv(host, afterKexec: true, command: ["true"]), timeout: 20)
                         return .ok

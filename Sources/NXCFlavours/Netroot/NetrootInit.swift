@@ -22,10 +22,11 @@ enum NetrootInit {
         say() { echo "nxc-initrd: $*" > /dev/console; }
         fail() { say "error: $*"; say "rebooting in 30 s"; sleep 30; reboot -f; }
 
-        root=; ifs=; routes=
+        root=; ifs=; routes=; node=
         for w in $(cat /proc/cmdline); do
           case $w in
             nxc.root=*) root=${w#nxc.root=} ;;
+            nxc.host=*) node=${w#nxc.host=} ;;
             nxc.if=*) ifs="$ifs ${w#nxc.if=}" ;;
             nxc.route=*) routes="$routes ${w#nxc.route=}" ;;
           esac
@@ -65,6 +66,11 @@ enum NetrootInit {
         done
         # An empty gateway (pxe: iPXE's ${netX/gateway} when DHCP gave none) adds no route.
         for r in $routes; do [ -z "${r#*,}" ] || ip route replace "${r%%,*}" via "${r#*,}" || true; done
+
+        # Each machine its own NFSv4 client identity (machines that boot alike would all be "(none)",
+        # and the server would take them for one client): the node's name and its MAC address.
+        [ -z "$node" ] || hostname "$node"
+        [ -w /sys/fs/nfs/net/nfs_client/identifier ] && echo "nxc-$node-$mac" > /sys/fs/nfs/net/nfs_client/identifier
 
         # The system, read-only: NFS version 4.2, else 3.
         case $root in
