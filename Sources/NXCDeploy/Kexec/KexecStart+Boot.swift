@@ -101,11 +101,16 @@ extension KexecStart {
             }
             return .fail("did not come back as \(node) within \(Int(timeout)) s (last: \(last))", .boot)
         }
+        settleBoot(&r, progress: progress)
+    }
+
+    /// After a host's boot phase (kexec's, pxe's): up, or its error said.
+    static func settleBoot(_ r: inout TestbedRun, progress: @Sendable (String) -> Void) {
         if r.failed {
-            progress("\(host): \(r.error ?? "")")
+            progress("\(r.entry.host): \(r.error ?? "")")
         } else {
             r.state = "up"
-            progress("\(node) is up on \(host)")
+            progress("\(r.entry.node) is up on \(r.entry.host)")
         }
     }
 }

@@ -192,19 +192,15 @@ struct PxeStart: StartMethod {
                         // Learn the node's host key (made at its boot) for exec and connect.
                         _ = try? Command.status(env.argv(host, afterKexec: true, command: ["true"]), timeout: 20)
                         return .ok
+                    } else {
+                        last = st == 0 ? "answers as '\(lines.first ?? "")'" : (lines.last.map { String($0) } ?? "exit \(st)")
                     }
-                    last = st == 0 ? "answers as '\(lines.first ?? "")'" : (lines.last.map { String($0) } ?? "exit \(st)")
                 }
                 Thread.sleep(forTimeInterval: 2)
             }
             return .fail("did not answer as \(node) within \(Int(timeout)) s (last: \(last)); did it boot from the network?", .boot)
         }
-        if r.failed {
-            progress("\(host): \(r.error ?? "")")
-        } else {
-            r.state = "up"
-            progress("\(node) is up on \(host)")
-        }
+        KexecStart.settleBoot(&r, progress: progress)
     }
 
     func stop(_ state: RuntimeState, runDirectory: String) -> [String] {
