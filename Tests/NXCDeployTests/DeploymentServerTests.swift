@@ -41,17 +41,20 @@ final class DeploymentServerTests: XCTestCase {
         _ = b.withUnsafeBytes { send(s, $0.baseAddress, b.count, Int32(MSG_NOSIGNAL)) }
     }
 
-    /// Everything until the peer closes (or 15 s pass).
-    static func readAll(_ s: Int32) -> String {
+    /// Every byte until the peer closes (or 15 s pass).
+    static func readAllBytes(_ s: Int32) -> [UInt8] {
         var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 4096)
+        var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buf.withUnsafeMutableBytes { recv(s, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }
             out += buf[0..<n]
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
+
+    /// The same, as text.
+    static func readAll(_ s: Int32) -> String { String(decoding: readAllBytes(s), as: UTF8.self) }
 
     static func get(_ port: Int, _ target: String) throws -> String {
         let s = try connectTo(port)
@@ -114,13 +117,7 @@ final class DeploymentServerTests: XCTestCase {
         XCTAssertEqual(s.path, "/" + String(repeating: "ab", count: 32) + "/deployment.json", "the token given is the one used")
         let c = try Self.connectTo(s.port)
         Self.sendAll(c, "GET /initrd HTTP/1.0\r\n\r\n")
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
+        let out = Self.readAllBytes(c)
         close(c)
         let head = "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
         XCTAssertEqual(out.count, head.utf8.count + bytes.count)
