@@ -283,6 +283,14 @@ extension ArchiveReader {
         }
         return total
     }
+
+    /// The decompressed bytes of a file (zstd, gzip, xz, … or none), given in chunks of at most 1 MiB.
+    public static func decompress(path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try RawStream(path: path, accepting: .anything).read { chunk in
+            try body(chunk)
+            return true
+        }
+    }
 }
 
 /// The decompressed bytes of a file, streamed (libarchive's raw format).

@@ -24,6 +24,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case retries = "--retries"
     case resume = "--resume"
     case storeHost = "--store-host"
+    case install = "--install/--install-disk"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -59,6 +60,10 @@ public struct StartOptions: Sendable {
     public var resume = false
     /// The host of the reservation that serves a netroot build's system tree over NFS (nfs-store).
     public var storeHost: String?
+    /// Write the composition's disk system (its g5k-image build) to each machine's disk, then boot it from there (pxe).
+    public var install = false
+    /// The disk to install on (`vda`, `/dev/nvme0n1`); default: the machine's first fixed disk.
+    public var installDisk: String?
 
     public init() {}
 
@@ -75,6 +80,7 @@ public struct StartOptions: Sendable {
         if retries != Self.defaultRetries { f.insert(.retries) }
         if resume { f.insert(.resume) }
         if storeHost != nil { f.insert(.storeHost) }
+        if install || installDisk != nil { f.insert(.install) }
         return f
     }
 }

@@ -64,8 +64,9 @@ public struct ImagePayload: Sendable {
     /// `masked`: units of the flavour that only slow a boot down (timers of a long-lived system, …);
     /// a unit that a role lists as a service is never masked.
     /// `files` and `links`: what the flavour adds (path → content, path → target).
+    /// `installer`: the disk installer and its unit (images that boot from the network: `--install`).
     public init(composition c: Composition, agentBinary: String, masked: [String] = [],
-                files: [String: String] = [:], links: [String: String] = [:]) {
+                files: [String: String] = [:], links: [String: String] = [:], installer: Bool = false) {
         var e: [ImageEntry] = [
             .directory(path: "/etc/nxc", mode: 0o755),
             .file(path: "/etc/nxc/composition.json", content: Self.compositionJSON(c), mode: 0o644),
@@ -77,6 +78,12 @@ public struct ImagePayload: Sendable {
             .directory(path: "/usr/share/nxc", mode: 0o755),
             .directory(path: Self.rolesDir, mode: 0o755),
         ]
+        if installer {
+            e += [.directory(path: "/usr/lib/nxc", mode: 0o755),
+                  .file(path: DiskInstaller.path, content: Array(DiskInstaller.script.utf8), mode: 0o755),
+                  .file(path: DiskInstaller.unitPath, content: Array(DiskInstaller.unit.utf8), mode: 0o644),
+                  .symlink(path: "/etc/systemd/system/multi-user.target.wants/nxc-install.service", target: DiskInstaller.unitPath)]
+        }
         let services = Set(c.roles.flatMap { $0.services.map { $0.value.contains(".") ? $0.value : $0.value + ".service" } })
         for unit in masked.sorted() where !services.contains(unit) {
             e.append(.symlink(path: "/etc/systemd/system/\(unit)", target: "/dev/null"))

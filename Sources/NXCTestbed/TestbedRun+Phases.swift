@@ -3,7 +3,7 @@ import Foundation
 /// The phases a reserved host goes through, each tried again a bounded number of times with
 /// backoff (`--retries`), and recorded for the report.
 public enum TestbedPhase: String, Sendable, Codable, CaseIterable {
-    case connect, facts, transfer, kexec, boot
+    case connect, facts, transfer, kexec, install, boot
 }
 
 /// Why a host failed, as a class a script can act on (the report's `errorClass`).
@@ -20,6 +20,8 @@ public enum TestbedErrorClass: String, Sendable, Codable {
     case transfer
     /// kexec.sh failed on it.
     case kexec
+    /// Its installer (pxe --install) said a step failed, or did not report in time.
+    case install
     /// It did not come back as its node in time.
     case boot
 }

@@ -69,6 +69,12 @@ struct Start: AsyncParsableCommand {
     @Option(help: StartHelp.help(.storeHost, "The host that serves the system over NFS (nfs-store)"))
     var storeHost: String?
 
+    @Flag(help: StartHelp.help(.install, "Install the composition's disk system (its g5k-image build) on each machine's disk, then boot it from there"))
+    var install = false
+
+    @Option(help: StartHelp.help(.install, "The disk --install writes (default: the machine's first fixed disk)"))
+    var installDisk: String?
+
     @Argument(help: "Composition file or folder (default: ./composition.yaml), or a role distribution file.")
     var composition: String?
 
@@ -114,6 +120,8 @@ extension Start {
         o.retries = retries
         o.resume = resume
         o.storeHost = storeHost
+        o.install = install
+        o.installDisk = installDisk
         o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return o
     }

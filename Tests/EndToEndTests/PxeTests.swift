@@ -7,9 +7,10 @@ import NXCTestbed
 
 /// pxe end to end, as a site's machines boot: a network namespace holds a bridge (the site's
 /// switch), a DHCP server (dnsmasq, one address per MAC, its boot file nxc's iPXE script) and nxc
-/// itself; three QEMU VMs with no kernel and no disk boot from the network (`-boot n`, the iPXE ROM
-/// of Debian's ipxe-qemu) on taps of that bridge and become compositions/webserver's nodes. Runs as
-/// root when NXC_E2E=1; nothing leaves the namespace, which is deleted at the end.
+/// itself; QEMU VMs with no kernel boot from the network (the iPXE ROM of Debian's ipxe-qemu) on taps
+/// of that bridge: one with an empty disk is installed as stockhost's store, three with no disk
+/// become compositions/webserver's nodes. Runs as root when NXC_E2E=1; nothing leaves the
+/// namespace, which is deleted at the end.
 final class PxeTests: XCTestCase {
     static let repo = VMRamdiskTests.repo
     var nxc: String { ProcessInfo.processInfo.environment["NXC_BIN"] ?? Self.repo + "/.build/release/nxc" }
@@ -82,14 +83,22 @@ final class PxeTests: XCTestCase {
 
     func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
-    /// A machine with no kernel and no disk that boots from the network on tap`tap`.
-    func powerOn(_ name: String, tap: Int, mac: String, memory: Int) throws {
-        _ = try launch(["qemu-system-x86_64", "-name", name, "-machine", "pc", "-accel", "tcg,tb-size=128", "-cpu", "max",
-                        "-smp", "1", "-m", String(memory), "-nodefaults", "-display", "none", "-no-reboot", "-boot", "n",
-                        "-netdev", "tap,id=n0,ifname=tap\(tap),script=no,downscript=no",
-                        "-device", "virtio-net-pci,netdev=n0,mac=\(mac)",
-                        "-serial", "file:\(project)/console-\(name).log"],
-                       log: project + "/qemu-\(name).log")
+    /// A machine on tap`tap` with no kernel that boots from the network, or with `disk`: from the
+    /// network, then from that disk (it reboots after an install), or from its disk alone (`diskOnly`:
+    /// no boot ROM on its NIC).
+    @discardableResult
+    func powerOn(_ name: String, tap: Int, mac: String, memory: Int, disk: String? = nil, diskOnly: Bool = false) throws -> Started {
+        var argv = ["qemu-system-x86_64", "-name", name, "-machine", "pc", "-accel", "tcg,tb-size=128", "-cpu", "max",
+                    "-smp", "1", "-m", String(memory), "-nodefaults", "-display", "none",
+                    "-netdev", "tap,id=n0,ifname=tap\(tap),script=no,downscript=no",
+                    "-device", "virtio-net-pci,netdev=n0,mac=\(mac)" + (diskOnly ? ",romfile=" : ""),
+                    "-serial", "file:\(project)/console-\(name)\(diskOnly ? "-disk" : "").log"]
+        if let disk {
+            argv += ["-drive", "file=\(disk),format=raw,if=virtio,cache=unsafe", "-boot", diskOnly ? "c" : "order=nc"]
+        } else {
+            argv += ["-no-reboot", "-boot", "n"]
+        }
+        return try launch(argv, log: project + "/qemu-\(name).log")
     }
 
     /// Waits for a start, prints its output (and, if it failed, the consoles and DHCP log); its status.
@@ -113,13 +122,16 @@ final class PxeTests: XCTestCase {
         return r
     }
 
-    /// The store host boots from the network as stockhost's store (pxe: the whole system in its RAM),
-    /// then three diskless machines boot webserver from it (pxe-nfs-store: a small initrd that mounts
-    /// the system over NFS). server is put on the third machine by its MAC.
-    func testDisklessMachinesNetbootAsWebserverFromAStoreHost() throws {
+    /// The store host, a machine with an empty disk, is installed from the network as stockhost's
+    /// store (pxe --install: it boots the system in RAM, writes stockhost's g5k-image system to its
+    /// disk with extlinux, reboots into it); then three diskless machines boot webserver from it
+    /// (pxe-nfs-store: a small initrd that mounts the system over NFS); server is put on the third
+    /// machine by its MAC. At the end the store is powered off and started from its disk alone.
+    func testDisklessMachinesNetbootAsWebserverFromAnInstalledStoreHost() throws {
         let web = Self.repo + "/compositions/webserver"
         let stock = Self.repo + "/Tests/EndToEndTests/Fixtures/stockhost"
         XCTAssertEqual(try session.run(["build", "-f", "pxe", stock], timeout: 2400).status, 0)
+        XCTAssertEqual(try session.run(["build", "-f", "g5k-image", stock], timeout: 2400).status, 0)
         XCTAssertEqual(try session.run(["build", "-f", "pxe-nfs-store", web], timeout: 2400).status, 0)
         let storeBuild = project + "/build/stockhost/pxe", webBuild = project + "/build/webserver/pxe-nfs-store"
         for f in ["kernel", "initrd", "boot.ipxe", "manifest.json"] {
@@ -158,10 +170,10 @@ final class PxeTests: XCTestCase {
         try Data("\(storeAddress) \(Self.mac(4))\n".utf8).write(to: URL(fileURLWithPath: project + "/store-machine"))
         _ = try launch(dhcp, log: project + "/dnsmasq.log")
 
-        // 1. The store host: stockhost's store role, the whole system in RAM (pxe).
+        // 1. The store host: stockhost's store role, installed on its empty disk (pxe --install).
         let storeLog = project + "/start-store.log"
-        let storeStart = try startServing(["start", "-f", "pxe", "-m", project + "/store-machine", "-r", "host=0", "--http-port", String(port), stock],
-                                          log: storeLog)
+        let storeStart = try startServing(["start", "-f", "pxe", "--install", "-m", project + "/store-machine", "-r", "host=0",
+                                           "--http-port", String(port), stock], log: storeLog)
         XCTAssertTrue(text(storeLog).contains("PXE: point the DHCP server's boot file for iPXE clients at http://\(server):\(port)/boot.ipxe"),
                       text(storeLog))
         // pixiecore's API, as pixiecore would ask it.
@@ -173,24 +185,32 @@ final class PxeTests: XCTestCase {
         let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], body)
         XCTAssertEqual(doc["kernel"] as? String, "http://\(server):\(port)/kernel")
         XCTAssertTrue((doc["cmdline"] as? String)?.contains("nxc.host=store") ?? false, body)
-        try powerOn("store", tap: 4, mac: Self.mac(4), memory: 2560)
+        XCTAssertTrue((doc["cmdline"] as? String)?.contains("nxc.install=http://\(server):\(port)/") ?? false, body)
+        let storeDisk = project + "/store-disk.raw"
+        XCTAssertTrue(FileManager.default.createFile(atPath: storeDisk, contents: nil))
+        XCTAssertEqual(truncate(storeDisk, 4 << 30), 0)
+        var storeVM = try powerOn("store", tap: 4, mac: Self.mac(4), memory: 2560, disk: storeDisk)
         let (storeStatus, storeOut) = try finish(storeStart, log: storeLog, machines: ["store"])
         XCTAssertEqual(storeStatus, 0, storeOut)
         XCTAssertTrue(storeOut.contains("1 of 1 host(s) up"), storeOut)
+        XCTAssertTrue(storeOut.contains("store reports: installed"), storeOut)
         guard storeStatus == 0 else { return }
         let size = { (f: String) in (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? 0 }
         let storeReport = try TestbedReport.load(path: project + "/deploy/stockhost.pxe.report.json")
-        XCTAssertEqual(storeReport.hosts.map(\.receivedFrom), ["nxc's HTTP server (network boot)"])
-        XCTAssertGreaterThanOrEqual(storeReport.hosts.first?.bytesReceived ?? 0, size(storeBuild + "/kernel") + size(storeBuild + "/initrd"))
+        XCTAssertEqual(storeReport.hosts.map(\.receivedFrom), ["nxc's HTTP server (network boot, then its disk system)"])
+        XCTAssertEqual(storeReport.hosts.first?.phases.map(\.phase), [.install, .boot])
+        XCTAssertGreaterThanOrEqual(storeReport.hosts.first?.bytesReceived ?? 0, size(storeBuild + "/kernel") + size(storeBuild + "/initrd")
+                                    + size(project + "/build/stockhost/g5k-image/stockhost.tar.zst"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: project + "/deploy/stockhost.pxe.boot/v1/boot/\(Self.mac(4))"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: project + "/deploy/stockhost.pxe.boot/nodes/\(Self.mac(4).replacingOccurrences(of: ":", with: "-")).ipxe"))
-        // Its trees live in its RAM, on a tmpfs (NFS exports it with the fsid nxc sets).
-        let who = try nxcIn(["exec", "store", "--", "sh", "-c", "hostname; ip -4 -o address show dev eth0; cat /proc/cmdline; "
-                             + "mkdir -p /srv/nxc && mount -t tmpfs -o mode=0700 nxc-store /srv/nxc"])
+        // It runs from its disk (extlinux, the image's kernel and initramfs), with the address DHCP gives.
+        let who = try nxcIn(["exec", "store", "--", "sh", "-c", "hostname; ip -4 -o address show dev eth0; cat /proc/cmdline; findmnt -n -o SOURCE,FSTYPE /"])
         XCTAssertEqual(who.0, 0, who.1)
         XCTAssertTrue(who.1.hasPrefix("store\n"), who.1)
         XCTAssertTrue(who.1.contains("inet \(storeAddress)/24"), who.1)
-        XCTAssertTrue(who.1.contains("nxc.if=\(Self.mac(4)),\(storeAddress)/255.255.255.0"), "iPXE filled in the network: \(who.1)")
+        XCTAssertTrue(who.1.contains("root=UUID="), who.1)
+        XCTAssertFalse(who.1.contains("nxc.install"), who.1)
+        XCTAssertTrue(who.1.hasSuffix("/dev/vda1 ext4\n"), who.1)
 
         // 2. Three diskless machines: webserver from the store host (pxe-nfs-store).
         let webLog = project + "/start-web.log"
@@ -239,6 +259,17 @@ final class PxeTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(h.bytesReceived, small, "\(h.host)")
             XCTAssertLessThan(h.bytesReceived, small + 1_000_000, "\(h.host)")
         }
+
+        // 3. The store, powered off and started again from its disk alone, answers as its node.
+        XCTAssertTrue(Processes.stop(storeVM.pid, grace: 5))
+        storeVM = try powerOn("store", tap: 4, mac: Self.mac(4), memory: 1024, disk: storeDisk, diskOnly: true)
+        var again = (Int32(-1), "")
+        try waitFor("the store from its disk alone", timeout: 600) {
+            again = (try? nxcIn(["exec", "--composition", "stockhost", "store", "--", "sh", "-c",
+                                 "cat /etc/nxc/hostname /run/nxc/ready; systemctl is-active nfs-server; findmnt -n -o SOURCE /"], timeout: 30)) ?? again
+            return again.0 == 0 || storeVM.status != nil
+        }
+        XCTAssertEqual(again.1, "store\nstore\nactive\n/dev/vda1\n", String(text(project + "/console-store-disk.log").suffix(3000)))
     }
 
     /// A package of one file, made with dpkg-deb (no network: the VMs reach no mirror).

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import NXCComposition
+import NXCBuild
 @testable import NXCDeploy
 @testable import NXCDeployment
 @testable import NXCFlavours
@@ -143,5 +144,27 @@ final class DeployTests: XCTestCase {
         XCTAssertTrue(p.entries.contains(.directory(path: "/usr/share/nxc/roles/n/etc/a", mode: 0o755)))
         let json = String(decoding: ImagePayload.compositionJSON(c), as: UTF8.self)
         XCTAssertTrue(json.contains("\"services\" : [\n        \"fstrim.timer\"\n      ]"), json)
+    }
+
+    /// Images that boot from the network carry the disk installer (pxe --install), others do not; its
+    /// script is valid sh for dash (the images' /bin/sh) and runs only when the kernel asks for it.
+    func testImagePayloadCarriesTheInstallerWhenAsked() throws {
+        let c = try Composition.parse("roles:\n  n: {}\n", file: "c.yaml", directory: "/tmp", defaultName: "t")
+        let paths = { (p: ImagePayload) in Set(p.entries.map(\.path)) }
+        XCTAssertFalse(paths(ImagePayload(composition: c, agentBinary: "/bin/true")).contains(DiskInstaller.path))
+        let with = ImagePayload(composition: c, agentBinary: "/bin/true", installer: true)
+        XCTAssertTrue(with.entries.contains(.file(path: DiskInstaller.path, content: Array(DiskInstaller.script.utf8), mode: 0o755)))
+        XCTAssertTrue(with.entries.contains(.symlink(path: "/etc/systemd/system/multi-user.target.wants/nxc-install.service",
+                                                     target: DiskInstaller.unitPath)))
+        XCTAssertTrue(DiskInstaller.unit.contains("ConditionKernelCommandLine=nxc.install\n"))
+        let file = NSTemporaryDirectory() + "nxc-install-\(UUID().uuidString.prefix(8)).sh"
+        try Data(DiskInstaller.script.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (status, out) = try Command.status(["dash", "-n", file], timeout: 30)
+        XCTAssertEqual(status, 0, out)
+        // Without nxc.install= on the command line it does nothing and succeeds (here: this machine's cmdline).
+        if !((try? String(contentsOfFile: "/proc/cmdline", encoding: .utf8)) ?? "").contains("nxc.install=") {
+            XCTAssertEqual(try Command.status(["dash", file], timeout: 30).0, 0)
+        }
     }
 }

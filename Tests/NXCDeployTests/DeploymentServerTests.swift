@@ -134,6 +134,30 @@ final class DeploymentServerTests: XCTestCase {
         XCTAssertEqual(s.fetchedNodes, [], "a route is not a fetch of the document")
     }
 
+    /// pxe --install: a node's report is recorded (plain names only), and a route changed while serving
+    /// answers the new way (a machine installed on its disk is told to boot from it; 404 for pixiecore).
+    func testReportsAndRoutesChangedWhileServing() throws {
+        let log = Log()
+        let token = String(repeating: "cd", count: 32)
+        let s = try DeploymentServer(listen: "127.0.0.1", port: nil, document: document, routes: ["/nodes/a.ipxe": .text("boot me\n"),
+                                     "/v1/boot/a": .text("{}")], token: token, reportPath: "/\(token)/install/report", log: { log.add($0) })
+        s.start()
+        defer { s.stop() }
+        XCTAssertTrue(try Self.get(s.port, "/nodes/a.ipxe").hasSuffix("boot me\n"))
+        XCTAssertTrue(try Self.get(s.port, "/\(token)/install/report?node=store&event=installed").hasPrefix("HTTP/1.0 200"))
+        XCTAssertEqual(s.reports["store"]?.event, "installed")
+        XCTAssertLessThan(abs(s.reports["store"]?.at.timeIntervalSinceNow ?? 99), 5)
+        XCTAssertTrue(try Self.get(s.port, "/\(token)/install/report?node=x%0Aevil&event=installed").hasPrefix("HTTP/1.0 400"))
+        XCTAssertTrue(try Self.get(s.port, "/\(token)/install/report?node=store").hasPrefix("HTTP/1.0 400"))
+        XCTAssertTrue(try Self.get(s.port, "/install/report?node=m&event=installed").hasPrefix("HTTP/1.0 404"), "only under the token")
+        XCTAssertEqual(Set(s.reports.keys), ["store"])
+        s.setRoute("/nodes/a.ipxe", .text("sanboot\n"))
+        s.setRoute("/v1/boot/a", nil)
+        XCTAssertTrue(try Self.get(s.port, "/nodes/a.ipxe").hasSuffix("sanboot\n"))
+        XCTAssertTrue(try Self.get(s.port, "/v1/boot/a").hasPrefix("HTTP/1.0 404"))
+        XCTAssertEqual(s.fetchedNodes, [], "a report is not a fetch of the document")
+    }
+
     func testOtherMethodsAndGarbageAreRefused() throws {
         let log = Log()
         let s = try server(log: log)

@@ -65,4 +65,37 @@ final class PxeStartTests: XCTestCase {
         o.httpPort = 8080
         XCTAssertNoThrow(try m.check(o))
     }
+
+    func testInstallOptionsAndTheDiskSystemsParameters() throws {
+        let m = PxeStart()
+        var o = StartOptions()
+        o.installDisk = "vda"
+        XCTAssertThrowsError(try m.check(o)) { XCTAssertTrue("\($0)".contains("--install-disk: only with --install"), "\($0)") }
+        o.install = true
+        XCTAssertNoThrow(try m.check(o))
+        XCTAssertTrue(o.requestedFeatures.contains(.install))
+        for bad in ["../vda", "vda;reboot", "VDA", "", "/dev/", "1sda", "sd a"] {
+            o.installDisk = bad
+            XCTAssertThrowsError(try m.check(o), bad) { XCTAssertTrue("\($0)".contains("is not a disk name"), "\($0)") }
+        }
+        XCTAssertEqual(PxeStart.validDisk("/dev/nvme0n1"), "nvme0n1")
+        XCTAssertEqual(PxeStart.validDisk("sda"), "sda")
+        // --install is for builds that boot the whole system (ramdisk), not pxe-nfs-store's netroot.
+        XCTAssertEqual(m.featureKinds[.install], ["ramdisk"])
+
+        // The disk system's parameters: the g5k-image environment's, without nxc.await=ssh.
+        let env = try String(contentsOfFile: DeployTests.repo + "/Tests/NXCDeployTests/Golden/hostile.g5k-image.env.yaml", encoding: .utf8)
+        let params = try PxeStart.diskKernelParameters(environment: env, file: "x.env.yaml")
+        XCTAssertFalse(params.contains("nxc.await"), params)
+        XCTAssertTrue(params.contains("console=ttyS0,115200") && params.contains("rw"), params)
+        XCTAssertThrowsError(try PxeStart.diskKernelParameters(environment: "boot:\n  kernel: x\n", file: "x.env.yaml")) {
+            XCTAssertTrue("\($0)".contains("x.env.yaml") && "\($0)".contains("kernel_params"), "\($0)")
+        }
+        XCTAssertThrowsError(try PxeStart.diskKernelParameters(environment: "  kernel_params: \"rw a\\u0001b\"\n", file: "y.env.yaml")) {
+            XCTAssertTrue("\($0)".contains("not a word of printable ASCII"), "\($0)")
+        }
+        let words = PxeStart.Install(tar: "/t", sha256: "ab", size: 1, params: "rw").words(url: "http://a:1/T/install", disk: "vda")
+        XCTAssertEqual(words, ["nxc.install=http://a:1/T/install", "nxc.install_sha256=ab", "nxc.install_disk=vda"])
+        XCTAssertTrue(PxeStart.localBootScript.hasPrefix("#!ipxe\n") && PxeStart.localBootScript.contains("sanboot --no-describe --drive 0x80"))
+    }
 }

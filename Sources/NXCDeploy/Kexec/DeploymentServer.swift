@@ -46,16 +46,22 @@ final class DeploymentServer: @unchecked Sendable {
         case file(String, type: String)
         static func text(_ s: String) -> Route { .data(Data(s.utf8), type: "text/plain") }
     }
-    /// Paths served to anyone besides the document (pxe: boot scripts, boot documents, kernel, initrd).
-    let routes: [String: Route]
+    /// Paths served to anyone besides the document (pxe: boot scripts, boot documents, kernel, initrd);
+    /// `setRoute` changes one while serving (a machine installed on its disk boots from it next).
+    private var routes: [String: Route]
+    /// `reportPath?node=NAME&event=EVENT`: what nodes say of themselves (pxe --install: `installed`,
+    /// `failed-STEP`), with when it was said; both words must be plain names.
+    private let reportPath: [UInt8]?
+    private var reported: [String: (event: String, at: Date)] = [:]
     /// Bytes of answers sent to each peer address (the request's whole answer, head included).
     private var sentBytes: [String: Int] = [:]
 
     /// `token`: drawn here unless given (pxe draws it first: the boot scripts it serves hold the URL).
     init(listen address: String, port wanted: Int?, document: Data, routes: [String: Route] = [:], token given: String? = nil,
-         requestDeadline: Double = 10, maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
+         reportPath: String? = nil, requestDeadline: Double = 10, maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
         self.served = document
         self.routes = routes
+        self.reportPath = reportPath.map { Array($0.utf8) }
         self.log = log
         self.requestDeadline = requestDeadline
         self.maximumConnections = maximumConnections
@@ -115,6 +121,20 @@ final class DeploymentServer: @unchecked Sendable {
         condition.lock()
         served = document
         condition.unlock()
+    }
+
+    /// Serves `route` at `path` from now on (nil: 404).
+    func setRoute(_ path: String, _ route: Route?) {
+        condition.lock()
+        routes[path] = route
+        condition.unlock()
+    }
+
+    /// The last event each node reported, and when.
+    var reports: [String: (event: String, at: Date)] {
+        condition.lock()
+        defer { condition.unlock() }
+        return reported
     }
 
     var fetchedNodes: Set<String> {
@@ -223,25 +243,42 @@ final class DeploymentServer: @unchecked Sendable {
         let target = parts[1]
         let q = target.firstIndex(of: UInt8(ascii: "?"))
         let path = target[..<(q ?? target.endIndex)]
-        if let route = routes[String(decoding: path, as: UTF8.self)] {
+        let query = q.map { Self.query(target[target.index(after: $0)...]) } ?? [:]
+        condition.lock()
+        let route = routes[String(decoding: path, as: UTF8.self)]
+        condition.unlock()
+        if let route {
             return ("200 OK", route, nil, nil)
+        }
+        if let reportPath, Self.constantTimeEqual(path, reportPath) {
+            guard let node = query["node"], let event = query["event"] else {
+                return ("400 Bad Request", .text("node= and event= (plain names)\n"), nil, "a report without a node or an event (400)")
+            }
+            condition.lock()
+            reported[node] = (event, Date())
+            condition.unlock()
+            log("HTTP: \(node) reports: \(event)")
+            return ("200 OK", .text("ok\n"), nil, nil)
         }
         guard Self.constantTimeEqual(path, expected) else {
             return ("404 Not Found", .text("not found\n"), nil, "a request for another path than the deployment's (404)")
         }
-        var node = "?"
-        if let q {
-            for kv in target[target.index(after: q)...].split(separator: UInt8(ascii: "&")) where kv.starts(with: Array("node=".utf8)) {
-                let name = kv.dropFirst(5)
-                // Only a plausible host name goes into the log and the set.
-                if !name.isEmpty, name.count <= 64, name.allSatisfy({ b in
-                    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x2e
-                }) {
-                    node = String(decoding: name, as: UTF8.self)
-                }
-            }
+        return ("200 OK", .data(document, type: "application/json"), query["node"] ?? "?", nil)
+    }
+
+    /// The `key=value` pairs of a query whose value is a plausible host name or event (letters,
+    /// digits, '-', '.', at most 64): only those go into the log and the records.
+    static func query(_ text: some Collection<UInt8>) -> [String: String] {
+        var out: [String: String] = [:]
+        for kv in text.split(separator: UInt8(ascii: "&")) {
+            guard let eq = kv.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let value = kv[kv.index(after: eq)...]
+            guard !value.isEmpty, value.count <= 64, value.allSatisfy({ b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x2e
+            }) else { continue }
+            out[String(decoding: kv[..<eq], as: UTF8.self)] = String(decoding: value, as: UTF8.self)
         }
-        return ("200 OK", .data(document, type: "application/json"), node, nil)
+        return out
     }
 
     private func handle(_ c: Int32, peer: String) {

@@ -32,9 +32,11 @@ enum PxeBoot {
     /// The node's kernel command line: the flavour's parameters, who it is, where its document is
     /// and its SHA-256 (plain HTTP), and its network as DHCP gave it.
     /// `root`: `nxc.root=nfs://…` for a netroot build's initrd (pxe-nfs-store).
-    static func commandLine(flavour: Flavour, node: String, documentURL: String, sha256: String, root: String? = nil) -> String {
+    /// `extra`: the installer's words (`--install`).
+    static func commandLine(flavour: Flavour, node: String, documentURL: String, sha256: String, root: String? = nil,
+                            extra: [String] = []) -> String {
         (flavour.kernelParams + ["initrd=initrd", "nxc.host=\(node)", "nxc.deployment_url=\(documentURL)?node=\(node)",
-                                 "nxc.deployment_sha256=\(sha256)"] + networkWords + (root.map { [$0] } ?? [])).joined(separator: " ")
+                                 "nxc.deployment_sha256=\(sha256)"] + networkWords + (root.map { [$0] } ?? []) + extra).joined(separator: " ")
     }
 
     static func nodeScript(node: String, role: String, composition: String, base: String, cmdline: String) -> String {

@@ -20,10 +20,11 @@ struct PxeStart: StartMethod {
 
     var optionHelp: [StartFeature: String] {
         [.deployVia: "nxc's HTTP server serves the boot files and the document: --http-address is where the machines reach it (default: this machine's address toward the first one), --http-listen what it binds, --http-port its port (default \(Self.defaultPort)); always over HTTP",
+         .install: "the machines boot this build, write the composition's g5k-image build (`nxc build -f g5k-image` first) to their disk (--install-disk, default the first fixed disk) with extlinux (BIOS), report, and reboot into it; nxc's server then tells their network boot to boot from the disk",
          .storeHost: "a machine that runs the kernel NFS server (not a node; left out of the machine file): nxc gives it the system tree once and exports it read-only to the machines' subnet, which their small initrd mounts"]
     }
 
-    var featureKinds: [StartFeature: [String]] { [.storeHost: [NetrootKind().name]] }
+    var featureKinds: [StartFeature: [String]] { [.storeHost: [NetrootKind().name], .install: [RamdiskKind().name]] }
 
     func check(_ options: StartOptions) throws {
         if options.deployVia == .inline {
@@ -31,6 +32,12 @@ struct PxeStart: StartMethod {
         }
         if let p = options.httpPort, !(1...65535).contains(p) {
             throw DeployError.badOption("--http-port", problem: "\(p) is not a TCP port (1-65535)")
+        }
+        if let d = options.installDisk, Self.validDisk(d) == nil {
+            throw DeployError.badOption("--install-disk", problem: "'\(FlavourRules.printable(d))' is not a disk name (vda, sda, nvme0n1, or /dev/NAME)")
+        }
+        if options.installDisk != nil, !options.install {
+            throw DeployError.badOption("--install-disk", problem: "only with --install")
         }
         for (flag, value) in [("--http-address", options.httpAddress), ("--http-listen", options.httpListen)] {
             if let v = value, Self.ipv4(v) == nil {
@@ -86,6 +93,9 @@ struct PxeStart: StartMethod {
             }
             root = "nxc.root=" + (try store.export(env: env, address: address, subnets: subnets, progress: ctx.progress))
         }
+        // --install: the composition's disk system, unpacked here for the machines.
+        let install = ctx.options.install ? try Self.prepareInstall(ctx) : nil
+        defer { if let install { try? fm.removeItem(atPath: install.tar) } }
         var nodes: [String: Deployment.Node] = [:]
         for e in binding.entries {
             nodes[e.node] = Deployment.Node(role: e.role, address: addresses[e.node],
@@ -112,10 +122,17 @@ struct PxeStart: StartMethod {
         ]
         let token = DeploymentServer.randomToken()
         let documentURL = "\(base)/\(token)/deployment.json"
+        let installURL = "\(base)/\(token)/install"
+        if let install {
+            routes["/\(token)/install/system.tar"] = .file(install.tar, type: "application/x-tar")
+            routes["/\(token)/install/boot.params"] = .text(install.params)
+        }
+        let installWords = install?.words(url: installURL, disk: ctx.options.installDisk.flatMap(Self.validDisk)) ?? []
         try writeAtomically(Data(PxeBoot.genericScript.utf8), to: served + "/boot.ipxe")
         for e in binding.entries {
             let mac = e.host.mac!
-            let cmdline = PxeBoot.commandLine(flavour: ctx.flavour, node: e.node, documentURL: documentURL, sha256: documentSHA, root: root)
+            let cmdline = PxeBoot.commandLine(flavour: ctx.flavour, node: e.node, documentURL: documentURL, sha256: documentSHA, root: root,
+                                              extra: installWords)
             let script = Data(PxeBoot.nodeScript(node: e.node, role: e.role, composition: ctx.composition.name, base: base, cmdline: cmdline).utf8)
             let api = try PxeBoot.pixiecoreDocument(node: e.node, role: e.role, composition: ctx.composition.name, base: base, cmdline: cmdline)
             routes["/nodes/\(PxeBoot.hyphenated(mac)).ipxe"] = .data(script, type: "text/plain")
@@ -124,7 +141,8 @@ struct PxeStart: StartMethod {
             try writeAtomically(api, to: served + "/v1/boot/\(mac)")
         }
         let serving = try DeploymentServer(listen: ctx.options.httpListen ?? advertised, port: port, document: compact, routes: routes,
-                                           token: token, requestDeadline: 30, log: ctx.progress)
+                                           token: token, reportPath: install == nil ? nil : "/\(token)/install/report",
+                                           requestDeadline: 30, log: ctx.progress)
         serving.start()
         let servingSince = Date()
         defer { serving.stop() }
@@ -138,9 +156,16 @@ struct PxeStart: StartMethod {
         let timeout = ctx.timeout
         let progress = ctx.progress
         var runs = binding.entries.map { TestbedRun(entry: $0) }
+        let installing = install != nil
         runs = await Parallel.map(runs, limit: max(1, runs.count)) { r in
             var r = r
-            Self.waitForNode(&r, env: env, since: servingSince, timeout: timeout, progress: progress)
+            var since = servingSince
+            if installing {
+                // Booted from the network as the installer, then from its disk after it reported.
+                guard let at = Self.waitForInstall(&r, serving: serving, timeout: timeout, progress: progress) else { return r }
+                since = at
+            }
+            Self.waitForNode(&r, env: env, since: since, timeout: timeout, progress: progress)
             return r
         }
         env.closeMasters(runs.map(\.entry.host))
@@ -152,7 +177,8 @@ struct PxeStart: StartMethod {
         let hosts = runs.map { r -> TestbedReport.Host in
             var h = TestbedReport.host(r, sizes: [:])
             h.bytesReceived = sent[addresses[r.entry.node] ?? ""] ?? 0
-            h.receivedFrom = h.bytesReceived > 0 ? "nxc's HTTP server (network boot)" : "none"
+            h.receivedFrom = h.bytesReceived == 0 ? "none" : installing ? "nxc's HTTP server (network boot, then its disk system)"
+                : "nxc's HTTP server (network boot)"
             return h
         }
         let report = TestbedReport(composition: ctx.composition.name, flavour: ctx.flavour.name, dryRun: false, started: started,
