@@ -53,9 +53,10 @@ lane() {
     return $failed
 }
 
-# Lane a: the vm-ramdisk base and the compositions booted in VMs, then the g5k-image base.
+# Lane a: the vm-ramdisk base and the compositions booted in VMs, then the g5k-image base (stockhost's
+# is the system pxe --install writes to the store's disk).
 lane a compositions/webserver:vm-ramdisk Tests/EndToEndTests/Fixtures/stockhost:vm-ramdisk \
-    template:nfs:vm-ramdisk template:slurm:vm-ramdisk compositions/webserver:g5k-image &
+    template:nfs:vm-ramdisk template:slurm:vm-ramdisk compositions/webserver:g5k-image Tests/EndToEndTests/Fixtures/stockhost:g5k-image &
 pid_a=$!
 # Lane b: the docker base and what runs in containers, then the g5k-ramdisk base (nfs-store and the pxe flavours share it).
 lane b compositions/webserver:docker template:basic:docker Tests/EndToEndTests/Fixtures/services:docker \
