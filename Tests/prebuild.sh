@@ -56,13 +56,15 @@ lane() {
 # Lane a: the vm-ramdisk base and the compositions booted in VMs, then the g5k-image base (stockhost's
 # is the system pxe --install writes to the store's disk).
 lane a compositions/webserver:vm-ramdisk Tests/EndToEndTests/Fixtures/stockhost:vm-ramdisk \
-    template:nfs:vm-ramdisk template:slurm:vm-ramdisk compositions/webserver:g5k-image Tests/EndToEndTests/Fixtures/stockhost:g5k-image &
+    compositions/webserver:g5k-image Tests/EndToEndTests/Fixtures/stockhost:g5k-image &
 pid_a=$!
-# Lane b: the docker base and what runs in containers, then the g5k-ramdisk base (nfs-store and the pxe flavours share it).
+# Lane b: the docker base and what runs in containers, then the g5k-ramdisk base (nfs-store and the pxe flavours share it),
+# then what lane a's vm-ramdisk base serves (the two lanes take about as long).
 lane b compositions/webserver:docker template:basic:docker Tests/EndToEndTests/Fixtures/services:docker \
     compositions/webserver:nspawn template:slurm:nspawn \
     compositions/webserver:g5k-ramdisk compositions/webserver:nfs-store compositions/webserver:pxe-nfs-store \
-    Tests/EndToEndTests/Fixtures/stockhost:pxe Tests/EndToEndTests/Fixtures/services:vm-ramdisk &
+    Tests/EndToEndTests/Fixtures/stockhost:pxe Tests/EndToEndTests/Fixtures/services:vm-ramdisk \
+    template:nfs:vm-ramdisk template:slurm:vm-ramdisk &
 pid_b=$!
 failed=0
 wait $pid_a || failed=$((failed + $?))

@@ -5,7 +5,7 @@
 #
 # One build configuration serves every phase: release with -enable-testing (the unit tests use
 # @testable), so nothing is compiled twice. Phases after a failed one still run (one CI run tells
-# about all of them) unless the build failed. NXC_FUZZ_SECONDS (default 30 here, 60 in `make fuzz`; the
+# about all of them) unless the build failed. NXC_FUZZ_SECONDS (default 20 here, 60 in `make fuzz`; the
 # regression corpus is replayed whole either way, the bound is for new inputs) bounds each fuzz
 # target. The prebuild phase fills the store the end-to-end tests share, two builds at a time.
 set -uo pipefail
@@ -45,7 +45,7 @@ build() {
 
 if ! phase "build (release, tests)" build; then summary; exit 1; fi
 phase "agent checks" bash Tests/agent/run.sh "$release/nxc-agent"
-phase "fuzz (${NXC_FUZZ_SECONDS:-30} s a target)" bash Tests/fuzz/run.sh "${NXC_FUZZ_SECONDS:-30}"
+phase "fuzz (${NXC_FUZZ_SECONDS:-20} s a target)" bash Tests/fuzz/run.sh "${NXC_FUZZ_SECONDS:-20}"
 phase "prebuild (shared store, 2 lanes)" bash Tests/prebuild.sh "$release/nxc"
 phase "unit and end-to-end (XCTest)" env NXC_E2E=1 NXC_BIN="$release/nxc" "$swift" test "${config[@]}" --skip-build
 phase "unprivileged build and boot" bash Tests/unprivileged/run.sh "$release"

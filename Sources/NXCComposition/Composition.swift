@@ -78,6 +78,9 @@ public struct Role: Sendable, Hashable {
     public var minimum: Int?
     /// Absolute paths `nxc collect` gathers from this role's nodes (files or folders).
     public var collect: [Located<String>] = []
+    /// Folders each node of this role keeps as its own, across boots, on the store host (netroot
+    /// flavours: nfs-store, pxe-nfs-store); elsewhere they are where the rest of the system is.
+    public var state: [Located<String>] = []
     public var location: SourceLocation
 
     public init(name: String, count: Int = 1, packages: [Located<String>] = [], services: [Located<String>] = [],

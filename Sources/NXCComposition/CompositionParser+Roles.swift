@@ -23,7 +23,7 @@ extension CompositionParser {
                 continue
             }
             var minNode: Node?
-            for (k, _, rv) in try mapping(v, key, allowed: ["count", "min", "packages", "services", "files", "memory", "ports", "collect"]) {
+            for (k, _, rv) in try mapping(v, key, allowed: ["count", "min", "packages", "services", "files", "memory", "ports", "collect", "state"]) {
                 let rk = "\(key).\(k)"
                 switch k {
                 case "count":
@@ -62,6 +62,14 @@ extension CompositionParser {
                         }
                         return p
                     }
+                case "state":
+                    role.state = try stringList(rv, rk).map { p in
+                        if let why = Self.statePathProblem(p.value) {
+                            throw CompositionError(file: file, location: p.location, key: p.key, "path '\(DebianSource.shown(p.value))' \(why)")
+                        }
+                        return p
+                    }
+                    guard role.state.count <= 16 else { throw fail(rv, rk, "at most 16 folders, got \(role.state.count)") }
                 default: break
                 }
             }
@@ -145,5 +153,28 @@ extension CompositionParser {
             files.append(FileSpec(path: path, content: c, mode: mode, location: loc(pathNode), source: source))
         }
         return files
+    }
+}
+
+extension CompositionParser {
+    /// Folders of the system itself, which a node does not keep as its own state.
+    static let systemFolders: Set<String> = ["bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run", "sbin", "sys", "tmp", "usr"]
+
+    /// Why a `state` path is refused, or nil: an absolute folder below / with plain components
+    /// (letters, digits, `.`, `_`, `-`, `+`, `@`: it travels on the kernel command line and in a
+    /// shell's argv), not a folder of the system itself.
+    static func statePathProblem(_ path: String) -> String? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        if !path.hasPrefix("/") { return "must be absolute (start with '/')" }
+        if path == "/" || parts.contains("") { return "must name a folder below / (no empty components, no trailing '/')" }
+        if parts.contains("..") || parts.contains(".") { return "must not contain '.' or '..' components" }
+        if !path.unicodeScalars.allSatisfy({ c in
+            (c.value >= 0x30 && c.value <= 0x39) || (c.value >= 0x41 && c.value <= 0x5a) || (c.value >= 0x61 && c.value <= 0x7a) || "/._-+@".unicodeScalars.contains(c)
+        }) { return "may hold only letters, digits and . _ - + @" }
+        if path.count > 200 { return "is longer than 200 characters" }
+        if let first = parts.first, systemFolders.contains(String(first)) {
+            return "is in /\(first), part of the system: a node keeps state in folders such as /var/lib/NAME, /var/log/NAME, /srv or /home"
+        }
+        return nil
     }
 }

@@ -248,6 +248,15 @@ final class PxeTests: XCTestCase {
         XCTAssertTrue(node.1.hasPrefix("server\nserver\n"), node.1)
         XCTAssertTrue(node.1.contains("inet \(Self.subnet).13/24"), node.1)
         XCTAssertTrue(node.1.hasSuffix("overlay\n"), node.1)
+        // The server's state folder (webserver: state: [/var/log/nginx]) is its own, read-write on the store:
+        // what nginx logged (the driver's requests) is there.
+        let logs = try nxcIn(["exec", "server", "--", "findmnt", "-n", "-o", "SOURCE,FSTYPE", "/var/log/nginx"])
+        XCTAssertTrue(logs.1.hasPrefix("\(storeAddress):/srv/nxc/state/webserver/server"), logs.1)
+        let kept = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "sh", "-c",
+                              "ls /srv/nxc/state/webserver; grep -c 'GET / ' /srv/nxc/state/webserver/server/var/log/nginx/access.log"])
+        XCTAssertEqual(kept.0, 0, kept.1)
+        XCTAssertTrue(kept.1.hasPrefix("server\n"), "only the role that keeps state has a folder: \(kept.1)")
+        XCTAssertGreaterThanOrEqual(Int(kept.1.split(separator: "\n").last ?? "") ?? 0, 1, kept.1)
         let clients = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "ls", "/proc/fs/nfsd/clients"])
         XCTAssertEqual(clients.0, 0, clients.1)
         XCTAssertGreaterThanOrEqual(clients.1.split(whereSeparator: \.isWhitespace).count, 3, "the three machines are NFS clients of the store")
@@ -263,9 +272,12 @@ final class PxeTests: XCTestCase {
         let onStore = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "sh", "-c", "ls /srv/nxc/store/*/usr/share/nxc-hello 2>&1; true"])
         XCTAssertTrue(onStore.1.contains("No such file"), "the store's tree is unchanged: \(onStore.1)")
 
-        // Each machine received the small kernel + initrd from nxc's server, and nothing else.
+        // Each machine received the kernel, the initrd without NIC drivers and its own NIC's segment
+        // (virtio_net, found by the PCI IDs iPXE gave) from nxc's server, and nothing else.
         let report = try TestbedReport.load(path: project + "/deploy/webserver.pxe-nfs-store.report.json")
-        let small = size(webBuild + "/kernel") + size(webBuild + "/initrd")
+        let small = size(webBuild + "/kernel") + size(webBuild + "/initrd.base") + size(webBuild + "/nic-virtio_net.cpio.zst")
+        XCTAssertGreaterThan(size(webBuild + "/nic-virtio_net.cpio.zst"), 0)
+        XCTAssertLessThan(small, size(webBuild + "/kernel") + size(webBuild + "/initrd"), "less than the initrd with every NIC driver")
         XCTAssertEqual(report.hosts.count, 3)
         for h in report.hosts {
             XCTAssertEqual(h.state, "up")
@@ -273,7 +285,7 @@ final class PxeTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(h.bytesReceived, small, "\(h.host)")
             XCTAssertLessThan(h.bytesReceived, small + 1_000_000, "\(h.host)")
         }
-
+        XCTAssertFalse(webOut.contains("that machine gets every one"), webOut)
     }
 
     /// A package of one file, made with dpkg-deb (no network: the VMs reach no mirror).

@@ -132,6 +132,16 @@ final class CompositionTests: XCTestCase {
         try Data(("roles:\n  server:\n" + padding).utf8).write(to: URL(fileURLWithPath: dir + "/55-oversized.yaml"))
     }
 
+    /// `state:` folders are kept as given; the corpus has the refused ones.
+    func testStateFolders() throws {
+        let c = try Composition.parse("roles:\n  server:\n    state: [/var/log/nginx, /srv/data, /home/u_1.x]\n", file: "c.yaml", directory: "/tmp", defaultName: "t")
+        XCTAssertEqual(c.roles[0].state.map(\.value), ["/var/log/nginx", "/srv/data", "/home/u_1.x"])
+        for bad in ["/", "/var/../etc", "/usr/local", "/var/log/", "/var/a b", "/run/x"] {
+            XCTAssertNotNil(CompositionParser.statePathProblem(bad), bad)
+        }
+        XCTAssertNil(CompositionParser.statePathProblem("/var/lib/postgresql"))
+    }
+
     /// Every file of the corpus fails with exactly the message in its `.expected` file. The corpus is
     /// copied to a temporary folder first, so that the generated inputs stay out of the source tree.
     func testBadCompositionCorpus() throws {

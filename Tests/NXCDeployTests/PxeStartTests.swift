@@ -84,10 +84,11 @@ final class PxeStartTests: XCTestCase {
         XCTAssertEqual(m.featureKinds[.install], ["ramdisk"])
 
         // The disk system's parameters: the g5k-image environment's, without nxc.await=ssh.
-        let env = try String(contentsOfFile: DeployTests.repo + "/Tests/NXCDeployTests/Golden/hostile.g5k-image.env.yaml", encoding: .utf8)
-        let params = try PxeStart.diskKernelParameters(environment: env, file: "x.env.yaml")
-        XCTAssertFalse(params.contains("nxc.await"), params)
-        XCTAssertTrue(params.contains("console=ttyS0,115200") && params.contains("rw"), params)
+        let env = "boot:\n  kernel: \"/boot/vmlinuz\"\n  kernel_params: \"console=tty0 console=ttyS0,115200 rw net.ifnames=0 nxc.await=ssh\"\n"
+        XCTAssertEqual(try PxeStart.diskKernelParameters(environment: env, file: "x.env.yaml"), "console=tty0 console=ttyS0,115200 rw net.ifnames=0")
+        // A hostile flavour's words reach extlinux.conf as they are (printf %s; no shell reads them).
+        let hostile = try String(contentsOfFile: DeployTests.repo + "/Tests/NXCDeployTests/Golden/hostile.g5k-image.env.yaml", encoding: .utf8)
+        XCTAssertTrue(try PxeStart.diskKernelParameters(environment: hostile, file: "h.env.yaml").contains("nxc.subst=$(touch${IFS}pwned-subst)"))
         XCTAssertThrowsError(try PxeStart.diskKernelParameters(environment: "boot:\n  kernel: x\n", file: "x.env.yaml")) {
             XCTAssertTrue("\($0)".contains("x.env.yaml") && "\($0)".contains("kernel_params"), "\($0)")
         }
@@ -97,5 +98,34 @@ final class PxeStartTests: XCTestCase {
         let words = PxeStart.Install(tar: "/t", sha256: "ab", size: 1, params: "rw").words(url: "http://a:1/T/install", disk: "vda")
         XCTAssertEqual(words, ["nxc.install=http://a:1/T/install", "nxc.install_sha256=ab", "nxc.install_disk=vda"])
         XCTAssertTrue(PxeStart.localBootScript.hasPrefix("#!ipxe\n") && PxeStart.localBootScript.contains("sanboot --no-describe --drive 0x80"))
+    }
+
+    /// A netroot build's machines fetch the initrd without NIC drivers and their own NIC's segment,
+    /// found by the PCI IDs iPXE gives; an unknown card gets every driver.
+    func testEachMachineGetsItsOwnNICDriver() throws {
+        let nic = PxeNIC(text: """
+            pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
+            pci:v00001AF4d00001000sv*sd*bc*sc*i* virtio_net
+            pci:v000015B3d*sv*sd*bc*sc*i* mlx5_core
+            pci:v*d*sv*sd*bc02sc00i* anything
+            garbage line
+            pci:vZZZZd0000sv* broken
+
+            """)
+        XCTAssertEqual(nic.aliases.map(\.module), ["e1000", "virtio_net", "mlx5_core"], "class-only and malformed patterns are left out")
+        XCTAssertEqual(PxeNIC.pciIDs(busID: "01-80-86-10-0e")?.vendor, "8086")
+        XCTAssertEqual(PxeNIC.pciIDs(busID: "01-1A-F4-10-00")?.device, "1000")
+        for bad in ["", "02-80-86-10-0e", "01-80-86-10", "01-80-86-10-0g", "../../etc", "01-80-86-10-0e-00"] {
+            XCTAssertNil(PxeNIC.pciIDs(busID: bad), bad)
+        }
+        XCTAssertEqual(nic.module(vendor: "8086", device: "100e"), "e1000")
+        XCTAssertEqual(nic.module(vendor: "1af4", device: "1000"), "virtio_net")
+        XCTAssertEqual(nic.module(vendor: "15b3", device: "1017"), "mlx5_core", "a vendor-wide pattern")
+        XCTAssertNil(nic.module(vendor: "10ec", device: "8168"))
+        let script = PxeBoot.nodeScript(node: "server", role: "server", composition: "webserver", base: "http://a:1", cmdline: "x initrd=initrd",
+                                        nicSegments: true)
+        XCTAssertTrue(script.contains("\nkernel http://a:1/kernel x initrd=initrd initrd=nic\n"), script)
+        XCTAssertTrue(script.contains("\ninitrd --name initrd http://a:1/initrd.base\n"
+                                      + "initrd --name nic http://a:1/nic/${netX/busid:hexhyp} || initrd --name nic http://a:1/nic/all\n"), script)
     }
 }

@@ -97,6 +97,45 @@ final class StoreHostTests: XCTestCase {
         }
     }
 
+    /// The state script makes one folder per node keeping state and exports the composition's folder
+    /// read-write to each subnet (an exportfs on PATH that records what it was asked and lists it).
+    func testStateFoldersAreMadeAndExportedReadWrite() throws {
+        let work = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let bin = work + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        // The script writes /etc/exports.d: run it with / as a scratch folder through a wrapper that rewrites it.
+        let script = StoreHost.stateScript.replacingOccurrences(of: "/etc/exports.d", with: work + "/exports.d")
+        try Data("#!/bin/sh\n[ \"$1\" = -ra ] && exit 0\ncut -d' ' -f1 \(work)/exports.d/*\n".utf8).write(to: URL(fileURLWithPath: bin + "/exportfs"))
+        chmod(bin + "/exportfs", 0o755)
+        let base = work + "/srv/nxc/state"
+        let (st, out) = try Command.status(["env", "PATH=\(bin):/usr/bin:/bin", "sh", "-c", script, "sh", base, "webserver", "f-s-i-d",
+                                            "server", "client1", "--", "10.93.0.0/24", "10.94.0.0/16"], timeout: 30)
+        XCTAssertEqual(st, 0, out)
+        XCTAssertTrue(out.contains("@state \(base)/webserver"), out)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: base + "/webserver").sorted(), ["client1", "server"])
+        let exports = try String(contentsOfFile: work + "/exports.d/nxc-state-webserver.exports", encoding: .utf8)
+        XCTAssertEqual(exports, "\(base)/webserver 10.93.0.0/24(rw,no_root_squash,no_subtree_check,insecure,fsid=f-s-i-d)\n"
+                       + "\(base)/webserver 10.94.0.0/16(rw,no_root_squash,no_subtree_check,insecure,fsid=f-s-i-d)\n")
+        XCTAssertEqual(StoreHost.stateWords(base: "nfs://10.93.0.14/srv/nxc/state/webserver", node: "server", paths: ["/var/log/nginx", "/srv/x"]),
+                       ["nxc.state=nfs://10.93.0.14/srv/nxc/state/webserver/server", "nxc.state_paths=/var/log/nginx,/srv/x"])
+        XCTAssertEqual(StoreHost.stateWords(base: "nfs://a/b", node: "client1", paths: []), [])
+        XCTAssertEqual(StoreHost.stateWords(base: nil, node: "server", paths: ["/var/log/nginx"]), [])
+        XCTAssertTrue(NetrootInit.script.contains("nxc.state_paths=*) keep="), "the initrd reads the words")
+    }
+
+    /// The firmware a module declares: the `firmware=` strings of its .modinfo, and nothing that
+    /// merely contains the word.
+    func testDeclaredFirmwareIsReadFromModinfo() throws {
+        let work = try Hostile.scratch()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var bytes = Array("\u{7f}ELF...text firmware=not/this.bin\0".utf8)
+        bytes += Array("license=GPL\0firmware=bnx2x/bnx2x-e2-7.13.21.0.fw\0firmware=tigon/tg3.bin\0firmware=\0author=x\0".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: work + "/m.ko"))
+        XCTAssertEqual(NetrootKind.declaredFirmware(work + "/m.ko"), ["bnx2x/bnx2x-e2-7.13.21.0.fw", "tigon/tg3.bin"])
+        XCTAssertEqual(NetrootKind.declaredFirmware(work + "/none.ko"), [])
+    }
+
     /// The fsid of a tree is a UUID made of its name.
     func testFsidIsAUUIDOfTheTree() {
         let tree = NetrootKind.Description(tree: "0123456789abcdef0123456789abcdef", archive: NetrootKind.systemName, sha256: "", size: 0)

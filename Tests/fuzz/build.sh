@@ -35,7 +35,7 @@ flavour_sources=(Sources/NXCFlavours/Flavour+Parse.swift Sources/NXCFlavours/Fla
                  Sources/NXCFlavours/FlavourParser+Fields.swift Sources/NXCFlavours/Flavour.swift
                  Sources/NXCFlavours/FlavourRules.swift Sources/NXCFlavours/ImagePayload.swift
                  Sources/NXCFlavours/FlavourSettings.swift Sources/NXCFlavours/Ramdisk/RamdiskSettings.swift
-                 Sources/NXCFlavours/Tarball/TarballSettings.swift)
+                 Sources/NXCFlavours/Tarball/TarballSettings.swift Sources/NXCFlavours/Ramdisk/DiskInstaller.swift)
 agent_sources=()
 for f in Sources/nxc-agent/*.swift; do
     # main.swift holds the agent's top-level code; libFuzzer brings its own main.

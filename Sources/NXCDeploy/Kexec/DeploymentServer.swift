@@ -53,15 +53,18 @@ final class DeploymentServer: @unchecked Sendable {
     /// `failed-STEP`), with when it was said; both words must be plain names.
     private let reportPath: [UInt8]?
     private var reported: [String: (event: String, at: Date)] = [:]
+    /// Paths no route names: answered by this, if it knows them (pxe: `nic/<busid>`).
+    private let resolver: (@Sendable (String) -> Route?)?
     /// Bytes of answers sent to each peer address (the request's whole answer, head included).
     private var sentBytes: [String: Int] = [:]
 
     /// `token`: drawn here unless given (pxe draws it first: the boot scripts it serves hold the URL).
     init(listen address: String, port wanted: Int?, document: Data, routes: [String: Route] = [:], token given: String? = nil,
-         reportPath: String? = nil, requestDeadline: Double = 10, maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
+         reportPath: String? = nil, resolver: (@Sendable (String) -> Route?)? = nil, requestDeadline: Double = 10, maximumConnections: Int = 64, log: @escaping @Sendable (String) -> Void) throws {
         self.served = document
         self.routes = routes
         self.reportPath = reportPath.map { Array($0.utf8) }
+        self.resolver = resolver
         self.log = log
         self.requestDeadline = requestDeadline
         self.maximumConnections = maximumConnections
@@ -247,7 +250,7 @@ final class DeploymentServer: @unchecked Sendable {
         condition.lock()
         let route = routes[String(decoding: path, as: UTF8.self)]
         condition.unlock()
-        if let route {
+        if let route = route ?? resolver?(String(decoding: path, as: UTF8.self)) {
             return ("200 OK", route, nil, nil)
         }
         if let reportPath, Self.constantTimeEqual(path, reportPath) {

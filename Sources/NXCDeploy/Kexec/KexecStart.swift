@@ -144,9 +144,16 @@ struct KexecStart: StartMethod {
         var doc = makeDocument(runs)
         let compact = try bytes(doc)
         // nfs-store: where the nodes mount the system (exported now; a dry run only says where).
-        let root = try Self.storeRoot(store, facts: storeFacts, runs: runs, doc: doc, env: env, dryRun: ctx.options.dryRun, progress: progress)
+        let (root, stateBase) = try Self.storeRoot(store, facts: storeFacts, runs: runs, doc: doc, env: env, composition: ctx.composition,
+                                                   dryRun: ctx.options.dryRun, progress: progress)
+        // A node's words after the system's: its state folders on the store, if its role keeps some.
+        let composition = ctx.composition
+        let rootWords: @Sendable (TestbedRun) -> String = { r in
+            ([root] + StoreHost.stateWords(base: stateBase, node: r.entry.node, paths: Self.statePaths(composition, role: r.entry.role)))
+                .filter { !$0.isEmpty }.joined(separator: " ")
+        }
         let maxNode = runs.map(\.entry.node.count).max() ?? 0
-        let maxNet = root.isEmpty ? 0 : (doc.nodes.values.map { Self.netParams($0).count }.max() ?? 0) + root.count + 2
+        let maxNet = root.isEmpty ? 0 : (doc.nodes.values.map { Self.netParams($0).count }.max() ?? 0) + (runs.map { rootWords($0).count }.max() ?? 0) + 2
         let inlineSize = ctx.flavour.kernelParams.joined(separator: " ").count + " nxc.host= nxc.deployment=".count
             + maxNode + compact.base64EncodedString().count + maxNet
         let (via, why) = try Self.chooseVia(forced: ctx.options.deployVia, inlineSize: inlineSize)
@@ -189,7 +196,6 @@ struct KexecStart: StartMethod {
 
         // 4. kexec, then wait for each host to come back as its node.
         let deploymentURL = url
-        let rootParam = root
         let pushDoc = run + "/deployment.json"
         let kexecAll: @Sendable ([TestbedRun], Deployment, Data) async -> [TestbedRun] = { runs, doc, compact in
             let documentSHA = sha256(bytes: Array(compact))
@@ -197,7 +203,7 @@ struct KexecStart: StartMethod {
                 guard !r.failed, r.state != "up" else { return r }
                 var r = r
                 let t0 = Date()
-                Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, root: rootParam, sha: documentSHA, timeout: timeout,
+                Self.kexecAndWait(&r, env: env, doc: doc, pushDoc: pushDoc, url: deploymentURL, root: rootWords(r), sha: documentSHA, timeout: timeout,
                                   policy: policy, progress: progress)
                 r.facts["document"] = documentSHA
                 r.seconds += Date().timeIntervalSince(t0)

@@ -3,6 +3,8 @@ import NXCDeployment
 import NXCTestbed
 import NXCBuild
 import NXCFlavours
+import NXCStore
+import NXCComposition
 
 /// The nfs-store flavour's server: a host of the reservation (`--store-host`) that runs the kernel
 /// NFS server. nxc gives it the system tree once (`/srv/nxc/store/<tree>`, beside earlier ones, so
@@ -82,6 +84,51 @@ struct StoreHost: Sendable {
         exportfs | grep -q "^$base/$name" || { echo "nxc: exportfs does not list $base/$name" >&2; exit 5; }
         echo "@exported $*"
         """#
+
+    /// Per-node state (roles' `state:` folders): /srv/nxc/state/COMPOSITION/NODE on the store host,
+    /// made here ($4…: node names), the composition's folder exported read-write to the clients
+    /// ($3: its fsid; the clients after `--`), kept in /etc/exports.d like the tree's export.
+    static let stateBase = "/srv/nxc/state"
+    static let stateScript = #"""
+        set -e
+        PATH=$PATH:/usr/sbin:/sbin
+        base=$1; name=$2; fsid=$3; shift 3
+        umask 022
+        while [ $# -gt 0 ] && [ "$1" != -- ]; do mkdir -p "$base/$name/$1"; shift; done
+        shift
+        mkdir -p /etc/exports.d
+        f=/etc/exports.d/nxc-state-$name.exports
+        { [ -f "$f" ] && cat "$f"
+          for c in "$@"; do echo "$base/$name $c(rw,no_root_squash,no_subtree_check,insecure,fsid=$fsid)"; done
+        } | sort -u > "$f.part"
+        mv -f "$f.part" "$f"
+        exportfs -ra
+        exportfs | grep -q "^$base/$name" || { echo "nxc: exportfs does not list $base/$name" >&2; exit 5; }
+        echo "@state $base/$name"
+        """#
+
+    /// Makes each node's state folder and exports the composition's to `subnets` (read-write);
+    /// returns the URL the nodes' folders are under (`URL/NODE`).
+    func exportState(env: TestbedSSH, composition: String, nodes: [String], address: String, subnets: [String],
+                     progress: @Sendable (String) -> Void) throws -> String {
+        let h = Array(sha256(bytes: Array("nxc-state/\(composition)".utf8)))
+        let fsid = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(h[$0]) }.joined(separator: "-")
+        let argv = env.argv(host, afterKexec: false, command: KexecStart.asRoot + ["sh", "-c", Self.stateScript, "sh", Self.stateBase, composition, fsid]
+                            + nodes + ["--"] + subnets)
+        do { _ = try Command.run(argv, timeout: 120) } catch {
+            throw DeployError.failedOn("the store host", [("\(host)", "the nodes' state folders under \(Self.stateBase)/\(composition): \(error)")],
+                                       unit: "host")
+        }
+        let url = "nfs://\(address)\(Self.stateBase)/\(composition)"
+        progress("\(host): store host, keeps the nodes' state folders read-write for \(subnets.joined(separator: ", ")): \(url)/NODE")
+        return url
+    }
+
+    /// The kernel command line words of a node with state folders (none without).
+    static func stateWords(base: String?, node: String, paths: [String]) -> [String] {
+        guard let base, !paths.isEmpty else { return [] }
+        return ["nxc.state=\(base)/\(node)", "nxc.state_paths=" + paths.joined(separator: ",")]
+    }
 
     /// The tree's fsid (a UUID from its name): NFS needs one for a tree on tmpfs, and it stays the
     /// same across restarts.
@@ -189,19 +236,29 @@ extension KexecStart {
     }
 
     /// The store's `nxc.root=URL` for the nodes' command lines, once the tree is exported to their
-    /// subnet ("" without a store, and on a dry run, which only says where it would export).
+    /// subnet ("" without a store, and on a dry run, which only says where it would export), and
+    /// the URL of the nodes' state folders when roles keep some (`state:`).
     static func storeRoot(_ store: StoreHost?, facts: [String: String]?, runs: [TestbedRun], doc: Deployment, env: TestbedSSH,
-                          dryRun: Bool, progress: @Sendable (String) -> Void) throws -> String {
-        guard let store, let facts, runs.contains(where: { !$0.failed }) else { return "" }
+                          composition: Composition, dryRun: Bool, progress: @Sendable (String) -> Void) throws -> (root: String, state: String?) {
+        guard let store, let facts, runs.contains(where: { !$0.failed }) else { return ("", nil) }
         guard let (address, subnets) = StoreHost.address(storeFacts: facts, nodes: doc.order.compactMap { doc.nodes[$0] }) else {
             throw DeployError.failedOn("the store host", [("\(store.host)", "none of its IPv4 addresses is in the subnet of a node's address, "
                                                            + "and no node has it: the nodes could not reach it")], unit: "host")
         }
         if dryRun {
             progress("\(store.host): store host, would export the system tree to \(subnets.joined(separator: ", ")) at \(address)")
-            return ""
+            return ("", nil)
         }
-        return "nxc.root=" + (try store.export(env: env, address: address, subnets: subnets, progress: progress))
+        let root = "nxc.root=" + (try store.export(env: env, address: address, subnets: subnets, progress: progress))
+        let keeping = doc.order.filter { n in !(doc.nodes[n].map { statePaths(composition, role: $0.role) } ?? []).isEmpty }
+        guard !keeping.isEmpty else { return (root, nil) }
+        return (root, try store.exportState(env: env, composition: composition.name, nodes: keeping, address: address, subnets: subnets,
+                                            progress: progress))
+    }
+
+    /// The `state:` folders of a role.
+    static func statePaths(_ composition: Composition, role: String) -> [String] {
+        composition.roles.first { $0.name == role }?.state.map(\.value) ?? []
     }
 }
 

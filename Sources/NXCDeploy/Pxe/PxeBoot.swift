@@ -39,15 +39,28 @@ enum PxeBoot {
                                  "nxc.deployment_sha256=\(sha256)"] + networkWords + (root.map { [$0] } ?? []) + extra).joined(separator: " ")
     }
 
-    static func nodeScript(node: String, role: String, composition: String, base: String, cmdline: String) -> String {
-        """
-        #!ipxe
-        echo nxc: booting ${netX/mac} as \(node) (role \(role) of \(composition))
-        kernel \(base)/kernel \(cmdline)
-        initrd --name initrd \(base)/initrd
-        boot
+    /// `nicSegments`: a netroot build: the initrd without NIC drivers, then the machine's own NIC
+    /// segment by its PCI IDs (every NIC driver if nxc's server does not know them).
+    static func nodeScript(node: String, role: String, composition: String, base: String, cmdline: String, nicSegments: Bool = false) -> String {
+        guard nicSegments else {
+            return """
+                #!ipxe
+                echo nxc: booting ${netX/mac} as \(node) (role \(role) of \(composition))
+                kernel \(base)/kernel \(cmdline)
+                initrd --name initrd \(base)/initrd
+                boot
 
-        """
+                """
+        }
+        return """
+            #!ipxe
+            echo nxc: booting ${netX/mac} as \(node) (role \(role) of \(composition))
+            kernel \(base)/kernel \(cmdline) initrd=nic
+            initrd --name initrd \(base)/initrd.base
+            initrd --name nic \(base)/nic/${netX/busid:hexhyp} || initrd --name nic \(base)/nic/all
+            boot
+
+            """
     }
 
     /// pixiecore's API answer for one machine.

@@ -85,6 +85,7 @@ struct PxeStart: StartMethod {
                              controlDir: try TestbedSSH.controlDirectory())
         // A netroot build (pxe-nfs-store): the store host gets the tree (once) and exports it to the machines' subnet.
         var root: String?
+        var stateBase: String?
         if let store = try KexecStart.storeHost(ctx) {
             let facts = try store.prepare(env: env, build: ctx.buildDirectory, timeout: ctx.timeout, policy: RetryPolicy(), progress: ctx.progress)
             guard let (address, subnets) = StoreHost.address(storeFacts: facts, nodeAddresses: binding.entries.compactMap { addresses[$0.node] }) else {
@@ -92,6 +93,12 @@ struct PxeStart: StartMethod {
                                                                + "address: the machines could not reach it")], unit: "host")
             }
             root = "nxc.root=" + (try store.export(env: env, address: address, subnets: subnets, progress: ctx.progress))
+            // Roles that keep state (`state:`): a folder per node on the store, read-write.
+            let keeping = binding.entries.filter { !KexecStart.statePaths(ctx.composition, role: $0.role).isEmpty }.map(\.node)
+            if !keeping.isEmpty {
+                stateBase = try store.exportState(env: env, composition: ctx.composition.name, nodes: keeping, address: address,
+                                                  subnets: subnets, progress: ctx.progress)
+            }
         }
         // --install: the composition's disk system, unpacked here for the machines.
         let install = ctx.options.install ? try Self.prepareInstall(ctx) : nil
@@ -120,6 +127,25 @@ struct PxeStart: StartMethod {
             "/kernel": .file(ctx.buildDirectory + "/kernel", type: "application/octet-stream"),
             "/initrd": .file(ctx.buildDirectory + "/initrd", type: "application/octet-stream"),
         ]
+        // A netroot build: the initrd without NIC drivers, and each machine's own NIC segment.
+        let nicSegments = fm.fileExists(atPath: ctx.buildDirectory + "/" + NetrootKind.baseInitrd)
+        var resolver: (@Sendable (String) -> DeploymentServer.Route?)?
+        if nicSegments {
+            routes["/" + NetrootKind.baseInitrd] = .file(ctx.buildDirectory + "/" + NetrootKind.baseInitrd, type: "application/octet-stream")
+            routes["/nic/all"] = .file(ctx.buildDirectory + "/" + NetrootKind.nicFile(NetrootKind.allNICs), type: "application/octet-stream")
+            let nic = PxeNIC(text: (try? String(contentsOfFile: ctx.buildDirectory + "/" + NetrootKind.aliasesFile, encoding: .utf8)) ?? "")
+            let build = ctx.buildDirectory
+            let log = ctx.progress
+            resolver = { path in
+                guard path.hasPrefix("/nic/"), let ids = PxeNIC.pciIDs(busID: String(path.dropFirst("/nic/".count))) else { return nil }
+                guard let module = nic.module(vendor: ids.vendor, device: ids.device),
+                      FileManager.default.fileExists(atPath: build + "/" + NetrootKind.nicFile(module)) else {
+                    log("PXE: no NIC driver of this build for PCI \(ids.vendor):\(ids.device); that machine gets every one (nic/all)")
+                    return nil
+                }
+                return .file(build + "/" + NetrootKind.nicFile(module), type: "application/octet-stream")
+            }
+        }
         let token = DeploymentServer.randomToken()
         let documentURL = "\(base)/\(token)/deployment.json"
         let installURL = "\(base)/\(token)/install"
@@ -132,8 +158,10 @@ struct PxeStart: StartMethod {
         for e in binding.entries {
             let mac = e.host.mac!
             let cmdline = PxeBoot.commandLine(flavour: ctx.flavour, node: e.node, documentURL: documentURL, sha256: documentSHA, root: root,
-                                              extra: installWords)
-            let script = Data(PxeBoot.nodeScript(node: e.node, role: e.role, composition: ctx.composition.name, base: base, cmdline: cmdline).utf8)
+                                              extra: installWords + StoreHost.stateWords(base: stateBase, node: e.node,
+                                                                                         paths: KexecStart.statePaths(ctx.composition, role: e.role)))
+            let script = Data(PxeBoot.nodeScript(node: e.node, role: e.role, composition: ctx.composition.name, base: base, cmdline: cmdline,
+                                                 nicSegments: nicSegments).utf8)
             let api = try PxeBoot.pixiecoreDocument(node: e.node, role: e.role, composition: ctx.composition.name, base: base, cmdline: cmdline)
             routes["/nodes/\(PxeBoot.hyphenated(mac)).ipxe"] = .data(script, type: "text/plain")
             routes["/v1/boot/\(mac)"] = .data(api, type: "application/json")
@@ -141,7 +169,7 @@ struct PxeStart: StartMethod {
             try writeAtomically(api, to: served + "/v1/boot/\(mac)")
         }
         let serving = try DeploymentServer(listen: ctx.options.httpListen ?? advertised, port: port, document: compact, routes: routes,
-                                           token: token, reportPath: install == nil ? nil : "/\(token)/install/report",
+                                           token: token, reportPath: install == nil ? nil : "/\(token)/install/report", resolver: resolver,
                                            requestDeadline: 30, log: ctx.progress)
         serving.start()
         let servingSince = Date()

@@ -3,7 +3,9 @@
 /// `nxc.route=TO,VIA`, as the agent does later), mounts the system read-only from `nxc.root=URL`
 /// as the lower layer of an overlay whose upper layer is per-node writable state (tmpfs), copies
 /// nxc's payload (agent, units, role files; the initrd's last segments, under /payload) into it,
-/// and hands over to the system's own init. Every wait has a bound; on failure it says why on the
+/// binds the node's own state folders over their places when its role keeps some (`nxc.state=URL`,
+/// read-write, `nxc.state_paths=/a,/b`: seeded from the system the first time), and hands over to
+/// the system's own init. Every wait has a bound; on failure it says why on the
 /// console and reboots, which returns a testbed host to its own system.
 enum NetrootInit {
     /// Folder of the initrd that holds the payload segments, copied onto the system at boot.
@@ -22,10 +24,12 @@ enum NetrootInit {
         say() { echo "nxc-initrd: $*" > /dev/console; }
         fail() { say "error: $*"; say "rebooting in 30 s"; sleep 30; reboot -f; }
 
-        root=; ifs=; routes=; node=
+        root=; ifs=; routes=; node=; state=; keep=
         for w in $(cat /proc/cmdline); do
           case $w in
             nxc.root=*) root=${w#nxc.root=} ;;
+            nxc.state=*) state=${w#nxc.state=} ;;
+            nxc.state_paths=*) keep=${w#nxc.state_paths=} ;;
             nxc.host=*) node=${w#nxc.host=} ;;
             nxc.if=*) ifs="$ifs ${w#nxc.if=}" ;;
             nxc.route=*) routes="$routes ${w#nxc.route=}" ;;
@@ -33,8 +37,9 @@ enum NetrootInit {
         done
         [ -n "$root" ] || fail "no nxc.root= on the kernel command line"
 
-        # Drivers (NICs, then NFS and overlay), each with what it depends on.
-        while read -r m; do modprobe "$m" 2>/dev/null || true; done < /etc/nxc-initrd/modules
+        # Drivers (NICs: from the NIC segment that follows the core, then NFS and overlay), each with
+        # what it depends on.
+        cat /etc/nxc-initrd/modules.nic /etc/nxc-initrd/modules 2>/dev/null | while read -r m; do modprobe "$m" 2>/dev/null || true; done
 
         # ADDR/255.255.255.0 (as iPXE gives the netmask) as ADDR/24; ADDR/LEN as it is.
         prefixed() {
@@ -72,18 +77,22 @@ enum NetrootInit {
         [ -z "$node" ] || hostname "$node"
         [ -w /sys/fs/nfs/net/nfs_client/identifier ] && echo "nxc-$node-$mac" > /sys/fs/nfs/net/nfs_client/identifier
 
-        # The system, read-only: NFS version 4.2, else 3.
-        case $root in
-          nfs://*/*) rest=${root#nfs://}; server=${rest%%/*}; path=/${rest#*/} ;;
-          *) fail "nxc.root=$root: expected nfs://SERVER/PATH" ;;
-        esac
-        n=0
-        until mount -t nfs -o ro,vers=4.2,nolock "$server:$path" /lower 2>/tmp/err \
-              || mount -t nfs -o ro,vers=3,nolock,proto=tcp "$server:$path" /lower 2>>/tmp/err; do
-          n=$((n + 1))
-          [ $n -lt 30 ] || fail "cannot mount $server:$path: $(tail -n 1 /tmp/err)"
-          sleep 2
-        done
+        # nfs://SERVER/PATH mounted on $3 with options $2 (ro or rw): NFS version 4.2, else 3.
+        nfsmount() {
+          case $1 in
+            nfs://*/*) rest=${1#nfs://}; server=${rest%%/*}; path=/${rest#*/} ;;
+            *) fail "$1: expected nfs://SERVER/PATH" ;;
+          esac
+          n=0
+          until mount -t nfs -o "$2,vers=4.2,nolock" "$server:$path" "$3" 2>/tmp/err \
+                || mount -t nfs -o "$2,vers=3,nolock,proto=tcp" "$server:$path" "$3" 2>>/tmp/err; do
+            n=$((n + 1))
+            [ $n -lt 30 ] || fail "cannot mount $server:$path: $(tail -n 1 /tmp/err)"
+            sleep 2
+          done
+        }
+        # The system, read-only.
+        nfsmount "$root" ro /lower
         say "system: $server:$path (read-only)"
         [ -L /lower/sbin/init ] || [ -x /lower/sbin/init ] || fail "$server:$path has no /sbin/init"
 
@@ -92,6 +101,21 @@ enum NetrootInit {
         mkdir -p /rw/upper /rw/work
         mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || fail "cannot mount the overlay"
         cp -a /payload/. /newroot/ || fail "cannot copy nxc's payload onto the system"
+        # The node's own state folders (its role's `state:`), read-write on the store, each bound over
+        # its place; a folder seen for the first time starts as the system has it.
+        if [ -n "$state" ] && [ -n "$keep" ]; then
+          mkdir -p /state
+          nfsmount "$state" rw /state
+          for p in $(echo "$keep" | tr , ' '); do
+            case $p in /*) ;; *) fail "nxc.state_paths: $p is not absolute" ;; esac
+            if [ ! -d "/state$p" ]; then
+              mkdir -p "/state$p" || fail "cannot make $p in the node's state folder"
+              [ -d "/newroot$p" ] && { cp -a "/newroot$p/." "/state$p/" || fail "cannot seed $p in the node's state folder"; }
+            fi
+            mkdir -p "/newroot$p" && mount --bind "/state$p" "/newroot$p" || fail "cannot bind $p from the node's state folder"
+          done
+          say "state: $keep kept in $server:$path"
+        fi
         for m in dev proc sys; do mount --move "/$m" "/newroot/$m" || fail "cannot move /$m"; done
         exec switch_root /newroot /sbin/init
         """#

@@ -16,9 +16,11 @@ public struct NetrootKind: ArtefactKind {
     public init() {}
     /// The modules, firmware and keep_kernel keys, read as the ramdisk kind reads them.
     public var settingsType: any FlavourSettings.Type { RamdiskSettings.self }
-    static let recipeVersion = "1"
-    /// The initrd's first segment: 2 since it leaves disk, InfiniBand and other filesystems' modules out.
-    static let bootRecipeVersion = "2"
+    /// 2 since the tree carries nxc's agent (the initrd does not: every node reads it from the store).
+    static let recipeVersion = "2"
+    /// The initrd's segments: 2 since it leaves disk, InfiniBand and other filesystems' modules out;
+    /// 3 since the NIC drivers are segments of their own, with only the firmware their modules declare.
+    static let bootRecipeVersion = "3"
 
     /// The initrd only needs to reach the store: of the flavour's modules it leaves out disk
     /// controllers, InfiniBand and filesystems other than NFS and overlay (the tree has them all,
@@ -57,6 +59,11 @@ public struct NetrootKind: ArtefactKind {
         h.add("modules", settings.modules)
         h.add("firmware", settings.firmware)
         if settings.keepKernel { h.add("keep_kernel", "yes") }
+        // nxc's agent is part of the tree (the same for every composition until nxc-agent changes).
+        let agent = ctx.payload.entries.compactMap { e -> String? in
+            if case .fileFromDisk(ImagePayload.agentPath, let source, _) = e { return source } else { return nil }
+        }.first
+        if let agent { h.add("agent", try sha256(file: agent)) }
         let hash = h.finalize()
         if let p = ctx.store.lookup(name: "netroot-system", hash: hash) {
             ctx.progress("system tree archive: reused")
@@ -78,6 +85,7 @@ public struct NetrootKind: ArtefactKind {
             for n in try FileManager.default.contentsOfDirectory(atPath: meta).filter({ $0.hasPrefix("modules.") }).sorted() {
                 try w.addFile(prefix + "/" + n, contentsOf: meta + "/" + n, mode: 0o644)
             }
+            if let agent { try w.addFile(ImagePayload.agentPath, contentsOf: agent, mode: 0o755) }
             try w.finish()
             try FileManager.default.removeItem(atPath: tmp + "/modules")
         }
@@ -85,9 +93,23 @@ public struct NetrootKind: ArtefactKind {
         return (entry.path + "/" + Self.systemName, hash)
     }
 
-    /// The initrd's first segment: busybox, /init, the flavour's modules (and their dependencies)
-    /// under /lib/modules, and the wanted firmware. Cached in the store.
-    func bootSegment(_ ctx: ArtefactContext, kernel: KernelModules) async throws -> String {
+    /// Where the NIC segments are, in the store entry and the build folder: `nic/<module>.cpio.zst`
+    /// (one NIC driver with what it needs beyond the core: modules, their metadata, the firmware
+    /// they declare), `nic/all.cpio.zst` (every NIC driver of the flavour), `nic/aliases` (PCI IDs →
+    /// module, from the kernel's modules.alias).
+    public static let nicDir = "nic"
+    public static let allNICs = "all"
+    public static let aliasesName = "aliases"
+    /// The initrd without NIC drivers (core, then payload): a machine booting with iPXE gets it and
+    /// only its own NIC's segment after it (`nic/<busid>` on nxc's server).
+    public static let baseInitrd = "initrd.base"
+    /// In the build folder: `nic-<module>.cpio.zst`, `nic-all.cpio.zst`, `nic.aliases`.
+    public static func nicFile(_ module: String) -> String { "nic-\(module).cpio.zst" }
+    public static let aliasesFile = "nic.aliases"
+
+    /// The initrd's segments: the core (busybox, /init, NFS and overlay modules with their metadata),
+    /// and one segment per NIC driver plus one with all of them. Cached in the store.
+    func bootSegments(_ ctx: ArtefactContext, kernel: KernelModules) async throws -> String {
         let settings = ctx.flavour.settings(as: RamdiskSettings.self)
         let root = ctx.rootfs.root
         let busybox = ["/usr/bin/busybox", "/bin/busybox"].map { root + $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -104,13 +126,16 @@ public struct NetrootKind: ArtefactKind {
         h.add("init", NetrootInit.script)
         let hash = h.finalize()
         if let p = ctx.store.lookup(name: "netroot-boot", hash: hash) {
-            ctx.progress("initrd boot segment: reused")
-            return p + "/boot.cpio.zst"
+            ctx.progress("initrd boot segments: reused")
+            return p
         }
         let initrdModules = try Self.initrdModules(settings.modules, kernel: kernel)
+        let files = try kernel.files(of: initrdModules)
+        let nics = initrdModules.filter { files[$0.replacingOccurrences(of: "-", with: "_")]?.hasPrefix("kernel/drivers/net/") ?? false }
+        let coreNames = initrdModules.filter { !nics.contains($0) }
         let entry = try await ctx.store.realise(name: "netroot-boot", hash: hash) { tmp in
-            let kept = try kernel.select(initrdModules)
-            _ = try kernel.regenerateMetadata(kept: kept, in: tmp + "/modules")
+            let core = try kernel.select(coreNames)
+            _ = try kernel.regenerateMetadata(kept: core, in: tmp + "/modules")
             // Built once per kernel and module list, sent to every node: worth zstd's slow levels.
             let w = try ArchiveWriter(path: tmp + "/boot.cpio.zst", format: .cpioNewc, filter: .zstd(level: 19))
             for d in ["bin", "dev", "etc", "etc/nxc-initrd", "lib", "lower", "newroot", "proc", "run", "rw", "sbin", "sys", "tmp",
@@ -121,63 +146,155 @@ public struct NetrootKind: ArtefactKind {
             try w.addDevice("dev/console", character: true, major: 5, minor: 1, mode: 0o600)
             try w.addFile("bin/busybox", contentsOf: busybox, mode: 0o755)
             try w.addFile("init", bytes: Array(NetrootInit.script.utf8), mode: 0o755)
-            // Loaded in this order by /init; names absent from modules.dep are built in.
-            try w.addFile("etc/nxc-initrd/modules", bytes: Array(initrdModules.map { $0 + "\n" }.joined().utf8))
+            // Loaded in this order by /init (after a NIC segment's modules.nic); names absent from modules.dep are built in.
+            try w.addFile("etc/nxc-initrd/modules", bytes: Array(coreNames.map { $0 + "\n" }.joined().utf8))
             try w.addTree(tmp + "/modules")
-            try Self.addFirmware(w, root: root, wanted: settings.firmware)
             try w.finish()
             try FileManager.default.removeItem(atPath: tmp + "/modules")
+            try FileManager.default.createDirectory(atPath: tmp + "/" + Self.nicDir, withIntermediateDirectories: true)
+            for (name, list) in nics.map({ ($0.replacingOccurrences(of: "-", with: "_"), [$0]) }) + [(Self.allNICs, nics)] {
+                try Self.writeNICSegment(tmp + "/\(Self.nicDir)/\(name).cpio.zst", nics: list, core: core, kernel: kernel, root: root,
+                                         wanted: settings.firmware, scratch: tmp + "/scratch")
+            }
+            try Data(Self.nicAliases(kernel: kernel, nics: nics).utf8).write(to: URL(fileURLWithPath: tmp + "/\(Self.nicDir)/\(Self.aliasesName)"))
         }
-        return entry.path + "/boot.cpio.zst"
+        return entry.path
     }
 
-    /// The firmware files the flavour wants (folders or files under /usr/lib/firmware), under /lib/firmware.
-    static func addFirmware(_ w: ArchiveWriter, root: String, wanted: [String]) throws {
-        let base = root + "/usr/lib/firmware"
-        guard !wanted.isEmpty, let walker = FileManager.default.enumerator(atPath: base) else { return }
-        var files: [String] = []
-        while let rel = walker.nextObject() as? String {
-            if wanted.contains(where: { rel.hasPrefix($0) || rel + "/" == $0 }) { files.append(rel) }
+    /// One NIC segment: the drivers' modules beyond the core's, the metadata of core + them (it
+    /// replaces the core's: it comes after it), their list for /init, the firmware they declare.
+    static func writeNICSegment(_ path: String, nics: [String], core: [String], kernel: KernelModules, root: String, wanted: [String],
+                                scratch: String) throws {
+        let closure = try kernel.select(nics)
+        let coreSet = Set(core)
+        let own = Set(closure).subtracting(coreSet)
+        let meta = try kernel.regenerateMetadata(kept: Array(coreSet.union(closure)).sorted(), in: scratch)
+        let prefix = "/lib/modules/\(kernel.version)/"
+        let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: 19))
+        try w.addDirectory("etc")
+        try w.addDirectory("etc/nxc-initrd")
+        try w.addFile("etc/nxc-initrd/modules.nic", bytes: Array(nics.map { $0 + "\n" }.joined().utf8))
+        try w.addTree(scratch) { r in
+            guard r.hasPrefix(prefix) else { return true }
+            let sub = String(r.dropFirst(prefix.count))
+            var dir: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: scratch + r, isDirectory: &dir)
+            return dir.boolValue || sub.hasPrefix("modules.") || own.contains(sub)
         }
+        let firmware = own.sorted().flatMap { declaredFirmware(meta + "/" + $0) }
+        try addFirmware(w, root: root, files: firmware.filter { f in wanted.contains { f.hasPrefix($0) || f == $0 } })
+        try w.finish()
+        try FileManager.default.removeItem(atPath: scratch)
+    }
+
+    /// The firmware files a module declares (`firmware=` strings of its .modinfo section).
+    static func declaredFirmware(_ path: String) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        let needle = Array("\0firmware=".utf8)
+        var out: [String] = []
+        data.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
+            let n = b.count
+            var i = 0
+            while i + needle.count < n {
+                // Each .modinfo string ends with a NUL: a match starts right after one.
+                if b[i] == 0 && b[i + 1] == needle[1] {
+                    var k = 1
+                    while k < needle.count && b[i + k] == needle[k] { k += 1 }
+                    if k == needle.count {
+                        var j = i + k
+                        let from = j
+                        while j < n && b[j] != 0 { j += 1 }
+                        if j > from { out.append(String(decoding: UnsafeRawBufferPointer(rebasing: b[from..<j]), as: UTF8.self)) }
+                        i = j
+                        continue
+                    }
+                }
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// `PATTERN MODULE` lines of the kernel's PCI aliases for the NIC drivers.
+    static func nicAliases(kernel: KernelModules, nics: [String]) throws -> String {
+        let names = Set(nics.map { $0.replacingOccurrences(of: "-", with: "_") })
+        guard let text = try? String(contentsOfFile: kernel.modulesDir + "/modules.alias", encoding: .utf8) else {
+            throw BuildError.file("read", path: kernel.modulesDir + "/modules.alias", reason: "missing or not text")
+        }
+        var lines: [String] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count == 3, f[0] == "alias", names.contains(f[2].replacingOccurrences(of: "-", with: "_")) else { continue }
+            if f[1].hasPrefix("pci:") {
+                lines.append("\(f[1]) \(f[2])\n")
+            } else if f[1].hasPrefix("virtio:d"), let id = Int(f[1].dropFirst("virtio:d".count).prefix(8), radix: 16) {
+                // A virtio driver binds to a virtio device, which sits on a PCI device of vendor 1af4:
+                // 0x1040 + its device ID (modern), and for a network card (ID 1) also 0x1000 (legacy).
+                for pci in (id == 1 ? [0x1000] : []) + [0x1040 + id] {
+                    lines.append(String(format: "pci:v00001AF4d%08Xsv*sd*bc*sc*i* %@\n", pci, String(f[2])))
+                }
+            }
+        }
+        return lines.joined()
+    }
+
+    /// Firmware files (relative to /usr/lib/firmware) under /lib/firmware, with their folders; a
+    /// symbolic link comes with the file it points to.
+    static func addFirmware(_ w: ArchiveWriter, root: String, files: [String]) throws {
+        let base = root + "/usr/lib/firmware"
         var dirs = Set<String>()
-        try w.addDirectory("lib/firmware")
-        for rel in files.sorted() {
-            var st = stat()
-            guard lstat(base + "/" + rel, &st) == 0 else { continue }
+        var done = Set<String>()
+        func parents(_ rel: String) throws {
             var parent = "lib/firmware"
+            if dirs.insert(parent).inserted { try w.addDirectory(parent) }
             for c in rel.split(separator: "/").dropLast() {
                 parent += "/" + c
                 if dirs.insert(parent).inserted { try w.addDirectory(parent) }
             }
+        }
+        func add(_ rel: String, depth: Int) throws {
+            guard depth < 8, done.insert(rel).inserted else { return }
+            var st = stat()
+            guard lstat(base + "/" + rel, &st) == 0 else { return }
             switch st.st_mode & S_IFMT {
-            case S_IFDIR: if dirs.insert("lib/firmware/" + rel).inserted { try w.addDirectory("lib/firmware/" + rel) }
-            case S_IFREG: try w.addFile("lib/firmware/" + rel, contentsOf: base + "/" + rel, mode: 0o644)
+            case S_IFREG:
+                try parents(rel)
+                try w.addFile("lib/firmware/" + rel, contentsOf: base + "/" + rel, mode: 0o644)
             case S_IFLNK:
-                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/" + rel) {
-                    try w.addSymlink("lib/firmware/" + rel, target: target)
-                }
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: base + "/" + rel) else { return }
+                try parents(rel)
+                try w.addSymlink("lib/firmware/" + rel, target: target)
+                let resolved = ((("/" + rel) as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)
+                let normal = (resolved as NSString).standardizingPath
+                if normal.hasPrefix("/"), !target.hasPrefix("/") { try add(String(normal.dropFirst()), depth: depth + 1) }
             default: break
             }
         }
+        for f in files.sorted() { try add(f, depth: 0) }
     }
 
     public func emit(_ ctx: ArtefactContext) async throws -> [Artefact] {
         let kernel = try KernelModules(root: ctx.rootfs.root)
         let (system, tree) = try await systemArchive(ctx, kernel: kernel)
-        let boot = try await bootSegment(ctx, kernel: kernel)
+        let boot = try await bootSegments(ctx, kernel: kernel)
         let out = ctx.outputDirectory
         let fm = FileManager.default
         let archive = out + "/" + Self.systemName
         if link(system, archive) != 0 { try fm.copyItem(atPath: system, toPath: archive) }
-        // initrd = boot segment + agent segment + payload segment (both under /payload).
-        let (agent, rest) = ctx.payload.splitAgent()
-        let agentPath = out + "/.agent.cpio.zst"
+        // The agent is in the tree: the initrd carries the rest of the payload (units, role files), under /payload.
+        let (_, rest) = ctx.payload.splitAgent()
         let payloadPath = out + "/" + RamdiskKind.payloadFile
-        // Every node gets the agent's segment: zstd -19 makes it 0.55 MB smaller for 2.5 s of build.
-        try RamdiskKind.writePayloadSegment(agent.under(NetrootInit.payloadDir), root: ctx.rootfs.root, to: agentPath, level: 19)
         try RamdiskKind.writePayloadSegment(rest.under(NetrootInit.payloadDir), root: ctx.rootfs.root, to: payloadPath)
-        defer { try? fm.removeItem(atPath: agentPath) }
-        try RamdiskKind.concatenate([boot, agentPath, payloadPath], into: out + "/initrd")
+        // initrd = core + every NIC driver + payload (kexec, pixiecore); initrd.base = core + payload, which
+        // iPXE follows with the machine's own NIC segment (nic-<module>.cpio.zst, found by its PCI IDs).
+        var nicFiles: [String] = []
+        for f in try fm.contentsOfDirectory(atPath: boot + "/" + Self.nicDir).sorted() {
+            let name = f == Self.aliasesName ? Self.aliasesFile : "nic-" + f
+            if link(boot + "/\(Self.nicDir)/\(f)", out + "/" + name) != 0 { try fm.copyItem(atPath: boot + "/\(Self.nicDir)/\(f)", toPath: out + "/" + name) }
+            nicFiles.append(out + "/" + name)
+        }
+        try RamdiskKind.concatenate([boot + "/boot.cpio.zst", out + "/" + Self.nicFile(Self.allNICs), payloadPath], into: out + "/initrd")
+        try RamdiskKind.concatenate([boot + "/boot.cpio.zst", payloadPath], into: out + "/" + Self.baseInitrd)
         try fm.copyItem(atPath: kernel.kernelPath, toPath: out + "/kernel")
         let archived = try Artefact(path: archive)
         let description = Description(tree: tree, archive: Self.systemName, sha256: archived.sha256, size: archived.size)
@@ -185,7 +302,7 @@ public struct NetrootKind: ArtefactKind {
         enc.outputFormatting = [.sortedKeys, .prettyPrinted]
         try (try enc.encode(description) + Data("\n".utf8)).write(to: URL(fileURLWithPath: out + "/" + Self.describeName))
         ctx.progress("system tree \(tree): \(archived.size >> 20) MiB compressed, for the store server")
-        return [try Artefact(path: out + "/kernel"), try Artefact(path: out + "/initrd"), try Artefact(path: payloadPath), archived,
-                try Artefact(path: out + "/" + Self.describeName)]
+        return [try Artefact(path: out + "/kernel"), try Artefact(path: out + "/initrd"), try Artefact(path: out + "/" + Self.baseInitrd),
+                try Artefact(path: payloadPath), archived, try Artefact(path: out + "/" + Self.describeName)] + (try nicFiles.map(Artefact.init(path:)))
     }
 }
