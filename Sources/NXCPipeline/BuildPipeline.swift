@@ -64,7 +64,7 @@ public enum BuildPipeline {
             let ctx = ArtefactContext(composition: composition, flavour: flavour, rootfs: rootfs,
                                       payload: ImagePayload(composition: composition, agentBinary: agent, masked: flavour.mask,
                                                             files: flavour.files, links: flavour.links,
-                                                            installer: flavour.start == "pxe" && flavour.artefact == RamdiskKind().name),
+                                                            installer: flavour.startMethod.takes(artefact: flavour.artefact).contains(.install)),
                                       store: store, outputDirectory: tmp, finalDirectory: final, progress: progress)
             var artefacts = try await flavour.artefactKind.emit(ctx)
             // The start method's files (launch scripts, kexec.sh, docker-compose.yml): listed in the

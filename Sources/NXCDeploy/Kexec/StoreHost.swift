@@ -111,8 +111,7 @@ struct StoreHost: Sendable {
     /// returns the URL the nodes' folders are under (`URL/NODE`).
     func exportState(env: TestbedSSH, composition: String, nodes: [String], address: String, subnets: [String],
                      progress: @Sendable (String) -> Void) throws -> String {
-        let h = Array(sha256(bytes: Array("nxc-state/\(composition)".utf8)))
-        let fsid = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(h[$0]) }.joined(separator: "-")
+        let fsid = Self.uuid(hex: sha256(bytes: Array("nxc-state/\(composition)".utf8)))
         let argv = env.argv(host, afterKexec: false, command: KexecStart.asRoot + ["sh", "-c", Self.stateScript, "sh", Self.stateBase, composition, fsid]
                             + nodes + ["--"] + subnets)
         do { _ = try Command.run(argv, timeout: 120) } catch {
@@ -132,8 +131,11 @@ struct StoreHost: Sendable {
 
     /// The tree's fsid (a UUID from its name): NFS needs one for a tree on tmpfs, and it stays the
     /// same across restarts.
-    var fsid: String {
-        let h = Array(tree.tree)
+    var fsid: String { Self.uuid(hex: tree.tree) }
+
+    /// The first 32 hex digits of `hex` as a UUID (8-4-4-4-12).
+    static func uuid(hex: String) -> String {
+        let h = Array(hex)
         return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(h[$0]) }.joined(separator: "-")
     }
 
