@@ -95,7 +95,7 @@ final class PxeStartTests: XCTestCase {
         XCTAssertThrowsError(try PxeStart.diskKernelParameters(environment: "  kernel_params: \"rw a\\u0001b\"\n", file: "y.env.yaml")) {
             XCTAssertTrue("\($0)".contains("not a word of printable ASCII"), "\($0)")
         }
-        let words = PxeStart.Install(tar: "/t", sha256: "ab", size: 1, params: "rw").words(url: "http://a:1/T/install", disk: "vda")
+        let words = PxeStart.Install(tar: "/t", sha256: "ab", params: "rw").words(url: "http://a:1/T/install", disk: "vda")
         XCTAssertEqual(words, ["nxc.install=http://a:1/T/install", "nxc.install_sha256=ab", "nxc.install_disk=vda"])
         XCTAssertTrue(PxeStart.localBootScript.hasPrefix("#!ipxe\n") && PxeStart.localBootScript.contains("sanboot --no-describe --drive 0x80"))
     }

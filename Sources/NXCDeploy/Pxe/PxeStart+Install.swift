@@ -15,7 +15,6 @@ extension PxeStart {
         /// The g5k-image system unpacked from its tar.zst (in the run folder; removed after the start).
         var tar: String
         var sha256: String
-        var size: Int64
         /// The disk system's kernel parameters (extlinux's APPEND after root=UUID=).
         var params: String
         /// The cmdline words of the installer.
@@ -53,7 +52,7 @@ extension PxeStart {
         }
         guard rename(part, tar) == 0 else { throw DeployError.file("rename", path: part, reason: String(cString: strerror(errno))) }
         ctx.progress(String(format: "install: %d MiB of system in %.1f s", Int(size >> 20), Date().timeIntervalSince(started)))
-        return Install(tar: tar, sha256: SHA256Digest.hex(digest.finalize()), size: size, params: params)
+        return Install(tar: tar, sha256: SHA256Digest.hex(digest.finalize()), params: params)
     }
 
     /// The `boot: kernel_params:` of a g5k-image environment file, without `nxc.await=ssh` (the
