@@ -4,15 +4,16 @@ PREFIX   ?= /usr/local
 NXC      := .build/release/nxc
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Host tools: image building, VMs, the private network, SSH, tmux, C libraries we link.
-APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd netcat-openbsd \
+APT_PACKAGES := mmdebstrap qemu-system-x86 vde2 kmod openssh-client tmux zstd netcat-openbsd squashfs-tools-ng \
                 libarchive-dev libjansson-dev libssl-dev binutils ca-certificates debian-archive-keyring python3 iproute2
 # The docker flavour's tests and benchmarks need an engine (the tests start dockerd when none runs).
 DOCKER_PACKAGES := docker.io docker-compose
 # The nspawn flavour runs containers with systemd-nspawn and unpacks its tree with bsdtar.
 NSPAWN_PACKAGES := systemd-container libarchive-tools
 # The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
-# The pxe flavour's test netboots VMs from a DHCP server (dnsmasq) on a bridge in a network namespace.
-TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES) dnsmasq-base
+# The pxe flavour's test netboots VMs from a DHCP server (dnsmasq) on a bridge in a network namespace,
+# and mounts its store host's export here with sshfs (as a frontend mounts its NFS home).
+TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES) dnsmasq-base sshfs
 BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES) $(NSPAWN_PACKAGES) dnsmasq-base
 
 .PHONY: all deps build test unit fuzz e2e demo bench install clean

@@ -23,7 +23,7 @@ public enum StartFeature: String, Sendable, CaseIterable, Comparable {
     case distribution = "--shared-dir/--no-relay"
     case retries = "--retries"
     case resume = "--resume"
-    case storeHost = "--store-host"
+    case store = "--store-host/--store-dir/--store-url"
     case install = "--install/--install-disk"
 
     public static func < (a: StartFeature, b: StartFeature) -> Bool {
@@ -60,6 +60,10 @@ public struct StartOptions: Sendable {
     public var resume = false
     /// The host of the reservation that serves a netroot build's system tree over NFS (nfs-store).
     public var storeHost: String?
+    /// Or a folder the nodes mount over NFS by themselves (a Grid'5000 home): the system goes there as an image.
+    public var storeDir: String?
+    /// Where the nodes mount --store-dir (`nfs://SERVER/PATH`), when this machine's mount table does not say.
+    public var storeURL: String?
     /// Write the composition's disk system (its g5k-image build) to each machine's disk, then boot it from there (pxe).
     public var install = false
     /// The disk to install on (`vda`, `/dev/nvme0n1`); default: the machine's first fixed disk.
@@ -79,7 +83,7 @@ public struct StartOptions: Sendable {
         if sharedDir != nil || !relay { f.insert(.distribution) }
         if retries != Self.defaultRetries { f.insert(.retries) }
         if resume { f.insert(.resume) }
-        if storeHost != nil { f.insert(.storeHost) }
+        if storeHost != nil || storeDir != nil || storeURL != nil { f.insert(.store) }
         if install || installDisk != nil { f.insert(.install) }
         return f
     }

@@ -66,8 +66,14 @@ struct Start: AsyncParsableCommand {
     @Flag(help: StartHelp.help(.resume, "Finish the last start: redo the nodes that are not up"))
     var resume = false
 
-    @Option(help: StartHelp.help(.storeHost, "The host that serves the system over NFS (nfs-store)"))
+    @Option(help: StartHelp.help(.store, "The host that serves the system over NFS (nfs-store)"))
     var storeHost: String?
+
+    @Option(help: StartHelp.help(.store, "A folder the nodes mount over NFS themselves (nfs-store): the system goes there as an image"))
+    var storeDir: String?
+
+    @Option(help: StartHelp.help(.store, "Where the nodes mount --store-dir (nfs://SERVER/PATH), when this machine's mount table does not say"))
+    var storeURL: String?
 
     @Flag(help: StartHelp.help(.install, "Install the composition's disk system (its g5k-image build) on each machine's disk, then boot it from there"))
     var install = false
@@ -120,6 +126,8 @@ extension Start {
         o.retries = retries
         o.resume = resume
         o.storeHost = storeHost
+        o.storeDir = storeDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        o.storeURL = storeURL
         o.install = install
         o.installDisk = installDisk
         o.sharedDir = sharedDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }

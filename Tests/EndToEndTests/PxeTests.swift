@@ -17,6 +17,8 @@ final class PxeTests: XCTestCase {
     var project = ""
     var namespace = ""
     var started: [Started] = []
+    /// The store's home export, mounted here with sshfs (phase 3).
+    var home = ""
     struct Timeout: Error, CustomStringConvertible { var description: String }
 
     static let subnet = "10.93.0"
@@ -32,6 +34,7 @@ final class PxeTests: XCTestCase {
     override func tearDown() {
         // By PID: the VMs, dnsmasq, nxc start if it still runs.
         for p in started.reversed() where p.status == nil { _ = Processes.stop(p.pid, grace: 5) }
+        if !home.isEmpty { _ = try? Command.status(["umount", "-l", home], timeout: 30) }
         if !namespace.isEmpty { _ = try? Command.status(["ip", "netns", "del", namespace], timeout: 30) }
         if !project.isEmpty { try? FileManager.default.removeItem(atPath: project) }
     }
@@ -50,12 +53,13 @@ final class PxeTests: XCTestCase {
         }
     }
 
-    /// Starts `argv` in the namespace with its output in `log`; it is stopped by its PID at tearDown.
+    /// Starts `argv` in the namespace (`here`: outside it) with its output in `log`; it is stopped by its PID at tearDown.
     /// (A child of a subshell that waits for it and writes its status: Foundation's Process left it a zombie here.)
-    func launch(_ argv: [String], log: String, environment: [String: String]? = nil) throws -> Started {
+    func launch(_ argv: [String], log: String, environment: [String: String]? = nil, here: Bool = false) throws -> Started {
         let tag = "\(project)/.bg-\(started.count)"
         let script = #"log=$1; st=$2; pidf=$3; shift 3; ( "$@" >"$log" 2>&1 </dev/null & echo $! >"$pidf"; wait $!; echo $? >"$st" ) >/dev/null 2>&1 </dev/null &"#
-        try Command.run(["sh", "-c", script, "sh", log, tag + ".status", tag + ".pid"] + inNamespace(argv), environment: environment, timeout: 30)
+        try Command.run(["sh", "-c", script, "sh", log, tag + ".status", tag + ".pid"] + (here ? argv : inNamespace(argv)),
+                        environment: environment, timeout: 30)
         var pid: Int32?
         try waitFor("the PID of \(argv[0])", timeout: 10) {
             pid = (try? String(contentsOfFile: tag + ".pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -232,7 +236,7 @@ final class PxeTests: XCTestCase {
                                          "-r", "server=mac=\(Self.mac(3))", "--http-port", String(port), web], log: webLog)
         XCTAssertTrue(text(webLog).contains("store host, exports the system tree read-only to \(Self.subnet).0/24: nfs://\(storeAddress)/srv/nxc/store/"),
                       text(webLog))
-        for i in 1...3 { try powerOn("m\(i)", tap: i, mac: Self.mac(i), memory: 1024) }
+        let diskless = try (1...3).map { i in try powerOn("m\(i)", tap: i, mac: Self.mac(i), memory: 1024) }
         let (webStatus, webOut) = try finish(webStart, log: webLog, machines: ["m1", "m2", "m3"])
         XCTAssertEqual(webStatus, 0, webOut)
         XCTAssertTrue(webOut.contains("3 of 3 host(s) up"), webOut)
@@ -288,6 +292,47 @@ final class PxeTests: XCTestCase {
             XCTAssertLessThan(h.bytesReceived, small + 1_000_000, "\(h.host)")
         }
         XCTAssertFalse(webOut.contains("that machine gets every one"), webOut)
+
+        // 3. The site's file server instead (as a Grid'5000 home): the store exports /srv/home read-write
+        // with root_squash, this machine mounts it (sshfs here, NFS on a frontend) and nxc writes the
+        // system there as an image; one machine boots it with no server of nxc's but the boot files.
+        let export = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "sh", "-c",
+                                "mkdir -p /srv/home/jdoe && chown 1000:1000 /srv/home/jdoe && "
+                                + "echo '/srv/home \(Self.subnet).0/24(rw,root_squash,no_subtree_check,insecure)' > /etc/exports.d/home.exports && exportfs -ra"])
+        XCTAssertEqual(export.0, 0, export.1)
+        home = project + "/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        _ = try launch(["sshfs", "-f", "root@\(storeAddress):/srv/home", home, "-o", "ProxyCommand=ip netns exec \(namespace) nc %h %p",
+                        "-o", "IdentityFile=\(project)/.nxc/id_ed25519", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "-o", "BatchMode=yes"], log: project + "/sshfs.log", here: true)
+        try waitFor("sshfs on \(home)", timeout: 60) { FileManager.default.fileExists(atPath: home + "/jdoe") }
+        for m in diskless { XCTAssertTrue(Processes.stop(m.pid, grace: 5)) }
+        try Data("\(Self.subnet).13 \(Self.mac(3))\n".utf8).write(to: URL(fileURLWithPath: project + "/machines-one"))
+        let dir = home + "/jdoe/exp/store"
+        let homeLog = project + "/start-home.log"
+        let homeStart = try startServing(["start", "-f", "pxe-nfs-store", "-m", project + "/machines-one", "--store-dir", dir,
+                                          "--store-url", "nfs://\(storeAddress)/srv/home/jdoe/exp/store", "-r", "client=0",
+                                          "--http-port", String(port), web], log: homeLog)
+        try powerOn("m3", tap: 3, mac: Self.mac(3), memory: 1024)
+        let (homeStatus, homeOut) = try finish(homeStart, log: homeLog, machines: ["m3"])
+        XCTAssertEqual(homeStatus, 0, homeOut)
+        XCTAssertTrue(homeOut.contains("store folder: wrote the system as \(dir)/"), homeOut)
+        XCTAssertTrue(homeOut.contains("the nodes mount nfs://\(storeAddress)/srv/home/jdoe/exp/store (read-only) and the image in it; nxc runs no server"), homeOut)
+        XCTAssertTrue(homeOut.contains("warning: role server keeps /var/log/nginx in RAM"), homeOut)
+        guard homeStatus == 0 else { return }
+        let described = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: webBuild + "/netroot.json"))) as? [String: Any]
+        let tree = try XCTUnwrap(described?["tree"] as? String)
+        let booted = try nxcIn(["exec", "server", "--", "sh", "-c", "hostname; findmnt -n -o FSTYPE /; cat /proc/cmdline; curl -sf http://localhost/"])
+        XCTAssertEqual(booted.0, 0, booted.1)
+        XCTAssertTrue(booted.1.hasPrefix("server\noverlay\n"), booted.1)
+        XCTAssertTrue(booted.1.contains("nxc.root=nfs://\(storeAddress)/srv/home/jdoe/exp/store/\(tree).sqfs "), booted.1)
+        XCTAssertTrue(booted.1.hasSuffix("hello from nxc\n"), booted.1)
+        // On the file server: the image nxc wrote, world-readable (the node reads it as nobody).
+        let image = try nxcIn(["exec", "--composition", "stockhost", "store", "--", "stat", "-c", "%a %s", "/srv/home/jdoe/exp/store/\(tree).sqfs"])
+        XCTAssertEqual(image.1, "644 \(size(dir + "/\(tree).sqfs"))\n")
+        let homeReport = try TestbedReport.load(path: project + "/deploy/webserver.pxe-nfs-store.report.json")
+        XCTAssertEqual(homeReport.hosts.map(\.state), ["up"])
+        XCTAssertLessThan(homeReport.hosts.first?.bytesReceived ?? .max, small + 1_000_000, "the image is read over NFS, not sent by nxc")
     }
 
     /// A package of one file, made with dpkg-deb (no network: the VMs reach no mirror).

@@ -31,14 +31,14 @@ final class StartFeatureTests: XCTestCase {
 
     /// --store-host: kexec takes it for netroot builds only, so g5k-ramdisk refuses it and names nfs-store.
     func testStoreHostIsForNetrootBuildsOnly() throws {
-        XCTAssertNil(refusal([.hosts, .storeHost, .dryRun], flavour: "nfs-store"))
-        let m = try XCTUnwrap(refusal([.storeHost], flavour: "g5k-ramdisk"))
-        XCTAssertTrue(m.contains("flavour g5k-ramdisk does not take --store-host; flavours that do: nfs-store, pxe-nfs-store"), m)
+        XCTAssertNil(refusal([.hosts, .store, .dryRun], flavour: "nfs-store"))
+        let m = try XCTUnwrap(refusal([.store], flavour: "g5k-ramdisk"))
+        XCTAssertTrue(m.contains("flavour g5k-ramdisk does not take --store-host/--store-dir/--store-url; flavours that do: nfs-store, pxe-nfs-store"), m)
         // pxe the same way: its netroot flavour takes it, the ramdisk one names that one.
-        XCTAssertNil(refusal([.hosts, .storeHost, .deployVia], flavour: "pxe-nfs-store"))
+        XCTAssertNil(refusal([.hosts, .store, .deployVia], flavour: "pxe-nfs-store"))
         XCTAssertNil(refusal([.hosts, .deployVia], flavour: "pxe"))
-        let p = try XCTUnwrap(refusal([.storeHost], flavour: "pxe"))
-        XCTAssertTrue(p.contains("flavour pxe does not take --store-host; flavours that do: nfs-store, pxe-nfs-store"), p)
+        let p = try XCTUnwrap(refusal([.store], flavour: "pxe"))
+        XCTAssertTrue(p.contains("flavour pxe does not take --store-host/--store-dir/--store-url; flavours that do: nfs-store, pxe-nfs-store"), p)
         let d = try XCTUnwrap(refusal([.dryRun], flavour: "pxe"))
         XCTAssertTrue(d.contains("flavour pxe does not take --dry-run"), d)
     }

@@ -12,11 +12,11 @@ extension KexecStart {
          .deployVia: "by default inline on the kernel command line while it fits, else from nxc's HTTP server",
          .retries: "connect, transfer and kexec, waiting 2 s, 4 s, … (30 s at most) in between; a host that still fails gives its node to a spare (a host of the machine file beyond the nodes)",
          .resume: "redoes only the nodes the last start's report (deploy/<c>.<f>.report.json) does not give as up and that do not answer as themselves, on the same hosts, with the document the others hold; hosts of the machine file the last start did not use are spares; with --dry-run, resumes a dry run: redoes the hosts that do not hold the whole bundle",
-         .storeHost: "a host of the reservation (not a node; left out of the machine file) that runs the kernel NFS server: nxc gives it the system tree once, under /srv/nxc/store, and exports it read-only to the nodes' subnet",
+         .store: "--store-host: a host of the reservation (not a node; left out of the machine file) that runs the kernel NFS server: nxc gives it the system tree once, under /srv/nxc/store, and exports it read-only to the nodes' subnet; or --store-dir: a folder the nodes mount over NFS themselves (on Grid'5000, one under your home): nxc writes the system there as one squashfs image and runs no server; the nodes' URL for it comes from this machine's mount table, or --store-url nfs://SERVER/PATH",
          .distribution: "the hosts copy the bundle from a folder they share with this machine (--shared-dir; without it, the build folder at its own path), else pass it on to each other in a chain fed once from here (--no-relay: each host gets it over SSH)"]
     }
 
-    var featureKinds: [StartFeature: [String]] { [.storeHost: [NetrootKind().name]] }
+    var featureKinds: [StartFeature: [String]] { [.store: [NetrootKind().name]] }
 
     func check(_ options: StartOptions) throws {
         if let d = options.sharedDir {
@@ -48,6 +48,7 @@ extension KexecStart {
                 throw DeployError.badOption("--store-host", problem: "'\(FlavourRules.printable(s))' is not a host ([USER@]HOST[:PORT])")
             }
         }
+        try Self.checkStore(options)
         if !(0...10).contains(options.retries) {
             throw DeployError.badOption("--retries", problem: "\(options.retries) is not between 0 and 10")
         }
@@ -55,6 +56,17 @@ extension KexecStart {
             throw DeployError.badOption("--deploy-via inline", problem: "--http-address, --http-listen and --http-port set up the HTTP server, which inline does not start")
         }
     }
+    /// --store-url goes with --store-dir, which goes without --store-host.
+    static func checkStore(_ options: StartOptions) throws {
+        if options.storeURL != nil && options.storeDir == nil {
+            throw DeployError.badOption("--store-url", problem: "says where the nodes mount --store-dir; give --store-dir DIR too")
+        }
+        if options.storeHost != nil && options.storeDir != nil {
+            throw DeployError.badOption("--store-dir", problem: "goes without --store-host: the nodes mount the system from one or the other")
+        }
+        if let u = options.storeURL { _ = try StoreFolder.checkedURL(u, option: "--store-url") }
+    }
+
     private func isIPv4(_ s: String) -> Bool {
         var a = in_addr()
         return inet_pton(AF_INET, s, &a) == 1

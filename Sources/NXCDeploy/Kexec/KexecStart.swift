@@ -66,8 +66,8 @@ struct KexecStart: StartMethod {
         let policy = RetryPolicy(retries: ctx.options.retries)
         let timeout = ctx.timeout
         // nfs-store: the host that serves the system tree gets it (once) before any node is touched.
-        let store = try Self.storeHost(ctx)
-        let storeFacts = try store?.prepare(env: env, build: ctx.buildDirectory, timeout: timeout, policy: policy, progress: progress)
+        let store = try Self.netrootStore(ctx)
+        let storeFacts = try store?.host?.prepare(env: env, build: ctx.buildDirectory, timeout: timeout, policy: policy, progress: progress)
         let plan = ctx.options.resume ? try await ResumePlan.load(ctx: ctx, binding: binding, env: env, bundle: bundle, timeout: timeout) : nil
         var spares = plan?.spares ?? binding.unused
         var retired: [TestbedRun] = []
@@ -144,8 +144,8 @@ struct KexecStart: StartMethod {
         var doc = makeDocument(runs)
         let compact = try bytes(doc)
         // nfs-store: where the nodes mount the system (exported now; a dry run only says where).
-        let (root, stateBase) = try Self.storeRoot(store, facts: storeFacts, runs: runs, doc: doc, env: env, composition: ctx.composition,
-                                                   dryRun: ctx.options.dryRun, progress: progress)
+        let (root, stateBase) = try Self.storeRoot(store, facts: storeFacts, runs: runs, doc: doc, env: env, build: ctx.buildDirectory,
+                                                   composition: ctx.composition, dryRun: ctx.options.dryRun, progress: progress)
         // A node's words after the system's: its state folders on the store, if its role keeps some.
         let composition = ctx.composition
         let rootWords: @Sendable (TestbedRun) -> String = { r in

@@ -221,28 +221,68 @@ struct StoreHost: Sendable {
     }
 }
 
+/// Where a netroot build's nodes find the system: a host of the reservation that nxc gives it and
+/// that exports it (`--store-host`), or a folder they mount by themselves (`--store-dir`).
+enum NetrootStore: Sendable {
+    case host(StoreHost)
+    case folder(StoreFolder)
+
+    var host: StoreHost? { if case .host(let h) = self { h } else { nil } }
+}
+
 extension KexecStart {
-    /// The store host of a netroot build (nfs-store), which --store-host names; nil for other builds.
-    static func storeHost(_ ctx: StartContext) throws -> StoreHost? {
-        switch (try StoreHost.description(build: ctx.buildDirectory), ctx.options.storeHost) {
-        case (let tree?, let s?):
-            return StoreHost(host: try HostList.parse(s, file: "--store-host")[0], tree: tree)
-        case (_?, nil):
+    /// The store of a netroot build (nfs-store), which --store-host or --store-dir names; nil for other builds.
+    static func netrootStore(_ ctx: StartContext) throws -> NetrootStore? {
+        let o = ctx.options
+        switch (try StoreHost.description(build: ctx.buildDirectory), o.storeHost, o.storeDir) {
+        case (_, _?, _?):
+            throw DeployError.badOption("--store-dir", problem: "goes without --store-host: the nodes mount the system from one or the other")
+        case (let tree?, let s?, nil):
+            return .host(StoreHost(host: try HostList.parse(s, file: "--store-host")[0], tree: tree))
+        case (let tree?, nil, let d?):
+            return .folder(try StoreFolder.make(dir: d, url: o.storeURL, tree: tree))
+        case (_?, nil, nil):
             throw DeployError.badOption("--store-host", problem: "\(ctx.flavour.name) serves the system over NFS: give the host of the "
-                                        + "reservation that runs the NFS server (--store-host HOST)")
-        case (nil, _?):
-            throw DeployError.badOption("--store-host", problem: "the \(ctx.flavour.name) build has no system tree to serve (nfs-store builds have one)")
-        case (nil, nil):
+                                        + "reservation that runs the NFS server (--store-host HOST), or a folder the nodes mount over NFS "
+                                        + "themselves, such as one under a Grid'5000 home (--store-dir DIR)")
+        case (nil, _?, _), (nil, _, _?):
+            throw DeployError.badOption(o.storeHost != nil ? "--store-host" : "--store-dir",
+                                        problem: "the \(ctx.flavour.name) build has no system tree to serve (nfs-store builds have one)")
+        case (nil, nil, nil):
             return nil
         }
+    }
+
+    /// A store folder's `nxc.root=URL`, the image made there first; roles that keep state keep it
+    /// in RAM (no server of nxc's keeps it), which is said.
+    static func folderRoot(_ folder: StoreFolder, build: String, composition: Composition, roles: [String],
+                           progress: @Sendable (String) -> Void) throws -> String {
+        let blocked = folder.unreachable()
+        if !blocked.isEmpty {
+            progress("warning: \(blocked.joined(separator: ", ")): others may not pass; root on a node reads an NFS home as nobody "
+                     + "(root_squash) and could not reach \(folder.imageName) (chmod o+x on each)")
+        }
+        _ = try folder.publish(build: build, progress: progress)
+        progress("store folder: the nodes mount \(folder.url) (read-only) and the image in it; nxc runs no server")
+        for role in Set(roles).sorted() {
+            let paths = statePaths(composition, role: role)
+            guard !paths.isEmpty else { continue }
+            progress("warning: role \(role) keeps \(paths.joined(separator: ", ")) in RAM: with --store-dir no server keeps the nodes' "
+                     + "state (--store-host does)")
+        }
+        return "nxc.root=" + folder.rootURL
     }
 
     /// The store's `nxc.root=URL` for the nodes' command lines, once the tree is exported to their
     /// subnet ("" without a store, and on a dry run, which only says where it would export), and
     /// the URL of the nodes' state folders when roles keep some (`state:`).
-    static func storeRoot(_ store: StoreHost?, facts: [String: String]?, runs: [TestbedRun], doc: Deployment, env: TestbedSSH,
-                          composition: Composition, dryRun: Bool, progress: @Sendable (String) -> Void) throws -> (root: String, state: String?) {
-        guard let store, let facts, runs.contains(where: { !$0.failed }) else { return ("", nil) }
+    static func storeRoot(_ netroot: NetrootStore?, facts: [String: String]?, runs: [TestbedRun], doc: Deployment, env: TestbedSSH,
+                          build: String, composition: Composition, dryRun: Bool,
+                          progress: @Sendable (String) -> Void) throws -> (root: String, state: String?) {
+        if case .folder(let folder) = netroot {
+            return (try folderRoot(folder, build: build, composition: composition, roles: runs.map(\.entry.role), progress: progress), nil)
+        }
+        guard let store = netroot?.host, let facts, runs.contains(where: { !$0.failed }) else { return ("", nil) }
         guard let (address, subnets) = StoreHost.address(storeFacts: facts, nodes: doc.order.compactMap { doc.nodes[$0] }) else {
             throw DeployError.failedOn("the store host", [("\(store.host)", "none of its IPv4 addresses is in the subnet of a node's address, "
                                                            + "and no node has it: the nodes could not reach it")], unit: "host")

@@ -21,10 +21,10 @@ struct PxeStart: StartMethod {
     var optionHelp: [StartFeature: String] {
         [.deployVia: "nxc's HTTP server serves the boot files and the document: --http-address is where the machines reach it (default: this machine's address toward the first one), --http-listen what it binds, --http-port its port (default \(Self.defaultPort)); always over HTTP",
          .install: "the machines boot this build, write the composition's g5k-image build (`nxc build -f g5k-image` first) to their disk (--install-disk, default the first fixed disk) with extlinux (BIOS), report, and reboot into it; nxc's server then tells their network boot to boot from the disk",
-         .storeHost: "a machine that runs the kernel NFS server (not a node; left out of the machine file): nxc gives it the system tree once and exports it read-only to the machines' subnet, which their small initrd mounts"]
+         .store: "--store-host: a machine that runs the kernel NFS server (not a node; left out of the machine file): nxc gives it the system tree once and exports it read-only to the machines' subnet, which their small initrd mounts; or --store-dir: a folder the machines mount over NFS themselves (from the site's file server): nxc writes the system there as one squashfs image and runs no NFS server; their URL for it comes from this machine's mount table, or --store-url nfs://SERVER/PATH"]
     }
 
-    var featureKinds: [StartFeature: [String]] { [.storeHost: [NetrootKind().name], .install: [RamdiskKind().name]] }
+    var featureKinds: [StartFeature: [String]] { [.store: [NetrootKind().name], .install: [RamdiskKind().name]] }
 
     func check(_ options: StartOptions) throws {
         if options.deployVia == .inline {
@@ -39,6 +39,7 @@ struct PxeStart: StartMethod {
         if options.installDisk != nil, !options.install {
             throw DeployError.badOption("--install-disk", problem: "only with --install")
         }
+        try KexecStart.checkStore(options)
         for (flag, value) in [("--http-address", options.httpAddress), ("--http-listen", options.httpListen)] {
             if let v = value, Self.ipv4(v) == nil {
                 throw DeployError.badOption(flag, problem: "'\(FlavourRules.printable(v))' is not an IPv4 address")
@@ -86,7 +87,12 @@ struct PxeStart: StartMethod {
         // A netroot build (pxe-nfs-store): the store host gets the tree (once) and exports it to the machines' subnet.
         var root: String?
         var stateBase: String?
-        if let store = try KexecStart.storeHost(ctx) {
+        let netroot = try KexecStart.netrootStore(ctx)
+        if case .folder(let folder) = netroot {
+            root = try KexecStart.folderRoot(folder, build: ctx.buildDirectory, composition: ctx.composition,
+                                             roles: binding.entries.map(\.role), progress: ctx.progress)
+        }
+        if let store = netroot?.host {
             let facts = try store.prepare(env: env, build: ctx.buildDirectory, timeout: ctx.timeout, policy: RetryPolicy(), progress: ctx.progress)
             guard let (address, subnets) = StoreHost.address(storeFacts: facts, nodeAddresses: binding.entries.compactMap { addresses[$0.node] }) else {
                 throw DeployError.failedOn("the store host", [("\(store.host)", "none of its IPv4 addresses is in the subnet of a machine's "

@@ -91,10 +91,21 @@ enum NetrootInit {
             sleep 2
           done
         }
-        # The system, read-only.
-        nfsmount "$root" ro /lower
-        say "system: $server:$path (read-only)"
-        [ -L /lower/sbin/init ] || [ -x /lower/sbin/init ] || fail "$server:$path has no /sbin/init"
+        # The system, read-only: the tree itself, or a squashfs image of it in a folder the node
+        # mounts (nfs://SERVER/DIR/TREE.sqfs: a store folder, such as one in an NFS home).
+        case $root in
+          *.sqfs)
+            mkdir -p /store
+            nfsmount "${root%/*}" ro /store
+            image=/store/${root##*/}
+            [ -f "$image" ] || fail "$server:$path has no ${root##*/}"
+            mount -t squashfs -o ro,loop "$image" /lower 2>/tmp/err || fail "cannot mount ${root##*/} from $server:$path: $(tail -n 1 /tmp/err)"
+            say "system: ${root##*/} in $server:$path (read-only)" ;;
+          *)
+            nfsmount "$root" ro /lower
+            say "system: $server:$path (read-only)" ;;
+        esac
+        [ -L /lower/sbin/init ] || [ -x /lower/sbin/init ] || fail "$root has no /sbin/init"
 
         # Per-node state: a tmpfs as the overlay's upper layer.
         mount -t tmpfs -o mode=0755 nxc-state /rw || fail "cannot mount the state tmpfs"

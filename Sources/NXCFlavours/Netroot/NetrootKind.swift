@@ -19,15 +19,18 @@ public struct NetrootKind: ArtefactKind {
     /// 2 since the tree carries nxc's agent (the initrd does not: every node reads it from the store).
     static let recipeVersion = "2"
     /// The initrd's segments: 2 since it leaves disk, InfiniBand and other filesystems' modules out;
-    /// 3 since the NIC drivers are segments of their own, with only the firmware their modules declare.
-    static let bootRecipeVersion = "3"
+    /// 3 since the NIC drivers are segments of their own, with only the firmware their modules declare;
+    /// 4 since /init mounts a squashfs image of the tree from a store folder.
+    static let bootRecipeVersion = "4"
 
     /// The initrd only needs to reach the store: of the flavour's modules it leaves out disk
     /// controllers, InfiniBand and filesystems other than NFS and overlay (the tree has them all,
     /// and udev loads them from there). Their dependencies come with the ones kept.
     static let notInInitrd = ["kernel/drivers/scsi/", "kernel/drivers/ata/", "kernel/drivers/nvme/", "kernel/drivers/block/",
                               "kernel/drivers/infiniband/", "kernel/fs/"]
-    static let fsInInitrd = ["kernel/fs/nfs/", "kernel/fs/overlayfs/"]
+    /// Kept whatever the lists above say: NFS, overlay, and squashfs with the loop device (a store
+    /// folder's image).
+    static let fsInInitrd = ["kernel/fs/nfs/", "kernel/fs/overlayfs/", "kernel/fs/squashfs/", "kernel/drivers/block/loop.ko"]
 
     static func initrdModules(_ wanted: [String], kernel: KernelModules) throws -> [String] {
         let files = try kernel.files(of: wanted.filter { !$0.hasSuffix("/") })
