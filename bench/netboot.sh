@@ -61,6 +61,42 @@ done
 size() { stat -c %s "$P/build/webserver/$1/$2"; }
 TREE=$(size nfs-store system.tar.zst)
 
+# Updating (once, on the last run's nfs-store nodes): webserver with one more package is a new tree;
+# the store host gets it beside the old one, and `nxc start --reuse` moves the running nodes to it
+# (a kexec of their small bundle). UPDATE holds what was measured.
+UPDATE=()
+# A failed update is recorded in the results, not fatal: the runs before it still count.
+ufail() { UPDATE+=("FAILED: $*"); say "update failed: $*"; }
+update() { # N STORE_PORT
+  local n=$1 sport=$2 web2=$WORK/web2 old new t0 secs bytes trees
+  rm -rf "$web2"; cp -r "$WEB" "$web2"
+  sed -i 's/^packages: \[curl\]$/packages: [curl, tree]/' "$web2/composition.yaml"
+  grep -q 'packages: \[curl, tree\]' "$web2/composition.yaml" || { ufail "cannot add a package to $web2/composition.yaml"; return 0; }
+  old=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["tree"])' "$P/build/webserver/nfs-store/netroot.json")
+  t0=$(now)
+  nxc_ build -f nfs-store "$web2" >"$L/update-build.log" 2>&1 || { tail -20 "$L/update-build.log" >&2; ufail "the rebuild failed"; return 0; }
+  UPDATE+=("rebuild with one more package (tree): $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s")
+  new=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["tree"])' "$P/build/webserver/nfs-store/netroot.json")
+  [ "$new" != "$old" ] || { ufail "the rebuild made the same tree $old"; return 0; }
+  t0=$(now)
+  nxc_ start -f nfs-store -m "$WORK/machines" --reuse -r "client=$((n - 1))" --timeout 600 --store-host "root@127.0.0.1:$sport" "$web2" \
+    >"$L/update-start.log" 2>&1 || { tail -30 "$L/update-start.log" >&2; ufail "nxc start --reuse failed"; return 0; }
+  secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}')
+  bytes=$($PY -c 'import json,sys
+b = [h["bytesReceived"] for h in json.load(open(sys.argv[1]))["hosts"] if h["state"] == "up"]
+print(max(b) if b else 0)' "$P/deploy/webserver.nfs-store.report.json")
+  for node in $($PY -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["order"]))' "$P/deploy/webserver.nfs-store.json"); do
+    nxc_ exec "$node" -- sh -c "grep -q 'nxc.root=nfs://[^ ]*/$new' /proc/cmdline && command -v tree" >/dev/null 2>&1 \
+      || { ufail "$node is not on the new tree $new with its package"; return 0; }
+  done
+  trees=$(on "$sport" "ls -d /srv/nxc/store/$old /srv/nxc/store/$new | wc -l")
+  [ "$trees" = 2 ] || { ufail "the store host does not hold both trees"; return 0; }
+  UPDATE+=("nxc start --reuse onto the new tree, $n node(s): $secs s until every node answers SSH on it, $(awk -v b="$bytes" 'BEGIN {printf "%.2f", b / 1048576}') MiB sent to each node at most; the store host holds both trees")
+  UPDATE+=("$(grep -o 'store host, got the system tree [0-9a-f]* ([0-9]* MiB) in [0-9.]* s' "$L/update-start.log" | head -1 || true)")
+  UPDATE+=("$(grep -m1 -o 'bundle: .*' "$L/update-start.log" || true)")
+  say "update: ${UPDATE[*]}"
+}
+
 ROWS=()
 for k in $(seq 1 "$RUNS"); do
   for n in $SIZES; do
@@ -98,6 +134,7 @@ print(max(b) if b else 0)' "$P/deploy/webserver.$f.report.json")
       say "run $k N=$n $f: up in $secs s; per node: $bytes bytes received, $((ram >> 20)) MiB used${store:+; $store}"
       tree=$(echo "$store" | sed -n 's/.* in \([0-9.]*\) s$/\1/p'); tree=${tree:-0}
       ROWS+=("$f $n $secs $bytes $ram $tree")
+      if [ "$f" = nfs-store ] && [ "$k" = "$RUNS" ] && [ "$n" = "${SIZES##* }" ]; then update "$n" "$sport"; fi
     done
     stock_down
   done
@@ -144,8 +181,13 @@ stat_of() { # FLAVOUR N COLUMN: median (min-max)
   echo "Goals (issue 15): per-node transfer <= 15% of g5k-ramdisk's, node RAM <= 40%. The RAM figure is"
   echo "\`free\`'s total minus available, the largest over the run's nodes: a g5k-ramdisk node holds its whole system"
   echo "in RAM (the unpacked initrd) plus the initrd it keeps for --reuse; an nfs-store node holds its tmpfs layer,"
-  echo "its small initrd and the page cache of what it read over NFS. Not measured here yet: the most VMs this machine"
-  echo "boots at once with each flavour (the stock VMs that play the hosts have a fixed size)."
+  echo "its small initrd and the page cache of what it read over NFS. The most VMs this machine boots at once with each"
+  echo "flavour: docs/benchmarks-pxe.md (the stock VMs that play the hosts here have a fixed size)."
+  echo
+  echo "Updating, on the last run's nfs-store nodes (the store host keeps the old tree, so nodes still on it are not"
+  echo "disturbed; --reuse kexecs each node into its own kernel and small initrd over the new tree):"
+  echo
+  for u in "${UPDATE[@]}"; do [ -n "$u" ] && echo "- $u"; done
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 say "wrote $OUT"
