@@ -13,7 +13,7 @@ NSPAWN_PACKAGES := systemd-container libarchive-tools
 # The tests also build as a normal user (mmdebstrap unshare mode needs newuidmap).
 # The pxe flavour's test netboots VMs from a DHCP server (dnsmasq) on a bridge in a network namespace,
 # and mounts its store host's export here with sshfs (as a frontend mounts its NFS home).
-TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES) dnsmasq-base sshfs
+TEST_PACKAGES := $(DOCKER_PACKAGES) uidmap $(NSPAWN_PACKAGES) dnsmasq-base sshfs fdisk
 BENCH_PACKAGES := debootstrap $(DOCKER_PACKAGES) $(NSPAWN_PACKAGES) dnsmasq-base
 
 .PHONY: all deps build test unit fuzz e2e demo bench install clean

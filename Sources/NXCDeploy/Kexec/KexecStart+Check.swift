@@ -59,10 +59,12 @@ extension KexecStart {
         if r.failed { progress("\(host): \(r.error ?? "")") } else { r.state = "checked" }
     }
 
-    /// The check once more, for what the host now holds (after the relay): its hashes only.
-    static func recheck(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double) {
+    /// The check once more, for what the host now holds (after the relay, or for another bundle):
+    /// its hashes only; `shared`: copying first what the shared folder has.
+    static func recheck(_ r: inout TestbedRun, env: TestbedSSH, bundle: Bundle, timeout: Double, shared: Bool = false) {
         let argv = env.argv(r.entry.host, afterKexec: false,
-                            command: asRoot + ["sh", "-c", KexecScript.check, "sh", remoteDirectory, ""] + bundle.checkArguments)
+                            command: asRoot + ["sh", "-c", KexecScript.check, "sh", remoteDirectory, shared ? bundle.shared : ""]
+                                + bundle.checkArguments)
         if let (st, out) = try? Command.status(argv, timeout: max(60, timeout)), st == 0 { r.record(facts: out) }
     }
 

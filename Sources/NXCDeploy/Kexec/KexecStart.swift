@@ -42,46 +42,34 @@ struct KexecStart: StartMethod {
                              options: .init(sshUser: ctx.options.sshUser, sshOptions: ctx.options.sshOptions, reuse: ctx.options.reuse),
                              preKnownHosts: run + "/known_hosts.hosts", postKnownHosts: run + "/known_hosts",
                              controlDir: try TestbedSSH.controlDirectory())
-        var local: [String: String] = [:]
-        var sizes: [String] = []
-        for f in Self.bundleFiles {
-            local[f] = try sha256(file: ctx.buildDirectory + "/" + f)
-            sizes.append(String((try fm.attributesOfItem(atPath: ctx.buildDirectory + "/" + f)[.size] as? Int) ?? 0))
-        }
         let started = Date()
-        var staged = Bundle(build: ctx.buildDirectory, sha: local, sizes: sizes, archives: PushArchives(folder: run))
+        var staged = try Self.localBundle(folder: ctx.buildDirectory, run: run)
         staged.memory = Self.memoryNeeded(build: ctx.buildDirectory)
-        staged.prefix = try Self.systemSegment(build: ctx.buildDirectory)
-        // A filesystem the hosts share with this machine: --shared-dir, where the bundle is placed;
-        // else the build folder at its own path (a project in an NFS home), which hosts without it skip.
-        if let dir = ctx.options.sharedDir {
-            staged.shared = try SharedBundle.publish(build: ctx.buildDirectory, files: Self.bundleFiles, sha: local, into: dir)
-            ctx.progress("bundle: placed in \(staged.shared) for the hosts to copy")
-        } else {
-            staged.shared = URL(fileURLWithPath: ctx.buildDirectory).standardizedFileURL.path
-        }
-        let bundle = staged
-        defer { bundle.archives.removeAll() }
+        staged.shared = try Self.sharedFolder(of: staged, ctx: ctx)
+        // The bundle sent: the build's, or (nfs-store, after the check) one whose initrd has only the
+        // NIC drivers of these hosts.
+        let current = Current(staged)
+        defer { current.value.archives.removeAll() }
         let progress = ctx.progress
         let policy = RetryPolicy(retries: ctx.options.retries)
         let timeout = ctx.timeout
         // nfs-store: the host that serves the system tree gets it (once) before any node is touched.
         let store = try Self.netrootStore(ctx)
         let storeFacts = try store?.host?.prepare(env: env, build: ctx.buildDirectory, timeout: timeout, policy: policy, progress: progress)
-        let plan = ctx.options.resume ? try await ResumePlan.load(ctx: ctx, binding: binding, env: env, bundle: bundle, timeout: timeout) : nil
+        let plan = ctx.options.resume ? try await ResumePlan.load(ctx: ctx, binding: binding, env: env, bundle: staged, timeout: timeout) : nil
         var spares = plan?.spares ?? binding.unused
         var retired: [TestbedRun] = []
         // Nodes still up (--resume) are left alone throughout.
         let check: @Sendable (inout TestbedRun) -> Void = { r in
             guard r.state != "up" else { return }
             let t0 = Date()
-            Self.check(&r, env: env, bundle: bundle, timeout: timeout, policy: policy, progress: progress)
+            Self.check(&r, env: env, bundle: current.value, timeout: timeout, policy: policy, progress: progress)
             r.seconds += Date().timeIntervalSince(t0)
         }
         let push: @Sendable (inout TestbedRun) -> Void = { r in
             guard !r.failed, r.state != "up" else { return }
             let t0 = Date()
-            Self.push(&r, env: env, bundle: bundle, timeout: timeout, policy: policy, progress: progress)
+            Self.push(&r, env: env, bundle: current.value, timeout: timeout, policy: policy, progress: progress)
             r.seconds += Date().timeIntervalSince(t0)
         }
 
@@ -97,6 +85,26 @@ struct KexecStart: StartMethod {
         }
         runs = await Self.replaceFailed(runs, spares: &spares, retired: &retired, parallel: ctx.options.parallel, progress: progress, prepare: check)
         for w in Self.hardwareWarnings(runs) { ctx.progress("warning: " + w) }
+        // nfs-store: the initrd with the NIC drivers these hosts use, and no other (not on --resume,
+        // nor while spares are left, whose NICs are not known yet); the hosts are checked again for it.
+        if plan == nil, spares.isEmpty,
+           let (folder, drivers) = try Self.narrowedBundle(build: ctx.buildDirectory, runs: runs, into: run + "/bundle") {
+            var narrowed = try Self.localBundle(folder: folder, run: run)
+            narrowed.memory = staged.memory
+            narrowed.shared = try Self.sharedFolder(of: narrowed, ctx: ctx)
+            current.value = narrowed
+            let recheckWith = narrowed
+            let size = { (b: Bundle) in Double(b.fileSizes["initrd"] ?? 0) / 1_048_576 }
+            ctx.progress(String(format: "initrd: with the NIC drivers of these hosts only (%@): %.1f MiB, not %.1f with every one",
+                                drivers.joined(separator: ", "), size(narrowed), size(staged)))
+            runs = await Parallel.map(runs, limit: ctx.options.parallel) { r in
+                guard !r.failed, r.state != "up" else { return r }
+                var r = r
+                Self.recheck(&r, env: env, bundle: recheckWith, timeout: timeout, shared: true)
+                return r
+            }
+        }
+        let bundle = current.value
         // Hosts that lack the same files pass them on to each other (fed once from here); what a
         // host still lacks after that is pushed to it over SSH.
         var relayFed = 0

@@ -37,9 +37,9 @@ enum NetrootInit {
         done
         [ -n "$root" ] || fail "no nxc.root= on the kernel command line"
 
-        # Drivers (NICs: from the NIC segment that follows the core, then NFS and overlay), each with
+        # Drivers (NICs: from the NIC segments that follow the core, then NFS and overlay), each with
         # what it depends on.
-        cat /etc/nxc-initrd/modules.nic /etc/nxc-initrd/modules 2>/dev/null | while read -r m; do modprobe "$m" 2>/dev/null || true; done
+        cat /etc/nxc-initrd/modules.nic.d/* /etc/nxc-initrd/modules 2>/dev/null | while read -r m; do modprobe "$m" 2>/dev/null || true; done
 
         # ADDR/255.255.255.0 (as iPXE gives the netmask) as ADDR/24; ADDR/LEN as it is.
         prefixed() {

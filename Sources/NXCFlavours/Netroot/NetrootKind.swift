@@ -20,8 +20,9 @@ public struct NetrootKind: ArtefactKind {
     static let recipeVersion = "2"
     /// The initrd's segments: 2 since it leaves disk, InfiniBand and other filesystems' modules out;
     /// 3 since the NIC drivers are segments of their own, with only the firmware their modules declare;
-    /// 4 since /init mounts a squashfs image of the tree from a store folder.
-    static let bootRecipeVersion = "4"
+    /// 4 since /init mounts a squashfs image of the tree from a store folder; 5 since NIC segments
+    /// add up (the core's metadata lists every NIC driver; each segment its own list).
+    static let bootRecipeVersion = "5"
 
     /// The initrd only needs to reach the store: of the flavour's modules it leaves out disk
     /// controllers, InfiniBand and filesystems other than NFS and overlay (the tree has them all,
@@ -101,6 +102,8 @@ public struct NetrootKind: ArtefactKind {
     /// they declare), `nic/all.cpio.zst` (every NIC driver of the flavour), `nic/aliases` (PCI IDs →
     /// module, from the kernel's modules.alias).
     public static let nicDir = "nic"
+    /// The initrd's folder of NIC segments' module lists (/etc/nxc-initrd/modules.nic.d/NAME).
+    static let nicListDir = "modules.nic.d"
     public static let allNICs = "all"
     public static let aliasesName = "aliases"
     /// The initrd without NIC drivers (core, then payload): a machine booting with iPXE gets it and
@@ -138,7 +141,12 @@ public struct NetrootKind: ArtefactKind {
         let coreNames = initrdModules.filter { !nics.contains($0) }
         let entry = try await ctx.store.realise(name: "netroot-boot", hash: hash) { tmp in
             let core = try kernel.select(coreNames)
-            _ = try kernel.regenerateMetadata(kept: core, in: tmp + "/modules")
+            // The metadata (modules.dep, …) covers every NIC driver too, whose files come in the NIC
+            // segments: any of them can follow the core, alone or several together.
+            let allNICModules = try kernel.select(nics)
+            let coreFiles = Set(core)
+            _ = try kernel.regenerateMetadata(kept: Array(coreFiles.union(allNICModules)).sorted(), in: tmp + "/modules")
+            let modulesPrefix = "/lib/modules/\(kernel.version)/"
             // Built once per kernel and module list, sent to every node: worth zstd's slow levels.
             let w = try ArchiveWriter(path: tmp + "/boot.cpio.zst", format: .cpioNewc, filter: .zstd(level: 19))
             for d in ["bin", "dev", "etc", "etc/nxc-initrd", "lib", "lower", "newroot", "proc", "run", "rw", "sbin", "sys", "tmp",
@@ -149,40 +157,45 @@ public struct NetrootKind: ArtefactKind {
             try w.addDevice("dev/console", character: true, major: 5, minor: 1, mode: 0o600)
             try w.addFile("bin/busybox", contentsOf: busybox, mode: 0o755)
             try w.addFile("init", bytes: Array(NetrootInit.script.utf8), mode: 0o755)
-            // Loaded in this order by /init (after a NIC segment's modules.nic); names absent from modules.dep are built in.
+            // Loaded in this order by /init (after the NIC segments' lists); names absent from modules.dep are built in.
             try w.addFile("etc/nxc-initrd/modules", bytes: Array(coreNames.map { $0 + "\n" }.joined().utf8))
-            try w.addTree(tmp + "/modules")
+            try w.addDirectory("etc/nxc-initrd/" + Self.nicListDir)
+            try w.addTree(tmp + "/modules") { r in
+                guard r.hasPrefix(modulesPrefix), r.hasSuffix(".ko") else { return true }
+                return coreFiles.contains(String(r.dropFirst(modulesPrefix.count)))
+            }
             try w.finish()
             try FileManager.default.removeItem(atPath: tmp + "/modules")
             try FileManager.default.createDirectory(atPath: tmp + "/" + Self.nicDir, withIntermediateDirectories: true)
             for (name, list) in nics.map({ ($0.replacingOccurrences(of: "-", with: "_"), [$0]) }) + [(Self.allNICs, nics)] {
-                try Self.writeNICSegment(tmp + "/\(Self.nicDir)/\(name).cpio.zst", nics: list, core: core, kernel: kernel, root: root,
-                                         wanted: settings.firmware, scratch: tmp + "/scratch")
+                try Self.writeNICSegment(tmp + "/\(Self.nicDir)/\(name).cpio.zst", name: name, nics: list, core: core, kernel: kernel,
+                                         root: root, wanted: settings.firmware, scratch: tmp + "/scratch")
             }
             try Data(Self.nicAliases(kernel: kernel, nics: nics).utf8).write(to: URL(fileURLWithPath: tmp + "/\(Self.nicDir)/\(Self.aliasesName)"))
         }
         return entry.path
     }
 
-    /// One NIC segment: the drivers' modules beyond the core's, the metadata of core + them (it
-    /// replaces the core's: it comes after it), their list for /init, the firmware they declare.
-    static func writeNICSegment(_ path: String, nics: [String], core: [String], kernel: KernelModules, root: String, wanted: [String],
-                                scratch: String) throws {
+    /// One NIC segment: the drivers' modules beyond the core's (the core's metadata already lists
+    /// them), their list for /init (`modules.nic.d/NAME`: segments add up, in any number), the
+    /// firmware they declare.
+    static func writeNICSegment(_ path: String, name: String, nics: [String], core: [String], kernel: KernelModules, root: String,
+                                wanted: [String], scratch: String) throws {
         let closure = try kernel.select(nics)
-        let coreSet = Set(core)
-        let own = Set(closure).subtracting(coreSet)
-        let meta = try kernel.regenerateMetadata(kept: Array(coreSet.union(closure)).sorted(), in: scratch)
+        let own = Set(closure).subtracting(Set(core))
+        let meta = try kernel.regenerateMetadata(kept: closure, in: scratch)
         let prefix = "/lib/modules/\(kernel.version)/"
         let w = try ArchiveWriter(path: path, format: .cpioNewc, filter: .zstd(level: 19))
         try w.addDirectory("etc")
         try w.addDirectory("etc/nxc-initrd")
-        try w.addFile("etc/nxc-initrd/modules.nic", bytes: Array(nics.map { $0 + "\n" }.joined().utf8))
+        try w.addDirectory("etc/nxc-initrd/" + nicListDir)
+        try w.addFile("etc/nxc-initrd/\(nicListDir)/\(name)", bytes: Array(nics.map { $0 + "\n" }.joined().utf8))
         try w.addTree(scratch) { r in
             guard r.hasPrefix(prefix) else { return true }
             let sub = String(r.dropFirst(prefix.count))
             var dir: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: scratch + r, isDirectory: &dir)
-            return dir.boolValue || sub.hasPrefix("modules.") || own.contains(sub)
+            return dir.boolValue || own.contains(sub)
         }
         let firmware = own.sorted().flatMap { declaredFirmware(meta + "/" + $0) }
         try addFirmware(w, root: root, files: firmware.filter { f in wanted.contains { f.hasPrefix($0) || f == $0 } })
